@@ -1,0 +1,278 @@
+import { readFileSync } from 'node:fs';
+import { KEY_PREFIX_PATTERN } from './core/api-key.ts';
+import { addCalendarDuration, parseDurationMs } from './core/duration.ts';
+
+export type DatabaseConfig =
+  | { kind: 'sqlite'; url: string; path: string }
+  | { kind: 'postgres'; url: string };
+
+export interface PlanConfig {
+  name: string;
+  /** Keys that are not revoked or expired; `null` = unlimited. */
+  maxKeys: number | null;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  publicUrl: string;
+  /** True when PUBLIC_URL is https: cookies get `Secure` and the `__Host-` name. */
+  secureCookies: boolean;
+  database: DatabaseConfig;
+  redisUrl: string | null;
+  keyPrefix: string;
+  trustedProxies: string[];
+  maxKeyLifetime: string | null;
+  sessionIdleTimeoutMs: number;
+  sessionAbsoluteTimeoutMs: number;
+  plans: PlanConfig[];
+  defaultPlan: string;
+  keyCacheSize: number;
+  keyCacheTtlMs: number;
+  usageFlushIntervalMs: number;
+  bodyLimitBytes: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  timeZone: string;
+  argon2MemoryKib: number;
+  loginThrottle: { windowMs: number; perAccountIp: number; perAccount: number; perIp: number };
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Every setting the environment (or CONFIG_FILE) may carry, with its default. */
+export const SETTINGS = {
+  PORT: '8080',
+  HOST: '127.0.0.1',
+  PUBLIC_URL: '',
+  DATABASE_URL: 'sqlite:./data/keyward.db',
+  REDIS_URL: '',
+  KEY_PREFIX: 'sk',
+  TRUSTED_PROXIES: '',
+  MAX_KEY_LIFETIME: '',
+  SESSION_IDLE_TIMEOUT: '12h',
+  SESSION_ABSOLUTE_TIMEOUT: '7d',
+  PLANS: 'free:10,pro:50,enterprise:unlimited',
+  DEFAULT_PLAN: 'free',
+  KEY_CACHE_SIZE: '100000',
+  KEY_CACHE_TTL: '5s',
+  USAGE_FLUSH_INTERVAL: '1s',
+  BODY_LIMIT: '65536',
+  LOG_LEVEL: 'info',
+  TIME_ZONE: 'UTC',
+  ARGON2_MEMORY_KIB: '19456',
+  LOGIN_THROTTLE_WINDOW: '15m',
+  LOGIN_MAX_FAILURES_PER_ACCOUNT_IP: '5',
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: '50',
+  LOGIN_MAX_FAILURES_PER_IP: '30',
+} as const;
+
+export type SettingName = keyof typeof SETTINGS;
+type Env = Readonly<Record<string, string | undefined>>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const MIN_ARGON2_MEMORY_KIB = 19456;
+
+/**
+ * Reads the settings from `env` (and the JSON file named by CONFIG_FILE, which the environment
+ * overrides), checks them all, and returns one frozen Config or throws a ConfigError that lists
+ * every problem at once.
+ */
+export function loadConfig(env: Env, readFile: (path: string) => string = readUtf8): Config {
+  const problems: string[] = [];
+  const fromFile = readConfigFile(env.CONFIG_FILE, readFile, problems);
+  const get = (name: SettingName): string => {
+    const value = env[name] ?? fromFile[name];
+    return value === undefined || value === '' ? SETTINGS[name] : value.trim();
+  };
+
+  const int = (name: SettingName, min: number, max: number): number => {
+    const text = get(name);
+    const value = Number(text);
+    if (!/^\d+$/.test(text) || value < min || value > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max} (got "${text}")`);
+      return min;
+    }
+    return value;
+  };
+  const duration = (name: SettingName): number => {
+    const ms = parseDurationMs(get(name));
+    if (ms === null || ms <= 0) {
+      problems.push(`${name} must be a duration such as 30s, 15m, 12h or 7d (got "${get(name)}")`);
+      return 1000;
+    }
+    return ms;
+  };
+
+  const port = int('PORT', 0, 65535);
+  const host = get('HOST');
+  const publicUrlText = get('PUBLIC_URL') || `http://localhost:${port}`;
+  let secureCookies = false;
+  try {
+    const url = new URL(publicUrlText);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
+    secureCookies = url.protocol === 'https:';
+  } catch {
+    problems.push(`PUBLIC_URL must be an http:// or https:// URL (got "${publicUrlText}")`);
+  }
+
+  const database = parseDatabaseUrl(get('DATABASE_URL'), problems);
+  const redisUrl = get('REDIS_URL') || null;
+  if (redisUrl !== null && !/^rediss?:\/\//.test(redisUrl)) {
+    problems.push('REDIS_URL must start with redis:// or rediss://');
+  }
+
+  const keyPrefix = get('KEY_PREFIX');
+  if (!KEY_PREFIX_PATTERN.test(keyPrefix)) {
+    problems.push(`KEY_PREFIX must be 1-12 lowercase letters or digits, starting with a letter (got "${keyPrefix}")`);
+  }
+
+  const trustedProxies = get('TRUSTED_PROXIES')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  for (const entry of trustedProxies) {
+    if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(entry)) {
+      problems.push(`TRUSTED_PROXIES entry "${entry}" is not an IP address or CIDR range`);
+    }
+  }
+
+  const maxKeyLifetime = get('MAX_KEY_LIFETIME') || null;
+  if (maxKeyLifetime !== null && addCalendarDuration(0, maxKeyLifetime) === null) {
+    problems.push(`MAX_KEY_LIFETIME must be a duration such as 90d, 6mo or 4y (got "${maxKeyLifetime}")`);
+  }
+
+  const plans = parsePlans(get('PLANS'), problems);
+  const defaultPlan = get('DEFAULT_PLAN');
+  if (plans.length > 0 && !plans.some((plan) => plan.name === defaultPlan)) {
+    problems.push(`DEFAULT_PLAN "${defaultPlan}" is not one of the PLANS`);
+  }
+
+  const logLevel = get('LOG_LEVEL') as Config['logLevel'];
+  if (!LOG_LEVELS.includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
+  }
+
+  const timeZone = get('TIME_ZONE');
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+  } catch {
+    problems.push(`TIME_ZONE must be an IANA time zone such as UTC or Europe/Berlin (got "${timeZone}")`);
+  }
+
+  const config: Config = {
+    port,
+    host,
+    publicUrl: publicUrlText.replace(/\/$/, ''),
+    secureCookies,
+    database,
+    redisUrl,
+    keyPrefix,
+    trustedProxies,
+    maxKeyLifetime,
+    sessionIdleTimeoutMs: duration('SESSION_IDLE_TIMEOUT'),
+    sessionAbsoluteTimeoutMs: duration('SESSION_ABSOLUTE_TIMEOUT'),
+    plans,
+    defaultPlan,
+    keyCacheSize: int('KEY_CACHE_SIZE', 0, 10_000_000),
+    keyCacheTtlMs: duration('KEY_CACHE_TTL'),
+    usageFlushIntervalMs: duration('USAGE_FLUSH_INTERVAL'),
+    bodyLimitBytes: int('BODY_LIMIT', 1024, 10 * 1024 * 1024),
+    logLevel,
+    timeZone,
+    argon2MemoryKib: int('ARGON2_MEMORY_KIB', MIN_ARGON2_MEMORY_KIB, 4 * 1024 * 1024),
+    loginThrottle: {
+      windowMs: duration('LOGIN_THROTTLE_WINDOW'),
+      perAccountIp: int('LOGIN_MAX_FAILURES_PER_ACCOUNT_IP', 1, 1_000_000),
+      perAccount: int('LOGIN_MAX_FAILURES_PER_ACCOUNT', 1, 1_000_000),
+      perIp: int('LOGIN_MAX_FAILURES_PER_IP', 1, 1_000_000),
+    },
+  };
+  if (config.sessionIdleTimeoutMs > config.sessionAbsoluteTimeoutMs) {
+    problems.push('SESSION_IDLE_TIMEOUT must not be longer than SESSION_ABSOLUTE_TIMEOUT');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return deepFreeze(config);
+}
+
+function readUtf8(path: string): string {
+  return readFileSync(path, 'utf8');
+}
+
+function readConfigFile(
+  path: string | undefined,
+  readFile: (path: string) => string,
+  problems: string[],
+): Partial<Record<SettingName, string>> {
+  if (path === undefined || path === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFile(path));
+  } catch (error) {
+    problems.push(`CONFIG_FILE "${path}" could not be read as JSON: ${(error as Error).message}`);
+    return {};
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    problems.push(`CONFIG_FILE "${path}" must hold a JSON object of settings`);
+    return {};
+  }
+  const out: Partial<Record<SettingName, string>> = {};
+  for (const [name, value] of Object.entries(parsed)) {
+    if (!(name in SETTINGS)) {
+      problems.push(`CONFIG_FILE "${path}" has an unknown setting "${name}"`);
+    } else if (typeof value !== 'string' && typeof value !== 'number') {
+      problems.push(`CONFIG_FILE setting ${name} must be a string or a number`);
+    } else {
+      out[name as SettingName] = String(value);
+    }
+  }
+  return out;
+}
+
+function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length).replace(/^\/\//, '');
+    if (path === '') problems.push('DATABASE_URL sqlite: needs a file path, e.g. sqlite:./data/keyward.db');
+    return { kind: 'sqlite', url, path };
+  }
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    try {
+      new URL(url);
+    } catch {
+      problems.push('DATABASE_URL is not a valid postgres:// URL');
+    }
+    return { kind: 'postgres', url };
+  }
+  problems.push('DATABASE_URL must start with sqlite: or postgres://');
+  return { kind: 'sqlite', url, path: '' };
+}
+
+function parsePlans(text: string, problems: string[]): PlanConfig[] {
+  const plans: PlanConfig[] = [];
+  for (const part of text.split(',')) {
+    const [name, limit] = part.trim().split(':');
+    if (name === undefined || !/^[a-z][a-z0-9_-]{0,31}$/.test(name) || limit === undefined) {
+      problems.push(`PLANS entry "${part.trim()}" must look like name:10 or name:unlimited`);
+      continue;
+    }
+    if (limit === 'unlimited') plans.push({ name, maxKeys: null });
+    else if (/^\d+$/.test(limit)) plans.push({ name, maxKeys: Number(limit) });
+    else problems.push(`PLANS entry "${part.trim()}" has a limit that is neither a number nor "unlimited"`);
+  }
+  return plans;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,50 @@
+/**
+ * The closed catalogue of error codes the API can answer with, and the one place that maps
+ * each code to its HTTP status. Failed verifications are results (see verify-codes.ts), not
+ * errors; these are for requests that cannot be served.
+ */
+export const ERROR_STATUS = {
+  validation_error: 400,
+  invalid_json: 400,
+  unknown_field: 400,
+  unauthorized: 401,
+  invalid_credentials: 401,
+  session_expired: 401,
+  key_not_found: 401,
+  key_revoked: 401,
+  key_expired: 401,
+  key_disabled: 401,
+  forbidden: 403,
+  csrf_failed: 403,
+  account_disabled: 403,
+  plan_limit_reached: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  email_taken: 409,
+  invalid_state: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  too_many_attempts: 429,
+  internal_error: 500,
+  service_unavailable: 503,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>> | undefined;
+
+  constructor(code: ErrorCode, message: string, headers?: Record<string, string>) {
+    super(message);
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.headers = headers;
+  }
+}
+
+export function isAppError(value: unknown): value is AppError {
+  return value instanceof AppError;
+}

@@ -1,0 +1,88 @@
+import cookie from '@fastify/cookie';
+import swagger from '@fastify/swagger';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import scalar from '@scalar/fastify-api-reference';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import type { Services } from '../services/index.ts';
+import { anonymousActor } from '../services/actor.ts';
+import { cookieSettings } from './plugins/auth.ts';
+import { registerErrorHandling } from './plugins/errors.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { auditRoutes } from './routes/audit.ts';
+import { authRoutes } from './routes/auth.ts';
+import { healthRoutes } from './routes/health.ts';
+import { keyHolderRoutes } from './routes/key-holder.ts';
+import { keyRoutes } from './routes/keys.ts';
+import { tokenRoutes } from './routes/tokens.ts';
+import { verifyRoutes } from './routes/verify.ts';
+
+export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+
+export interface AppOptions {
+  /** A pino logger, or false for none (tests pass a logger that writes to a buffer). */
+  logger: FastifyBaseLogger | false;
+}
+
+
+/** Builds the HTTP app over the services. It never listens; main.ts (or a test's inject) drives it. */
+export async function buildApp(services: Services, options: AppOptions): Promise<App> {
+  const config = services.config;
+  const state = { closing: false };
+  const app = Fastify({
+    ...(options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustedProxies.length > 0 ? [...config.trustedProxies] : false,
+    genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
+    requestIdHeader: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorateRequest('actor', null as unknown as ReturnType<typeof anonymousActor>);
+  app.decorateRequest('session', null);
+  app.decorateRequest('apiKey', null);
+  app.addHook('onSend', async (_request, reply) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+  });
+  app.addHook('onClose', async () => {
+    state.closing = true;
+  });
+
+  registerErrorHandling(app);
+  await app.register(cookie);
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Keyward API',
+        version: '1',
+        description: 'Self-hosted API key management: create, verify, limit and meter API keys. Errors always have the shape {"error": {"code", "message", "request_id"}}.',
+      },
+      components: {
+        securitySchemes: {
+          session: { type: 'apiKey', in: 'cookie', name: cookieSettings(config.secureCookies).name, description: 'Dashboard session; writes also need the X-CSRF-Token header' },
+          token: { type: 'http', scheme: 'bearer', description: 'Management token (kwm_…) or service token (kws_…)' },
+          bearerKey: { type: 'http', scheme: 'bearer', description: 'An API key (sk_…), for the key-holder routes' },
+        },
+      },
+      security: [{ session: [] }, { token: [] }],
+    },
+  });
+
+  const cookieConfig = cookieSettings(config.secureCookies);
+  healthRoutes(app, services, state);
+  authRoutes(app, services, cookieConfig);
+  keyRoutes(app, services, cookieConfig);
+  tokenRoutes(app, services, cookieConfig);
+  auditRoutes(app, services, cookieConfig);
+  verifyRoutes(app, services, cookieConfig);
+  keyHolderRoutes(app, services);
+  adminRoutes(app, services, cookieConfig);
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(scalar, { routePrefix: '/docs', configuration: { url: '/openapi.json', title: 'Keyward API' } });
+  return app;
+}

@@ -1,0 +1,123 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AppError } from '../../core/errors.ts';
+import type { ApiKey } from '../../core/models.ts';
+import type { Scope } from '../../core/token.ts';
+import { REFUSAL } from '../../core/verify-codes.ts';
+import { type Actor, anonymousActor, hasScope, sessionActor } from '../../services/actor.ts';
+import type { Services } from '../../services/index.ts';
+import type { ActiveSession } from '../../services/sessions.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    actor: Actor;
+    session: ActiveSession | null;
+    apiKey: ApiKey | null;
+  }
+}
+
+export interface CookieSettings {
+  name: string;
+  secure: boolean;
+}
+
+export function cookieSettings(secure: boolean): CookieSettings {
+  // The __Host- prefix pins the cookie to this exact origin, which browsers allow only with Secure.
+  return { name: secure ? '__Host-keyward_session' : 'keyward_session', secure };
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header !== undefined && header.length > 7 && header.slice(0, 7).toLowerCase() === 'bearer ') return header.slice(7).trim();
+  const apiKey = request.headers['x-api-key'];
+  return typeof apiKey === 'string' ? apiKey.trim() : undefined;
+}
+
+/**
+ * A browser request's Origin, when present, must be this deployment's public origin or the
+ * origin the request itself was addressed to; anything else is a cross-site request.
+ */
+export function originAllowed(request: FastifyRequest, publicUrl: string): boolean {
+  const origin = request.headers.origin;
+  if (origin === undefined) return true;
+  if (origin === new URL(publicUrl).origin) return true;
+  return origin === `${request.protocol}://${request.host}`;
+}
+
+export interface AuthOptions {
+  /** The scope a token (or session) must hold. */
+  scope?: Scope;
+  /** Only a dashboard session may call the route (token management). */
+  sessionOnly?: boolean;
+  /** Admin sessions, or tokens holding `users:manage`. */
+  admin?: boolean;
+}
+
+/** Builds the preHandler that authenticates management routes: session + CSRF, or a token. */
+export function authenticate(services: Services, cookie: CookieSettings, options: AuthOptions) {
+  const keyPrefix = `${services.config.keyPrefix}_`;
+  return async (request: FastifyRequest): Promise<void> => {
+    const presented = bearer(request);
+    if (presented !== undefined) {
+      if (presented.startsWith(keyPrefix)) {
+        throw new AppError('forbidden', 'an API key cannot manage keys or tokens; use a session or a management token');
+      }
+      if (options.sessionOnly) throw new AppError('forbidden', 'this can only be done from a signed-in dashboard session');
+      const result = await services.tokens.authenticate(presented);
+      if (!result.ok) {
+        if (result.reason === 'owner_disabled') throw new AppError('account_disabled', 'the account that owns this token is disabled');
+        throw new AppError('unauthorized', result.reason === 'expired' ? 'this token has expired' : 'the token is not valid');
+      }
+      request.actor = { type: 'token', id: result.token.id, user: result.owner, scopes: result.token.scopes, ip: request.ip };
+    } else {
+      const sessionId = request.cookies[cookie.name];
+      const session = sessionId === undefined ? null : await services.sessions.authenticate(sessionId);
+      if (session === null) {
+        throw new AppError(sessionId === undefined ? 'unauthorized' : 'session_expired', sessionId === undefined ? 'sign in or send a token' : 'your session has ended; sign in again');
+      }
+      if (!SAFE_METHODS.has(request.method)) {
+        const csrf = request.headers['x-csrf-token'];
+        if (csrf !== session.csrfToken || !originAllowed(request, services.config.publicUrl)) {
+          throw new AppError('csrf_failed', 'missing or wrong X-CSRF-Token header, or a cross-site request');
+        }
+      }
+      request.session = session;
+      request.actor = sessionActor(session.user, request.ip);
+    }
+    if (options.admin && !(request.actor.user?.role === 'admin' && request.actor.type === 'user') && !hasScope(request.actor, 'users:manage')) {
+      throw new AppError('forbidden', 'this needs an admin');
+    }
+    if (options.scope !== undefined && !hasScope(request.actor, options.scope)) {
+      throw new AppError('forbidden', `this needs the ${options.scope} scope`);
+    }
+  };
+}
+
+/** Sets `request.actor` to an anonymous caller with the client's address (public routes). */
+export function anonymous(request: FastifyRequest): void {
+  request.actor = anonymousActor(request.ip);
+}
+
+/**
+ * Authenticates a key holder (`Authorization: Bearer sk_…` or `X-API-Key`) through the policy
+ * chain; a refusal answers 401 with the RFC 6750 challenge.
+ */
+export function authenticateKey(services: Services) {
+  return (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void => {
+    const presented = bearer(request) ?? '';
+    const outcome = services.verify.verify(presented);
+    const finish = (result: Awaited<typeof outcome>) => {
+      if (result.valid) {
+        request.apiKey = result.key;
+        done();
+        return;
+      }
+      reply.header('www-authenticate', 'Bearer error="invalid_token"');
+      const refusal = REFUSAL[result.code];
+      done(new AppError(refusal.error, refusal.message));
+    };
+    if (outcome instanceof Promise) outcome.then(finish, done);
+    else finish(outcome);
+  };
+}

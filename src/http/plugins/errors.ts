@@ -1,0 +1,55 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { AppError, ERROR_STATUS, type ErrorCode } from '../../core/errors.ts';
+
+export function errorBody(code: ErrorCode, message: string, requestId: string) {
+  return { error: { code, message, request_id: requestId } };
+}
+
+const DB_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003', 'SQLITE_BUSY', 'SQLITE_CANTOPEN']);
+
+/** Turns anything thrown into the one error shape, with the status from the one code map. */
+function classify(error: FastifyError & { code?: string }): { code: ErrorCode; message: string } {
+  if (error.validation) {
+    const first = error.validation[0];
+    if (first?.keyword === 'additionalProperties') {
+      const field = (first.params as { additionalProperty?: string }).additionalProperty;
+      return { code: 'unknown_field', message: `unknown field "${field}" in ${error.validationContext ?? 'request'}` };
+    }
+    return { code: 'validation_error', message: `${error.validationContext ?? 'request'}${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}`.trim() };
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { code: 'payload_too_large', message: 'request body is too large' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { code: 'unsupported_media_type', message: 'send the body as application/json' };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { code: 'invalid_json', message: 'request body is not valid JSON' };
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return { code: 'validation_error', message: 'content-length does not match the body' };
+    default:
+      break;
+  }
+  if (error instanceof SyntaxError && error.statusCode === 400) return { code: 'invalid_json', message: 'request body is not valid JSON' };
+  if (error.code !== undefined && DB_DOWN.has(error.code)) return { code: 'service_unavailable', message: 'the database is unavailable; try again shortly' };
+  if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
+    return { code: 'validation_error', message: 'the request could not be understood' };
+  }
+  return { code: 'internal_error', message: 'something went wrong on our side' };
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error instanceof AppError) {
+      if (error.headers) reply.headers(error.headers);
+      return reply.status(error.status).send(errorBody(error.code, error.message, request.id));
+    }
+    const { code, message } = classify(error);
+    const status = ERROR_STATUS[code];
+    if (status >= 500) request.log.error({ err: { type: error.name, code: error.code, message: error.message, stack: error.stack } }, 'request failed');
+    return reply.status(status).send(errorBody(code, message, request.id));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send(errorBody('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`, request.id));
+  });
+}

@@ -1,0 +1,64 @@
+import { Type } from 'typebox';
+import { randomUUID } from 'node:crypto';
+import type { Services } from '../../services/index.ts';
+import type { App } from '../app.ts';
+import { authenticate, type CookieSettings } from '../plugins/auth.ts';
+import { iso } from '../presenters.ts';
+import { errors } from '../schemas/common.ts';
+import { VERIFY_CODES } from '../../core/verify-codes.ts';
+
+const VerifyBody = Type.Object(
+  {
+    key: Type.String({ maxLength: 200, description: 'The API key your caller presented' }),
+    permission: Type.Optional(Type.String({ maxLength: 101 })),
+    resource: Type.Optional(Type.String({ maxLength: 200 })),
+    cost: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e12 })),
+    ip: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+
+const VerifyAnswer = Type.Object({
+  valid: Type.Boolean(),
+  code: Type.Enum(VERIFY_CODES),
+  verification_id: Type.String(),
+  key_id: Type.Union([Type.String(), Type.Null()]),
+  owner_id: Type.Union([Type.String(), Type.Null()]),
+  name: Type.Union([Type.String(), Type.Null()]),
+  environment: Type.Union([Type.String(), Type.Null()]),
+  permissions: Type.Array(Type.String()),
+  metadata: Type.Record(Type.String(), Type.Unknown()),
+  expires_at: Type.Union([Type.String(), Type.Null()]),
+});
+
+export function verifyRoutes(app: App, services: Services, cookie: CookieSettings): void {
+  const { verify } = services;
+  const canVerify = authenticate(services, cookie, { scope: 'keys:verify' });
+  app.post('/v1/verify', {
+    preHandler: canVerify,
+    schema: {
+      tags: ['Verification'],
+      summary: 'Verify an API key',
+      description: 'Always 200 for a well-formed request: `valid` and `code` say whether the key may be used. Needs a service token with keys:verify.',
+      body: VerifyBody,
+      response: { 200: VerifyAnswer, ...errors(400, 401, 403) },
+    },
+  }, async (request) => {
+    const result = await verify.verify(request.body.key);
+    const key = result.key;
+    // Refusals other than NOT_FOUND identify the key to its verifier, like Unkey and Stripe do;
+    // only the valid answer carries permissions and metadata.
+    return {
+      valid: result.valid,
+      code: result.code,
+      verification_id: `ver_${randomUUID().replaceAll('-', '')}`,
+      key_id: key?.id ?? null,
+      owner_id: key?.ownerId ?? null,
+      name: key?.name ?? null,
+      environment: key?.environment ?? null,
+      permissions: result.valid ? key?.permissions ?? [] : [],
+      metadata: result.valid ? key?.metadata ?? {} : {},
+      expires_at: key === null ? null : iso(key.expiresAt),
+    };
+  });
+}

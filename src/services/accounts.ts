@@ -1,0 +1,208 @@
+import type { Kysely } from 'kysely';
+import type { Config } from '../config.ts';
+import type { Clock } from '../core/clock.ts';
+import { AppError } from '../core/errors.ts';
+import type { Role, User } from '../core/models.ts';
+import { newId } from '../core/secrets.ts';
+import type { Database } from '../storage/schema.ts';
+import {
+  countUsers,
+  findPasswordHash,
+  findUserByEmail,
+  findUserById,
+  insertUser,
+  listUsers,
+  updatePassword,
+  updateUser,
+} from '../storage/users-repository.ts';
+import { type Actor, anonymousActor, sessionActor } from './actor.ts';
+import { recordAudit } from './audit.ts';
+import type { CredentialInvalidator } from './credential-invalidator.ts';
+import type { LoginThrottle } from './login-throttle.ts';
+import { type PasswordHasher, passwordProblem } from './passwords.ts';
+import type { NewSession, SessionService } from './sessions.ts';
+
+const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
+
+export function normaliseEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+export interface LoginResult extends NewSession {
+  user: User;
+}
+
+export class AccountService {
+  private readonly db: Kysely<Database>;
+  private readonly config: Config;
+  private readonly clock: Clock;
+  private readonly hasher: PasswordHasher;
+  private readonly sessions: SessionService;
+  private readonly throttle: LoginThrottle;
+  private readonly invalidator: CredentialInvalidator;
+
+  constructor(deps: {
+    db: Kysely<Database>;
+    config: Config;
+    clock: Clock;
+    hasher: PasswordHasher;
+    sessions: SessionService;
+    throttle: LoginThrottle;
+    invalidator: CredentialInvalidator;
+  }) {
+    this.db = deps.db;
+    this.config = deps.config;
+    this.clock = deps.clock;
+    this.hasher = deps.hasher;
+    this.sessions = deps.sessions;
+    this.throttle = deps.throttle;
+    this.invalidator = deps.invalidator;
+  }
+
+  /** Creates an account; used by signup (role user) and by the CLI (any role). */
+  async createUser(actor: Actor, input: { email: string; password: string; role: Role; plan?: string }): Promise<User> {
+    const email = normaliseEmail(input.email);
+    if (!EMAIL.test(email)) throw new AppError('validation_error', 'email must be an email address');
+    const problem = passwordProblem(input.password);
+    if (problem !== null) throw new AppError('validation_error', problem);
+    const plan = input.plan ?? this.config.defaultPlan;
+    this.assertPlan(plan);
+    const passwordHash = await this.hasher.hash(input.password);
+    const now = this.clock.now();
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        const user = await insertUser(trx, { id: newId('usr'), email, passwordHash, role: input.role, plan, now });
+        await recordAudit(trx, actor, {
+          action: 'account.created',
+          ownerId: user.id,
+          targetType: 'user',
+          targetId: user.id,
+          details: { email, role: input.role, plan },
+        }, now);
+        return user;
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new AppError('email_taken', 'an account with this email already exists');
+      throw error;
+    }
+  }
+
+  async signup(input: { email: string; password: string }, ip: string | null, userAgent: string | null): Promise<LoginResult> {
+    const user = await this.createUser(anonymousActor(ip), { ...input, role: 'user' });
+    const session = await this.sessions.create(this.db, user.id, ip, userAgent);
+    return { user, ...session };
+  }
+
+  async login(input: { email: string; password: string }, ip: string, userAgent: string | null): Promise<LoginResult> {
+    const email = normaliseEmail(input.email);
+    const wait = this.throttle.retryAfterMs(email, ip);
+    if (wait > 0) {
+      throw new AppError('too_many_attempts', 'too many failed logins; try again later', {
+        'retry-after': String(Math.ceil(wait / 1000)),
+      });
+    }
+    const found = await findUserByEmail(this.db, email);
+    const ok =
+      found === undefined
+        ? await this.hasher.verifyAgainstNothing(input.password)
+        : await this.hasher.verify(found.passwordHash, input.password);
+    const now = this.clock.now();
+    if (!ok || found === undefined) {
+      this.throttle.recordFailure(email, ip);
+      await recordAudit(this.db, anonymousActor(ip), {
+        action: 'auth.login_failed',
+        ownerId: found?.user.id ?? null,
+        targetType: 'user',
+        ...(found !== undefined && { targetId: found.user.id }),
+        details: { email },
+      }, now);
+      throw new AppError('invalid_credentials', 'email or password is incorrect');
+    }
+    if (found.user.disabled) throw new AppError('account_disabled', 'this account is disabled; contact the operator');
+    this.throttle.recordSuccess(email, ip);
+    return this.db.transaction().execute(async (trx) => {
+      const session = await this.sessions.create(trx, found.user.id, ip, userAgent);
+      await recordAudit(trx, sessionActor(found.user, ip), {
+        action: 'auth.login',
+        ownerId: found.user.id,
+        targetType: 'user',
+        targetId: found.user.id,
+      }, now);
+      return { user: found.user, ...session };
+    });
+  }
+
+  async logout(actor: Actor, sessionIdHash: string): Promise<void> {
+    await this.sessions.end(sessionIdHash);
+    if (actor.user !== null) {
+      await recordAudit(this.db, actor, { action: 'auth.logout', ownerId: actor.user.id, targetType: 'user', targetId: actor.user.id }, this.clock.now());
+    }
+  }
+
+  /** Changes the password and ends every other session of the account. */
+  async changePassword(actor: Actor, sessionIdHash: string, current: string, next: string): Promise<void> {
+    const user = actor.user;
+    if (user === null) throw new AppError('unauthorized', 'sign in first');
+    const stored = await findPasswordHash(this.db, user.id);
+    if (stored === undefined || !(await this.hasher.verify(stored, current))) {
+      throw new AppError('invalid_credentials', 'the current password is incorrect');
+    }
+    const problem = passwordProblem(next);
+    if (problem !== null) throw new AppError('validation_error', problem);
+    const passwordHash = await this.hasher.hash(next);
+    const now = this.clock.now();
+    await this.db.transaction().execute(async (trx) => {
+      await updatePassword(trx, user.id, passwordHash, now);
+      await this.sessions.endAllFor(trx, user.id, sessionIdHash);
+      await recordAudit(trx, actor, { action: 'account.password_changed', ownerId: user.id, targetType: 'user', targetId: user.id }, now);
+    });
+  }
+
+  async getUser(id: string): Promise<User> {
+    const user = await findUserById(this.db, id);
+    if (user === undefined) throw new AppError('not_found', 'user not found');
+    return user;
+  }
+
+  async findByEmail(email: string): Promise<User | undefined> {
+    return (await findUserByEmail(this.db, normaliseEmail(email)))?.user;
+  }
+
+  async hasAnyUser(): Promise<boolean> {
+    return (await countUsers(this.db)) > 0;
+  }
+
+  async list(limit: number, after?: string): Promise<User[]> {
+    return listUsers(this.db, { limit, ...(after !== undefined && { after }) });
+  }
+
+  /** Admin changes: plan, disabled. Disabling ends the account's sessions and refuses its keys and tokens. */
+  async update(actor: Actor, id: string, changes: { plan?: string; disabled?: boolean }): Promise<User> {
+    if (changes.plan !== undefined) this.assertPlan(changes.plan);
+    const now = this.clock.now();
+    const user = await this.db.transaction().execute(async (trx) => {
+      const updated = await updateUser(trx, id, changes, now);
+      if (updated === undefined) throw new AppError('not_found', 'user not found');
+      if (changes.disabled === true) await this.sessions.endAllFor(trx, id);
+      await recordAudit(trx, actor, { action: 'account.updated', ownerId: id, targetType: 'user', targetId: id, details: { ...changes } }, now);
+      return updated;
+    });
+    if (changes.disabled !== undefined) await this.invalidator.invalidateOwner(id);
+    return user;
+  }
+
+  planLimit(plan: string): number | null {
+    return this.config.plans.find((p) => p.name === plan)?.maxKeys ?? null;
+  }
+
+  private assertPlan(plan: string): void {
+    if (!this.config.plans.some((p) => p.name === plan)) {
+      throw new AppError('validation_error', `plan must be one of ${this.config.plans.map((p) => p.name).join(', ')}`);
+    }
+  }
+}
+
+export function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: string } | null;
+  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}

@@ -1,0 +1,46 @@
+import type { Role, User } from '../core/models.ts';
+import type { Scope } from '../core/token.ts';
+import { USER_SCOPES, ALL_SCOPES } from '../core/token.ts';
+
+/** Who is acting: every service call that changes or reads account data takes one. */
+export interface Actor {
+  type: 'user' | 'token' | 'cli' | 'anonymous';
+  /** User id for sessions, token id for tokens, null for the CLI and anonymous callers. */
+  id: string | null;
+  /** The account acting (a token's owner); null for the CLI and anonymous callers. */
+  user: User | null;
+  scopes: readonly Scope[];
+  ip: string | null;
+}
+
+export function scopesForRole(role: Role): readonly Scope[] {
+  return role === 'admin' ? ALL_SCOPES : USER_SCOPES;
+}
+
+export function sessionActor(user: User, ip: string | null): Actor {
+  return { type: 'user', id: user.id, user, scopes: scopesForRole(user.role), ip };
+}
+
+/** The host's operator: the CLI acts with every scope. */
+export const CLI_ACTOR: Actor = { type: 'cli', id: null, user: null, scopes: ALL_SCOPES, ip: null };
+
+export function anonymousActor(ip: string | null): Actor {
+  return { type: 'anonymous', id: null, user: null, scopes: [], ip };
+}
+
+const IMPLIED: Partial<Record<Scope, readonly Scope[]>> = {
+  'keys:read': ['keys:write', 'keys:manage'],
+  'keys:write': ['keys:manage'],
+  'usage:read': ['keys:manage'],
+};
+
+/** Whether the actor holds `scope`, directly or through a broader one (write implies read). */
+export function hasScope(actor: Actor, scope: Scope): boolean {
+  if (actor.scopes.includes(scope)) return true;
+  return (IMPLIED[scope] ?? []).some((broader) => actor.scopes.includes(broader));
+}
+
+/** Admins, the CLI and `keys:manage` service tokens act on every owner's keys. */
+export function actsOnAnyOwner(actor: Actor): boolean {
+  return actor.type === 'cli' || actor.scopes.includes('keys:manage') || actor.user?.role === 'admin';
+}

@@ -1,0 +1,43 @@
+import type { Kysely } from 'kysely';
+import type { AuditEntry } from '../core/models.ts';
+import { insertAuditEntry, listAuditEntries } from '../storage/audit-repository.ts';
+import type { Database } from '../storage/schema.ts';
+import type { Actor } from './actor.ts';
+
+export interface AuditEvent {
+  action: string;
+  ownerId: string | null;
+  targetType?: string;
+  targetId?: string;
+  details?: Record<string, unknown>;
+}
+
+/** Writes one entry, in the caller's transaction so the entry and the change land together. */
+export async function recordAudit(db: Kysely<Database>, actor: Actor, event: AuditEvent, now: number): Promise<void> {
+  await insertAuditEntry(db, {
+    created_at: now,
+    actor_type: actor.type,
+    actor_id: actor.id,
+    owner_id: event.ownerId,
+    action: event.action,
+    target_type: event.targetType ?? null,
+    target_id: event.targetId ?? null,
+    ip: actor.ip,
+    details: JSON.stringify(event.details ?? {}),
+  });
+}
+
+export interface AuditPage {
+  entries: AuditEntry[];
+  nextCursor: number | null;
+}
+
+export async function readAudit(
+  db: Kysely<Database>,
+  q: { ownerId?: string; limit: number; beforeSeq?: number; targetId?: string },
+): Promise<AuditPage> {
+  const rows = await listAuditEntries(db, q);
+  const more = rows.length > q.limit;
+  const entries = more ? rows.slice(0, q.limit) : rows;
+  return { entries, nextCursor: more ? (entries.at(-1)?.seq ?? null) : null };
+}

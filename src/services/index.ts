@@ -1,0 +1,93 @@
+import { LocalInvalidationBus, type InvalidationBus } from '../cache/invalidation-bus.ts';
+import { RecordCache } from '../cache/record-cache.ts';
+import type { Config } from '../config.ts';
+import { apiKeyShapeChecker } from '../core/api-key.ts';
+import { type Clock, systemClock } from '../core/clock.ts';
+import type { Store } from '../storage/database.ts';
+import { AccountService } from './accounts.ts';
+import { CredentialInvalidator } from './credential-invalidator.ts';
+import { KeyService } from './keys.ts';
+import { LoginThrottle } from './login-throttle.ts';
+import { PasswordHasher } from './passwords.ts';
+import { SessionService } from './sessions.ts';
+import { type CachedToken, TokenService } from './tokens.ts';
+import { UsageRecorder } from './usage-recorder.ts';
+import { type CachedKey, VerifyService } from './verify.ts';
+
+export interface Services {
+  config: Config;
+  store: Store;
+  clock: Clock;
+  accounts: AccountService;
+  sessions: SessionService;
+  keys: KeyService;
+  tokens: TokenService;
+  verify: VerifyService;
+  usage: UsageRecorder;
+  bus: InvalidationBus;
+  /** Starts background work (usage flushes); `stop()` ends it and flushes what is pending. */
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/** Negative entries get a smaller share so a flood of made-up keys cannot push out real ones. */
+const NEGATIVE_CACHE_SHARE = 0.1;
+
+/** The composition root of the domain: one place that wires every service to its ports. */
+export function createServices(config: Config, store: Store, options: { clock?: Clock; bus?: InvalidationBus } = {}): Services {
+  const clock = options.clock ?? systemClock;
+  const bus = options.bus ?? new LocalInvalidationBus();
+  const db = store.db;
+  const cacheOptions = { maxSize: config.keyCacheSize, ttlMs: config.keyCacheTtlMs, clock };
+  const keyCache = new RecordCache<CachedKey>(cacheOptions);
+  const tokenCache = new RecordCache<CachedToken | null>(cacheOptions);
+  const missCache = new RecordCache<null>({ ...cacheOptions, maxSize: Math.ceil(config.keyCacheSize * NEGATIVE_CACHE_SHARE) });
+  bus.subscribe((message) => {
+    if (message.kind === 'key') {
+      keyCache.delete(message.hash);
+      missCache.delete(message.hash);
+    } else {
+      tokenCache.delete(message.hash);
+    }
+  });
+  const usage = new UsageRecorder({ db, clock, timeZone: config.timeZone });
+  const invalidator = new CredentialInvalidator(db, bus);
+  const sessions = new SessionService({ db, clock, idleMs: config.sessionIdleTimeoutMs, absoluteMs: config.sessionAbsoluteTimeoutMs });
+  const accounts = new AccountService({
+    db,
+    config,
+    clock,
+    hasher: new PasswordHasher(config.argon2MemoryKib),
+    sessions,
+    throttle: new LoginThrottle(config.loginThrottle, clock),
+    invalidator,
+  });
+  const keys = new KeyService({ db, dialect: store.dialect, config, clock, usage, invalidator });
+  const tokens = new TokenService({ db, clock, cache: tokenCache, invalidator, usage });
+  const verify = new VerifyService({
+    db,
+    clock,
+    cache: { get: (hash) => keyCache.get(hash) ?? missCache.get(hash), set: (hash, entry) => (entry === null ? missCache.set(hash, null) : keyCache.set(hash, entry)) },
+    usage,
+    isKeyShape: apiKeyShapeChecker(config.keyPrefix),
+  });
+  return {
+    config,
+    store,
+    clock,
+    accounts,
+    sessions,
+    keys,
+    tokens,
+    verify,
+    usage,
+    bus,
+    start() {
+      usage.start(config.usageFlushIntervalMs);
+    },
+    async stop() {
+      await usage.stop();
+      await bus.close();
+    },
+  };
+}

@@ -1,0 +1,340 @@
+import type { Kysely } from 'kysely';
+import type { Config } from '../config.ts';
+import { type Environment, generateApiKey } from '../core/api-key.ts';
+import type { Clock } from '../core/clock.ts';
+import { parseDurationMs } from '../core/duration.ts';
+import { AppError } from '../core/errors.ts';
+import { type ExpirationPreset, resolveExpiration } from '../core/expiration.ts';
+import { invalidPermission, metadataTooLarge, normaliseIpAllowlist, normaliseName } from '../core/key-settings.ts';
+import { type KeyStatus, keyStatus } from '../core/key-status.ts';
+import type { ApiKey, Billing, Credits, KeyLimits } from '../core/models.ts';
+import { newId } from '../core/secrets.ts';
+import {
+  type ApiKeyChanges,
+  countLiveKeys,
+  deleteApiKey,
+  findApiKeyById,
+  insertApiKey,
+  listApiKeys,
+  updateApiKey,
+} from '../storage/api-keys-repository.ts';
+import type { Database } from '../storage/schema.ts';
+import { findUserById, lockUser } from '../storage/users-repository.ts';
+import { type Actor, actsOnAnyOwner } from './actor.ts';
+import { recordAudit } from './audit.ts';
+import type { CredentialInvalidator } from './credential-invalidator.ts';
+import type { UsageRecorder } from './usage-recorder.ts';
+
+export interface KeySettingsInput {
+  name?: string;
+  permissions?: string[];
+  ipAllowlist?: string[];
+  allowedResources?: string[];
+  limits?: KeyLimits;
+  credits?: Credits;
+  billing?: Billing;
+  metadata?: Record<string, unknown>;
+}
+
+export interface CreateKeyInput extends KeySettingsInput {
+  name: string;
+  environment?: Environment;
+  expiration?: ExpirationPreset;
+  expiresAt?: number | null;
+  ownerId?: string;
+}
+
+export interface UpdateKeyInput extends KeySettingsInput {
+  expiresAt?: number | null;
+  enabled?: boolean;
+}
+
+export interface CreatedKey {
+  key: ApiKey;
+  secret: string;
+}
+
+export interface KeyPage {
+  keys: ApiKey[];
+  nextCursor: string | null;
+}
+
+export const MAX_PAGE_SIZE = 100;
+/** The longest grace period a rotation may give the old key. */
+const MAX_GRACE_MS = 30 * 86_400_000;
+
+export class KeyService {
+  private readonly db: Kysely<Database>;
+  private readonly dialect: 'sqlite' | 'postgres';
+  private readonly config: Config;
+  private readonly clock: Clock;
+  private readonly usage: UsageRecorder;
+  private readonly invalidator: CredentialInvalidator;
+
+  constructor(deps: {
+    db: Kysely<Database>;
+    dialect: 'sqlite' | 'postgres';
+    config: Config;
+    clock: Clock;
+    usage: UsageRecorder;
+    invalidator: CredentialInvalidator;
+  }) {
+    this.db = deps.db;
+    this.dialect = deps.dialect;
+    this.config = deps.config;
+    this.clock = deps.clock;
+    this.usage = deps.usage;
+    this.invalidator = deps.invalidator;
+  }
+
+  async create(actor: Actor, input: CreateKeyInput): Promise<CreatedKey> {
+    const ownerId = this.ownerFor(actor, input.ownerId);
+    const now = this.clock.now();
+    const settings = this.checkSettings(input);
+    const expiry = resolveExpiration(now, { preset: input.expiration, expiresAt: input.expiresAt }, this.config.maxKeyLifetime);
+    if (!expiry.ok) throw new AppError('validation_error', expiry.message);
+    const environment = input.environment ?? 'live';
+    const generated = generateApiKey(this.config.keyPrefix, environment);
+    const key: ApiKey = {
+      id: newId('key'),
+      ownerId,
+      name: settings.name ?? input.name,
+      environment,
+      hash: generated.hash,
+      start: generated.start,
+      last4: generated.last4,
+      permissions: settings.permissions ?? ['*'],
+      ipAllowlist: settings.ipAllowlist ?? [],
+      allowedResources: settings.allowedResources ?? [],
+      expiresAt: expiry.expiresAt,
+      enabled: true,
+      revokedAt: null,
+      createdAt: now,
+      updatedAt: now,
+      lastUsedAt: null,
+      usageCount: 0,
+      limits: settings.limits ?? {},
+      credits: settings.credits ?? { remaining: null, refill: null },
+      billing: settings.billing ?? 'per_request',
+      metadata: settings.metadata ?? {},
+      rotatedFrom: null,
+      rotatedTo: null,
+    };
+    await this.db.transaction().execute(async (trx) => {
+      // The owner's row lock serialises concurrent creates so the plan limit cannot be overrun.
+      const owner = await lockUser(trx, this.dialect, ownerId);
+      if (owner === undefined) throw new AppError('not_found', 'owner not found');
+      const max = this.config.plans.find((plan) => plan.name === owner.plan)?.maxKeys ?? null;
+      if (max !== null && (await countLiveKeys(trx, ownerId, now)) >= max) {
+        throw new AppError(
+          'plan_limit_reached',
+          `the ${owner.plan} plan allows ${max} active keys; revoke or delete one, or upgrade the plan`,
+        );
+      }
+      await insertApiKey(trx, key);
+      await recordAudit(trx, actor, {
+        action: 'key.created',
+        ownerId,
+        targetType: 'api_key',
+        targetId: key.id,
+        details: { name: key.name, environment },
+      }, now);
+    });
+    return { key, secret: generated.secret };
+  }
+
+  async list(
+    actor: Actor,
+    q: { status?: KeyStatus; environment?: Environment; search?: string; limit?: number; cursor?: string; ownerId?: string },
+  ): Promise<KeyPage> {
+    const limit = Math.min(q.limit ?? 20, MAX_PAGE_SIZE);
+    const ownerId = actsOnAnyOwner(actor) ? q.ownerId : this.ownerFor(actor, q.ownerId);
+    const rows = await listApiKeys(this.db, {
+      ...(ownerId !== undefined && { ownerId }),
+      ...(q.status !== undefined && { status: q.status }),
+      ...(q.environment !== undefined && { environment: q.environment }),
+      ...(q.search !== undefined && { search: q.search }),
+      ...(q.cursor !== undefined && { cursor: decodeCursor(q.cursor) }),
+      limit,
+      now: this.clock.now(),
+    });
+    const more = rows.length > limit;
+    const keys = (more ? rows.slice(0, limit) : rows).map((key) => this.withPendingUsage(key));
+    const last = keys.at(-1);
+    return { keys, nextCursor: more && last !== undefined ? encodeCursor(last) : null };
+  }
+
+  async get(actor: Actor, id: string): Promise<ApiKey> {
+    return this.withPendingUsage(await this.load(this.db, actor, id));
+  }
+
+  async update(actor: Actor, id: string, input: UpdateKeyInput): Promise<ApiKey> {
+    const settings = this.checkSettings(input);
+    const now = this.clock.now();
+    const changes: ApiKeyChanges = { ...settings };
+    if (input.enabled !== undefined) changes.enabled = input.enabled;
+    if (input.expiresAt !== undefined) {
+      const expiry = resolveExpiration(now, { expiresAt: input.expiresAt, preset: input.expiresAt === null ? 'never' : undefined }, this.config.maxKeyLifetime);
+      if (!expiry.ok) throw new AppError('validation_error', expiry.message);
+      changes.expiresAt = expiry.expiresAt;
+    }
+    const fields = Object.keys(changes);
+    if (fields.length === 0) throw new AppError('validation_error', 'nothing to change: send at least one field');
+    const updated = await this.db.transaction().execute(async (trx) => {
+      const key = await this.load(trx, actor, id);
+      if (key.revokedAt !== null) throw new AppError('invalid_state', 'a revoked key cannot be changed');
+      const result = await updateApiKey(trx, id, changes, now);
+      if (result === undefined) throw new AppError('not_found', 'API key not found');
+      await recordAudit(trx, actor, { action: 'key.updated', ownerId: key.ownerId, targetType: 'api_key', targetId: id, details: { fields } }, now);
+      return result;
+    });
+    this.invalidator.key(updated.hash);
+    return this.withPendingUsage(updated);
+  }
+
+  /** Immediate and irreversible; revoking a revoked key changes nothing and answers the key. */
+  async revoke(actor: Actor, id: string): Promise<ApiKey> {
+    const now = this.clock.now();
+    const revoked = await this.db.transaction().execute(async (trx) => {
+      const key = await this.load(trx, actor, id);
+      if (key.revokedAt !== null) return key;
+      const result = await updateApiKey(trx, id, { revokedAt: now }, now);
+      if (result === undefined) throw new AppError('not_found', 'API key not found');
+      await recordAudit(trx, actor, { action: 'key.revoked', ownerId: key.ownerId, targetType: 'api_key', targetId: id }, now);
+      return result;
+    });
+    this.invalidator.key(revoked.hash);
+    return this.withPendingUsage(revoked);
+  }
+
+  /**
+   * A new secret under a new id with the same settings; the old key works until the grace period
+   * ends (never past its own expiry) and then stops. Grace `0` stops it at once.
+   */
+  async rotate(actor: Actor, id: string, gracePeriod: string): Promise<CreatedKey> {
+    const graceMs = gracePeriod === '0' ? 0 : parseDurationMs(gracePeriod);
+    if (graceMs === null || graceMs > MAX_GRACE_MS) {
+      throw new AppError('validation_error', 'grace_period must be 0 or a duration up to 30d, such as 1h, 24h or 7d');
+    }
+    const now = this.clock.now();
+    const result = await this.db.transaction().execute(async (trx) => {
+      const old = await this.load(trx, actor, id);
+      const status = keyStatus(old, now);
+      if (status === 'revoked' || status === 'expired') {
+        throw new AppError('invalid_state', `a ${status} key cannot be rotated`);
+      }
+      if (old.rotatedTo !== null) throw new AppError('invalid_state', 'this key was already rotated');
+      const generated = generateApiKey(this.config.keyPrefix, old.environment);
+      const key: ApiKey = {
+        ...old,
+        id: newId('key'),
+        hash: generated.hash,
+        start: generated.start,
+        last4: generated.last4,
+        createdAt: now,
+        updatedAt: now,
+        lastUsedAt: null,
+        usageCount: 0,
+        rotatedFrom: old.id,
+        rotatedTo: null,
+      };
+      await insertApiKey(trx, key);
+      const graceEnd = now + graceMs;
+      const oldExpiry = old.expiresAt === null ? graceEnd : Math.min(old.expiresAt, graceEnd);
+      await updateApiKey(trx, old.id, { rotatedTo: key.id, expiresAt: oldExpiry }, now);
+      await recordAudit(trx, actor, {
+        action: 'key.rotated',
+        ownerId: old.ownerId,
+        targetType: 'api_key',
+        targetId: old.id,
+        details: { new_key_id: key.id, grace_period: gracePeriod, old_key_expires_at: new Date(oldExpiry).toISOString() },
+      }, now);
+      return { key, secret: generated.secret, oldHash: old.hash };
+    });
+    this.invalidator.key(result.oldHash);
+    return { key: result.key, secret: result.secret };
+  }
+
+  /** Permanent: the row goes; usage history and audit entries stay. */
+  async delete(actor: Actor, id: string): Promise<void> {
+    const now = this.clock.now();
+    const hash = await this.db.transaction().execute(async (trx) => {
+      const key = await this.load(trx, actor, id);
+      await deleteApiKey(trx, id);
+      await recordAudit(trx, actor, { action: 'key.deleted', ownerId: key.ownerId, targetType: 'api_key', targetId: id, details: { name: key.name } }, now);
+      return key.hash;
+    });
+    this.invalidator.key(hash);
+  }
+
+  /** Plan usage for the account page: "7 of 10 keys used". */
+  async planUsage(actor: Actor): Promise<{ plan: string; used: number; limit: number | null }> {
+    const ownerId = this.ownerFor(actor, undefined);
+    const owner = await findUserById(this.db, ownerId);
+    if (owner === undefined) throw new AppError('not_found', 'user not found');
+    const used = await countLiveKeys(this.db, ownerId, this.clock.now());
+    return { plan: owner.plan, used, limit: this.config.plans.find((p) => p.name === owner.plan)?.maxKeys ?? null };
+  }
+
+  /** Loads a key the actor may see; another owner's key is "not found", never "forbidden". */
+  private async load(db: Kysely<Database>, actor: Actor, id: string): Promise<ApiKey> {
+    const key = await findApiKeyById(db, id);
+    if (key === undefined || (!actsOnAnyOwner(actor) && key.ownerId !== actor.user?.id)) {
+      throw new AppError('not_found', 'API key not found');
+    }
+    return key;
+  }
+
+  private ownerFor(actor: Actor, requested: string | undefined): string {
+    if (requested !== undefined && actsOnAnyOwner(actor)) return requested;
+    if (requested !== undefined && requested !== actor.user?.id) throw new AppError('not_found', 'owner not found');
+    if (actor.user === null) throw new AppError('validation_error', 'owner_id is required');
+    return actor.user.id;
+  }
+
+  private checkSettings(input: KeySettingsInput): KeySettingsInput {
+    const out: KeySettingsInput = { ...input };
+    if (input.name !== undefined) {
+      const name = normaliseName(input.name);
+      if (!name.ok) throw new AppError('validation_error', name.message);
+      out.name = name.name;
+    }
+    if (input.permissions !== undefined) {
+      const bad = invalidPermission(input.permissions);
+      if (bad !== undefined) {
+        throw new AppError('validation_error', `permission "${bad}" is not of the form resource:action (wildcard *)`);
+      }
+      out.permissions = [...new Set(input.permissions)];
+    }
+    if (input.ipAllowlist !== undefined) {
+      const result = normaliseIpAllowlist(input.ipAllowlist);
+      if (!result.ok) throw new AppError('validation_error', `ip_allowlist entry "${result.bad}" is not an IP address or CIDR range`);
+      out.ipAllowlist = result.entries;
+    }
+    if (input.metadata !== undefined && metadataTooLarge(input.metadata)) {
+      throw new AppError('validation_error', 'metadata must be at most 16 KB of JSON');
+    }
+    return out;
+  }
+
+  private withPendingUsage(key: ApiKey): ApiKey {
+    const pending = this.usage.pendingFor(key.id);
+    if (pending.requests === 0) return key;
+    return {
+      ...key,
+      usageCount: key.usageCount + pending.requests,
+      lastUsedAt: Math.max(key.lastUsedAt ?? 0, pending.lastUsedAt ?? 0),
+    };
+  }
+}
+
+function encodeCursor(key: ApiKey): string {
+  return Buffer.from(`${key.createdAt}:${key.id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: number; id: string } {
+  const text = Buffer.from(cursor, 'base64url').toString();
+  const match = /^(\d{1,16}):(key_[a-z2-7]{20,40})$/.exec(text);
+  if (!match) throw new AppError('validation_error', 'cursor is not one this API returned');
+  return { createdAt: Number(match[1]), id: match[2] as string };
+}

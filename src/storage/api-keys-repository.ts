@@ -1,0 +1,220 @@
+import { type Kysely, type Selectable, sql, type Updateable } from 'kysely';
+import type { KeyStatus } from '../core/key-status.ts';
+import type { ApiKey } from '../core/models.ts';
+import type { ApiKeysTable, Database } from './schema.ts';
+
+type Db = Kysely<Database>;
+
+export function toApiKey(row: Selectable<ApiKeysTable>): ApiKey {
+  return {
+    id: row.id,
+    ownerId: row.owner_id,
+    name: row.name,
+    environment: row.environment,
+    hash: row.hash,
+    start: row.start,
+    last4: row.last4,
+    permissions: JSON.parse(row.permissions),
+    ipAllowlist: JSON.parse(row.ip_allowlist),
+    allowedResources: JSON.parse(row.allowed_resources),
+    expiresAt: row.expires_at,
+    enabled: row.enabled === 1,
+    revokedAt: row.revoked_at,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastUsedAt: row.last_used_at,
+    usageCount: row.usage_count,
+    limits: JSON.parse(row.limits),
+    credits: {
+      remaining: row.credits_remaining,
+      refill: row.credits_refill === null ? null : JSON.parse(row.credits_refill),
+    },
+    billing: row.billing,
+    metadata: JSON.parse(row.metadata),
+    rotatedFrom: row.rotated_from,
+    rotatedTo: row.rotated_to,
+  };
+}
+
+function toRow(key: ApiKey): Selectable<ApiKeysTable> {
+  return {
+    id: key.id,
+    owner_id: key.ownerId,
+    name: key.name,
+    environment: key.environment,
+    hash: key.hash,
+    start: key.start,
+    last4: key.last4,
+    permissions: JSON.stringify(key.permissions),
+    ip_allowlist: JSON.stringify(key.ipAllowlist),
+    allowed_resources: JSON.stringify(key.allowedResources),
+    expires_at: key.expiresAt,
+    enabled: key.enabled ? 1 : 0,
+    revoked_at: key.revokedAt,
+    created_at: key.createdAt,
+    updated_at: key.updatedAt,
+    last_used_at: key.lastUsedAt,
+    usage_count: key.usageCount,
+    limits: JSON.stringify(key.limits),
+    credits_remaining: key.credits.remaining,
+    credits_refill: key.credits.refill === null ? null : JSON.stringify(key.credits.refill),
+    billing: key.billing,
+    metadata: JSON.stringify(key.metadata),
+    rotated_from: key.rotatedFrom,
+    rotated_to: key.rotatedTo,
+  };
+}
+
+export async function insertApiKey(db: Db, key: ApiKey): Promise<void> {
+  await db.insertInto('api_keys').values(toRow(key)).execute();
+}
+
+export async function findApiKeyById(db: Db, id: string): Promise<ApiKey | undefined> {
+  const row = await db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toApiKey(row);
+}
+
+export interface KeyLookup {
+  key: ApiKey;
+  ownerDisabled: boolean;
+}
+
+/** The verification lookup: by hash, with whether the owning account is disabled. */
+export async function findApiKeyByHash(db: Db, hash: string): Promise<KeyLookup | undefined> {
+  const row = await db
+    .selectFrom('api_keys')
+    .innerJoin('users', 'users.id', 'api_keys.owner_id')
+    .selectAll('api_keys')
+    .select('users.disabled as owner_disabled')
+    .where('api_keys.hash', '=', hash)
+    .executeTakeFirst();
+  if (!row) return undefined;
+  const { owner_disabled, ...keyRow } = row;
+  return { key: toApiKey(keyRow), ownerDisabled: owner_disabled === 1 };
+}
+
+export type ApiKeyChanges = Partial<
+  Pick<
+    ApiKey,
+    | 'name'
+    | 'permissions'
+    | 'ipAllowlist'
+    | 'allowedResources'
+    | 'expiresAt'
+    | 'enabled'
+    | 'revokedAt'
+    | 'limits'
+    | 'credits'
+    | 'billing'
+    | 'metadata'
+    | 'rotatedTo'
+  >
+>;
+
+export async function updateApiKey(db: Db, id: string, changes: ApiKeyChanges, now: number): Promise<ApiKey | undefined> {
+  const set: Updateable<ApiKeysTable> = { updated_at: now };
+  if (changes.name !== undefined) set.name = changes.name;
+  if (changes.permissions !== undefined) set.permissions = JSON.stringify(changes.permissions);
+  if (changes.ipAllowlist !== undefined) set.ip_allowlist = JSON.stringify(changes.ipAllowlist);
+  if (changes.allowedResources !== undefined) set.allowed_resources = JSON.stringify(changes.allowedResources);
+  if (changes.expiresAt !== undefined) set.expires_at = changes.expiresAt;
+  if (changes.enabled !== undefined) set.enabled = changes.enabled ? 1 : 0;
+  if (changes.revokedAt !== undefined) set.revoked_at = changes.revokedAt;
+  if (changes.limits !== undefined) set.limits = JSON.stringify(changes.limits);
+  if (changes.credits !== undefined) {
+    set.credits_remaining = changes.credits.remaining;
+    set.credits_refill = changes.credits.refill === null ? null : JSON.stringify(changes.credits.refill);
+  }
+  if (changes.billing !== undefined) set.billing = changes.billing;
+  if (changes.metadata !== undefined) set.metadata = JSON.stringify(changes.metadata);
+  if (changes.rotatedTo !== undefined) set.rotated_to = changes.rotatedTo;
+  const row = await db.updateTable('api_keys').set(set).where('id', '=', id).returningAll().executeTakeFirst();
+  return row && toApiKey(row);
+}
+
+export async function deleteApiKey(db: Db, id: string): Promise<void> {
+  await db.deleteFrom('api_keys').where('id', '=', id).execute();
+}
+
+/** Keys that count against a plan: not revoked and not expired (deleted rows are gone). */
+export async function countLiveKeys(db: Db, ownerId: string, now: number): Promise<number> {
+  const row = await db
+    .selectFrom('api_keys')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('owner_id', '=', ownerId)
+    .where('revoked_at', 'is', null)
+    .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export interface ListKeysQuery {
+  ownerId?: string;
+  status?: KeyStatus;
+  environment?: 'live' | 'test';
+  search?: string;
+  limit: number;
+  cursor?: { createdAt: number; id: string };
+  now: number;
+}
+
+/** Newest first; `limit + 1` rows are read so the caller knows whether another page exists. */
+export async function listApiKeys(db: Db, q: ListKeysQuery): Promise<ApiKey[]> {
+  let query = db.selectFrom('api_keys').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit + 1);
+  if (q.ownerId !== undefined) query = query.where('owner_id', '=', q.ownerId);
+  if (q.environment !== undefined) query = query.where('environment', '=', q.environment);
+  if (q.search !== undefined && q.search !== '') {
+    const pattern = `%${q.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    query = query.where(sql<boolean>`lower(name) like ${pattern} escape '\\'`);
+  }
+  if (q.cursor !== undefined) {
+    const { createdAt, id } = q.cursor;
+    query = query.where((eb) =>
+      eb.or([eb('created_at', '<', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)])]),
+    );
+  }
+  const now = q.now;
+  switch (q.status) {
+    case 'revoked':
+      query = query.where('revoked_at', 'is not', null);
+      break;
+    case 'expired':
+      query = query.where('revoked_at', 'is', null).where('expires_at', '<=', now);
+      break;
+    case 'disabled':
+    case 'active':
+      query = query
+        .where('revoked_at', 'is', null)
+        .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+        .where('enabled', '=', q.status === 'active' ? 1 : 0);
+      break;
+    default:
+      break;
+  }
+  return (await query.execute()).map(toApiKey);
+}
+
+export async function listKeyHashesByOwner(db: Db, ownerId: string): Promise<string[]> {
+  const rows = await db.selectFrom('api_keys').select('hash').where('owner_id', '=', ownerId).execute();
+  return rows.map((row) => row.hash);
+}
+
+export interface UsageDelta {
+  keyId: string;
+  count: number;
+  lastUsedAt: number;
+}
+
+/** Adds batched usage counts; keys deleted in the meantime are skipped by the WHERE. */
+export async function applyUsageDeltas(db: Db, deltas: readonly UsageDelta[]): Promise<void> {
+  for (const delta of deltas) {
+    await db
+      .updateTable('api_keys')
+      .set((eb) => ({
+        usage_count: eb('usage_count', '+', delta.count),
+        last_used_at: sql<number>`case when last_used_at is null or last_used_at < ${delta.lastUsedAt} then ${delta.lastUsedAt} else last_used_at end`,
+      }))
+      .where('id', '=', delta.keyId)
+      .execute();
+  }
+}

@@ -1,0 +1,32 @@
+import type { Insertable, Kysely } from 'kysely';
+import type { AuditEntry } from '../core/models.ts';
+import type { AuditLogTable, Database } from './schema.ts';
+
+type Db = Kysely<Database>;
+
+export async function insertAuditEntry(db: Db, entry: Insertable<AuditLogTable>): Promise<void> {
+  await db.insertInto('audit_log').values(entry).execute();
+}
+
+export async function listAuditEntries(
+  db: Db,
+  q: { ownerId?: string; limit: number; beforeSeq?: number; targetId?: string },
+): Promise<AuditEntry[]> {
+  let query = db.selectFrom('audit_log').selectAll().orderBy('seq', 'desc').limit(q.limit + 1);
+  if (q.ownerId !== undefined) query = query.where('owner_id', '=', q.ownerId);
+  if (q.beforeSeq !== undefined) query = query.where('seq', '<', q.beforeSeq);
+  if (q.targetId !== undefined) query = query.where('target_id', '=', q.targetId);
+  const rows = await query.execute();
+  return rows.map((row) => ({
+    seq: Number(row.seq),
+    createdAt: row.created_at,
+    actorType: row.actor_type,
+    actorId: row.actor_id,
+    ownerId: row.owner_id,
+    action: row.action,
+    targetType: row.target_type,
+    targetId: row.target_id,
+    ip: row.ip,
+    details: JSON.parse(row.details),
+  }));
+}

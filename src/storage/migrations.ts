@@ -1,0 +1,150 @@
+import type { Kysely } from 'kysely';
+import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
+import type { Database } from './schema.ts';
+
+type Dialect = 'sqlite' | 'postgres';
+
+/**
+ * One migration set for both dialects. Types are chosen so both read back the same JavaScript
+ * values: bigint times (parsed to numbers for PostgreSQL in postgres.ts), text JSON.
+ */
+function initial(dialect: Dialect): Migration {
+  const big = dialect === 'postgres' ? 'bigint' : 'integer';
+  return {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('users')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('email', 'text', (c) => c.notNull().unique())
+        .addColumn('password_hash', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('plan', 'text', (c) => c.notNull())
+        .addColumn('disabled', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', big, (c) => c.notNull())
+        .addColumn('updated_at', big, (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('sessions')
+        .addColumn('id_hash', 'text', (c) => c.primaryKey())
+        .addColumn('user_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('created_at', big, (c) => c.notNull())
+        .addColumn('last_seen_at', big, (c) => c.notNull())
+        .addColumn('expires_at', big, (c) => c.notNull())
+        .addColumn('ip', 'text')
+        .addColumn('user_agent', 'text')
+        .execute();
+      await db.schema.createIndex('sessions_user_id').on('sessions').column('user_id').execute();
+
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('owner_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('environment', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull().unique())
+        .addColumn('start', 'text', (c) => c.notNull())
+        .addColumn('last4', 'text', (c) => c.notNull())
+        .addColumn('permissions', 'text', (c) => c.notNull())
+        .addColumn('ip_allowlist', 'text', (c) => c.notNull())
+        .addColumn('allowed_resources', 'text', (c) => c.notNull())
+        .addColumn('expires_at', big)
+        .addColumn('enabled', 'integer', (c) => c.notNull())
+        .addColumn('revoked_at', big)
+        .addColumn('created_at', big, (c) => c.notNull())
+        .addColumn('updated_at', big, (c) => c.notNull())
+        .addColumn('last_used_at', big)
+        .addColumn('usage_count', big, (c) => c.notNull().defaultTo(0))
+        .addColumn('limits', 'text', (c) => c.notNull())
+        .addColumn('credits_remaining', big)
+        .addColumn('credits_refill', 'text')
+        .addColumn('billing', 'text', (c) => c.notNull())
+        .addColumn('metadata', 'text', (c) => c.notNull())
+        .addColumn('rotated_from', 'text')
+        .addColumn('rotated_to', 'text')
+        .execute();
+      await db.schema
+        .createIndex('api_keys_owner_created')
+        .on('api_keys')
+        .columns(['owner_id', 'created_at', 'id'])
+        .execute();
+
+      await db.schema
+        .createTable('tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('owner_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('hash', 'text', (c) => c.notNull().unique())
+        .addColumn('start', 'text', (c) => c.notNull())
+        .addColumn('last4', 'text', (c) => c.notNull())
+        .addColumn('scopes', 'text', (c) => c.notNull())
+        .addColumn('created_at', big, (c) => c.notNull())
+        .addColumn('expires_at', big)
+        .addColumn('last_used_at', big)
+        .execute();
+      await db.schema.createIndex('tokens_owner').on('tokens').column('owner_id').execute();
+
+      await db.schema
+        .createTable('audit_log')
+        .addColumn('seq', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
+          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('created_at', big, (c) => c.notNull())
+        .addColumn('actor_type', 'text', (c) => c.notNull())
+        .addColumn('actor_id', 'text')
+        .addColumn('owner_id', 'text')
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target_type', 'text')
+        .addColumn('target_id', 'text')
+        .addColumn('ip', 'text')
+        .addColumn('details', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('audit_log_owner').on('audit_log').columns(['owner_id', 'seq']).execute();
+
+      await db.schema
+        .createTable('usage_daily')
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('owner_id', 'text', (c) => c.notNull())
+        .addColumn('day', 'text', (c) => c.notNull())
+        .addColumn('requests', big, (c) => c.notNull().defaultTo(0))
+        .addColumn('amount', big, (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('usage_daily_pk', ['key_id', 'day'])
+        .execute();
+    },
+  };
+}
+
+function provider(dialect: Dialect): MigrationProvider {
+  return {
+    async getMigrations() {
+      return { '0001_initial': initial(dialect) };
+    },
+  };
+}
+
+function migrator(db: Kysely<Database>, dialect: Dialect): Migrator {
+  return new Migrator({
+    db,
+    provider: provider(dialect),
+    migrationTableName: 'keyward_migrations',
+    migrationLockTableName: 'keyward_migrations_lock',
+  });
+}
+
+export interface MigrationReport {
+  applied: string[];
+}
+
+/** Applies every pending migration; throws with the failing migration's error. */
+export async function migrateToLatest(db: Kysely<Database>, dialect: Dialect): Promise<MigrationReport> {
+  const { error, results } = await migrator(db, dialect).migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}
+
+/** Names of migrations not yet applied: for `keyward doctor` and readiness. */
+export async function pendingMigrations(db: Kysely<Database>, dialect: Dialect): Promise<string[]> {
+  const all = await migrator(db, dialect).getMigrations();
+  return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
+}

@@ -1,0 +1,104 @@
+import type { Kysely, Selectable } from 'kysely';
+import type { Role, User } from '../core/models.ts';
+import type { Database, UsersTable } from './schema.ts';
+
+type Db = Kysely<Database>;
+
+function toUser(row: Selectable<UsersTable>): User {
+  return {
+    id: row.id,
+    email: row.email,
+    role: row.role,
+    plan: row.plan,
+    disabled: row.disabled === 1,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export interface UserWithPassword {
+  user: User;
+  passwordHash: string;
+}
+
+export async function insertUser(
+  db: Db,
+  row: { id: string; email: string; passwordHash: string; role: Role; plan: string; now: number },
+): Promise<User> {
+  const inserted = await db
+    .insertInto('users')
+    .values({
+      id: row.id,
+      email: row.email,
+      password_hash: row.passwordHash,
+      role: row.role,
+      plan: row.plan,
+      disabled: 0,
+      created_at: row.now,
+      updated_at: row.now,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return toUser(inserted);
+}
+
+export async function findUserById(db: Db, id: string): Promise<User | undefined> {
+  const row = await db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toUser(row);
+}
+
+export async function findUserByEmail(db: Db, email: string): Promise<UserWithPassword | undefined> {
+  const row = await db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+  return row && { user: toUser(row), passwordHash: row.password_hash };
+}
+
+export async function findPasswordHash(db: Db, id: string): Promise<string | undefined> {
+  const row = await db.selectFrom('users').select('password_hash').where('id', '=', id).executeTakeFirst();
+  return row?.password_hash;
+}
+
+export async function updatePassword(db: Db, id: string, passwordHash: string, now: number): Promise<void> {
+  await db.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', id).execute();
+}
+
+export async function updateUser(
+  db: Db,
+  id: string,
+  changes: { plan?: string; disabled?: boolean; role?: Role },
+  now: number,
+): Promise<User | undefined> {
+  const row = await db
+    .updateTable('users')
+    .set({
+      ...(changes.plan !== undefined && { plan: changes.plan }),
+      ...(changes.disabled !== undefined && { disabled: changes.disabled ? 1 : 0 }),
+      ...(changes.role !== undefined && { role: changes.role }),
+      updated_at: now,
+    })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+  return row && toUser(row);
+}
+
+export async function countUsers(db: Db): Promise<number> {
+  const row = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export async function listUsers(db: Db, options: { limit: number; after?: string }): Promise<User[]> {
+  let query = db.selectFrom('users').selectAll().orderBy('id').limit(options.limit);
+  if (options.after !== undefined) query = query.where('id', '>', options.after);
+  return (await query.execute()).map(toUser);
+}
+
+/**
+ * Locks the user's row until the transaction ends (PostgreSQL), so that checks such as the plan's
+ * key count and the insert they guard cannot interleave. SQLite transactions are already serial.
+ */
+export async function lockUser(db: Db, dialect: 'sqlite' | 'postgres', id: string): Promise<User | undefined> {
+  let query = db.selectFrom('users').selectAll().where('id', '=', id);
+  if (dialect === 'postgres') query = query.forUpdate();
+  const row = await query.executeTakeFirst();
+  return row && toUser(row);
+}
