@@ -131,7 +131,9 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
 
   const keyPrefix = get('KEY_PREFIX');
   if (!KEY_PREFIX_PATTERN.test(keyPrefix)) {
-    problems.push(`KEY_PREFIX must be 1-12 lowercase letters or digits, starting with a letter (got "${keyPrefix}")`);
+    problems.push(
+      `KEY_PREFIX must be 1-12 lowercase letters or digits, starting with a letter (got "${keyPrefix}")`,
+    );
   }
 
   const trustedProxies = get('TRUSTED_PROXIES')
@@ -146,7 +148,9 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
 
   const maxKeyLifetime = get('MAX_KEY_LIFETIME') || null;
   if (maxKeyLifetime !== null && addCalendarDuration(0, maxKeyLifetime) === null) {
-    problems.push(`MAX_KEY_LIFETIME must be a duration such as 90d, 6mo or 4y (got "${maxKeyLifetime}")`);
+    problems.push(
+      `MAX_KEY_LIFETIME must be a duration such as 90d, 6mo or 4y (got "${maxKeyLifetime}")`,
+    );
   }
 
   const plans = parsePlans(get('PLANS'), problems);
@@ -164,7 +168,9 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
   try {
     new Intl.DateTimeFormat('en-US', { timeZone });
   } catch {
-    problems.push(`TIME_ZONE must be an IANA time zone such as UTC or Europe/Berlin (got "${timeZone}")`);
+    problems.push(
+      `TIME_ZONE must be an IANA time zone such as UTC or Europe/Berlin (got "${timeZone}")`,
+    );
   }
 
   const config: Config = {
@@ -239,7 +245,8 @@ function readConfigFile(
 function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
   if (url.startsWith('sqlite:')) {
     const path = url.slice('sqlite:'.length).replace(/^\/\//, '');
-    if (path === '') problems.push('DATABASE_URL sqlite: needs a file path, e.g. sqlite:./data/keyward.db');
+    if (path === '')
+      problems.push('DATABASE_URL sqlite: needs a file path, e.g. sqlite:./data/keyward.db');
     return { kind: 'sqlite', url, path };
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
@@ -264,7 +271,10 @@ function parsePlans(text: string, problems: string[]): PlanConfig[] {
     }
     if (limit === 'unlimited') plans.push({ name, maxKeys: null });
     else if (/^\d+$/.test(limit)) plans.push({ name, maxKeys: Number(limit) });
-    else problems.push(`PLANS entry "${part.trim()}" has a limit that is neither a number nor "unlimited"`);
+    else
+      problems.push(
+        `PLANS entry "${part.trim()}" has a limit that is neither a number nor "unlimited"`,
+      );
   }
   return plans;
 }

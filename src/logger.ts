@@ -21,13 +21,21 @@ interface LoggedRequest {
  * JSON logs that never carry a secret: request lines hold method, path (no query string) and
  * client address, and header paths that can hold credentials are redacted besides.
  */
-export function createLogger(level: Config['logLevel'], destination?: pino.DestinationStream): Logger {
+export function createLogger(
+  level: Config['logLevel'],
+  destination?: pino.DestinationStream,
+): Logger {
   return pino(
     {
       level,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       serializers: {
-        req: (req: LoggedRequest) => ({ id: req.id, method: req.method, path: req.url.split('?')[0], ip: req.ip }),
+        req: (req: LoggedRequest) => ({
+          id: req.id,
+          method: req.method,
+          path: req.url.split('?')[0],
+          ip: req.ip,
+        }),
         res: (res: { statusCode: number }) => ({ status: res.statusCode }),
       },
     },

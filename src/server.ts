@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config.ts';
-import { buildApp, type App } from './http/app.ts';
+import { type App, buildApp } from './http/app.ts';
 import { createServices, type Services } from './services/index.ts';
 import { openStore } from './storage/database.ts';
 import { migrateToLatest } from './storage/migrations.ts';
@@ -14,7 +14,10 @@ export interface RunningServer {
 }
 
 /** Opens the database, applies migrations, wires services and HTTP, and listens. */
-export async function startServer(config: Config, logger: FastifyBaseLogger): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  logger: FastifyBaseLogger,
+): Promise<RunningServer> {
   const store = openStore(config.database);
   try {
     await migrateToLatest(store.db, store.dialect);

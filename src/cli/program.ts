@@ -1,8 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Config } from '../config.ts';
-import { ENVIRONMENTS, type Environment } from '../core/api-key.ts';
+import { ENVIRONMENTS, type Environment, maskKey } from '../core/api-key.ts';
 import { EXPIRATION_PRESETS, type ExpirationPreset } from '../core/expiration.ts';
-import { maskKey } from '../core/api-key.ts';
 import { ALL_SCOPES, type Scope } from '../core/token.ts';
 import { createLogger } from '../logger.ts';
 import { startServer } from '../server.ts';
@@ -23,7 +22,10 @@ export interface CliContext {
 function parseScopes(text: string): Scope[] {
   const scopes = text.split(',').map((s) => s.trim());
   for (const scope of scopes) {
-    if (!(ALL_SCOPES as readonly string[]).includes(scope)) throw new InvalidArgumentError(`unknown scope "${scope}"; choose from ${ALL_SCOPES.join(', ')}`);
+    if (!(ALL_SCOPES as readonly string[]).includes(scope))
+      throw new InvalidArgumentError(
+        `unknown scope "${scope}"; choose from ${ALL_SCOPES.join(', ')}`,
+      );
   }
   return scopes as Scope[];
 }
@@ -53,23 +55,36 @@ async function userIdFor(services: Services, email: string): Promise<string> {
 export function buildProgram(ctx: CliContext): Command {
   const { output } = ctx;
   const program = new Command('keyward')
-    .description('Keyward: self-hosted API key management. Settings come from the environment; see docs/CONFIGURATION.md.')
+    .description(
+      'Keyward: self-hosted API key management. Settings come from the environment; see docs/CONFIGURATION.md.',
+    )
     .showHelpAfterError()
-    .configureOutput({ writeOut: (s) => output.out(s.trimEnd()), writeErr: (s) => output.err(s.trimEnd()) })
+    .configureOutput({
+      writeOut: (s) => output.out(s.trimEnd()),
+      writeErr: (s) => output.err(s.trimEnd()),
+    })
     .exitOverride();
 
   program
     .command('serve')
-    .description('Apply migrations and serve the API, /docs and the health checks (PORT, HOST, DATABASE_URL …)')
+    .description(
+      'Apply migrations and serve the API, /docs and the health checks (PORT, HOST, DATABASE_URL …)',
+    )
     .action(async () => {
       const config = ctx.loadConfig();
       const logger = createLogger(config.logLevel);
       const server = await startServer(config, logger);
-      output.out(`Keyward is listening on ${server.address} (database: ${config.database.kind}); API docs at ${config.publicUrl}/docs`);
+      output.out(
+        `Keyward is listening on ${server.address} (database: ${config.database.kind}); API docs at ${config.publicUrl}/docs`,
+      );
       if (!(await server.services.accounts.hasAnyUser())) {
         output.out('No account exists yet. Create the first admin with:');
-        output.out('  npx keyward user create --email you@example.com --password "<a long password>" --admin');
-        output.out(`or sign up with: curl -X POST ${config.publicUrl}/v1/auth/signup -H 'content-type: application/json' -d '{"email":"…","password":"…"}'`);
+        output.out(
+          '  npx keyward user create --email you@example.com --password "<a long password>" --admin',
+        );
+        output.out(
+          `or sign up with: curl -X POST ${config.publicUrl}/v1/auth/signup -H 'content-type: application/json' -d '{"email":"…","password":"…"}'`,
+        );
       }
       const signal = await ctx.untilSignal();
       output.out(`${signal} received: finishing requests and flushing usage…`);
@@ -85,7 +100,11 @@ export function buildProgram(ctx: CliContext): Command {
       const store = openStore(config.database);
       try {
         const report = await migrateToLatest(store.db, store.dialect);
-        output.out(report.applied.length === 0 ? 'database is up to date' : `applied: ${report.applied.join(', ')}`);
+        output.out(
+          report.applied.length === 0
+            ? 'database is up to date'
+            : `applied: ${report.applied.join(', ')}`,
+        );
       } finally {
         await store.close();
       }
@@ -107,7 +126,9 @@ export function buildProgram(ctx: CliContext): Command {
           role: options.admin ? 'admin' : 'user',
           ...(options.plan !== undefined && { plan: options.plan }),
         });
-        output.out(`created ${created.role} ${created.email} (${created.id}) on plan ${created.plan}`);
+        output.out(
+          `created ${created.role} ${created.email} (${created.id}) on plan ${created.plan}`,
+        );
       });
     });
   user
@@ -117,7 +138,11 @@ export function buildProgram(ctx: CliContext): Command {
     .requiredOption('--plan <plan>', 'the new plan')
     .action(async (options: { email: string; plan: string }) => {
       await withServices(ctx.loadConfig(), async (services) => {
-        const updated = await services.accounts.update(CLI_ACTOR, await userIdFor(services, options.email), { plan: options.plan });
+        const updated = await services.accounts.update(
+          CLI_ACTOR,
+          await userIdFor(services, options.email),
+          { plan: options.plan },
+        );
         output.out(`${updated.email} is now on plan ${updated.plan}`);
       });
     });
@@ -125,68 +150,110 @@ export function buildProgram(ctx: CliContext): Command {
   const token = program.command('token').description('Management and service tokens');
   token
     .command('create')
-    .description('Create a token for an account and print its secret once (service scopes need an admin account)')
+    .description(
+      'Create a token for an account and print its secret once (service scopes need an admin account)',
+    )
     .requiredOption('--email <email>', 'the owning account')
     .requiredOption('--name <name>', 'a name to recognise the token by')
     .requiredOption('--scopes <list>', `comma-separated: ${ALL_SCOPES.join(', ')}`, parseScopes)
     .option('--expires-in <duration>', 'lifetime such as 90d (default: no expiry)')
-    .action(async (options: { email: string; name: string; scopes: Scope[]; expiresIn?: string }) => {
-      await withServices(ctx.loadConfig(), async (services) => {
-        const created = await services.tokens.create(CLI_ACTOR, {
-          name: options.name,
-          scopes: options.scopes,
-          ownerId: await userIdFor(services, options.email),
-          ...(options.expiresIn !== undefined && { expiresIn: options.expiresIn }),
+    .action(
+      async (options: { email: string; name: string; scopes: Scope[]; expiresIn?: string }) => {
+        await withServices(ctx.loadConfig(), async (services) => {
+          const created = await services.tokens.create(CLI_ACTOR, {
+            name: options.name,
+            scopes: options.scopes,
+            ownerId: await userIdFor(services, options.email),
+            ...(options.expiresIn !== undefined && { expiresIn: options.expiresIn }),
+          });
+          output.out(
+            `created ${created.token.kind} token ${created.token.id} with scopes ${created.token.scopes.join(', ')}`,
+          );
+          output.out('Secret (shown once, store it now):');
+          output.out(created.secret);
         });
-        output.out(`created ${created.token.kind} token ${created.token.id} with scopes ${created.token.scopes.join(', ')}`);
-        output.out('Secret (shown once, store it now):');
-        output.out(created.secret);
-      });
-    });
+      },
+    );
 
   const keys = program.command('keys').description('API keys');
   keys
     .command('list')
     .description('List API keys (all owners, or one with --email)')
     .option('--email <email>', 'only this account')
-    .addOption(new Option('--status <status>', 'only keys with this status').choices(['active', 'revoked', 'expired', 'disabled']))
+    .addOption(
+      new Option('--status <status>', 'only keys with this status').choices([
+        'active',
+        'revoked',
+        'expired',
+        'disabled',
+      ]),
+    )
     .option('--limit <n>', 'how many (max 100)', (v) => Number.parseInt(v, 10), 50)
-    .action(async (options: { email?: string; status?: 'active' | 'revoked' | 'expired' | 'disabled'; limit: number }) => {
-      await withServices(ctx.loadConfig(), async (services) => {
-        const ownerId = options.email === undefined ? undefined : await userIdFor(services, options.email);
-        const page = await services.keys.list(CLI_ACTOR, {
-          limit: options.limit,
-          ...(ownerId !== undefined && { ownerId }),
-          ...(options.status !== undefined && { status: options.status }),
+    .action(
+      async (options: {
+        email?: string;
+        status?: 'active' | 'revoked' | 'expired' | 'disabled';
+        limit: number;
+      }) => {
+        await withServices(ctx.loadConfig(), async (services) => {
+          const ownerId =
+            options.email === undefined ? undefined : await userIdFor(services, options.email);
+          const page = await services.keys.list(CLI_ACTOR, {
+            limit: options.limit,
+            ...(ownerId !== undefined && { ownerId }),
+            ...(options.status !== undefined && { status: options.status }),
+          });
+          const now = services.clock.now();
+          if (page.keys.length === 0) output.out('no keys');
+          for (const k of page.keys) {
+            const status =
+              k.revokedAt !== null
+                ? 'revoked'
+                : k.expiresAt !== null && k.expiresAt <= now
+                  ? 'expired'
+                  : k.enabled
+                    ? 'active'
+                    : 'disabled';
+            output.out([k.id, maskKey(k.start, k.last4), status, k.name, k.ownerId].join('\t'));
+          }
         });
-        const now = services.clock.now();
-        if (page.keys.length === 0) output.out('no keys');
-        for (const k of page.keys) {
-          const status = k.revokedAt !== null ? 'revoked' : k.expiresAt !== null && k.expiresAt <= now ? 'expired' : k.enabled ? 'active' : 'disabled';
-          output.out([k.id, maskKey(k.start, k.last4), status, k.name, k.ownerId].join('\t'));
-        }
-      });
-    });
+      },
+    );
   keys
     .command('create')
-    .description("Create an API key for an account and print its secret once")
+    .description('Create an API key for an account and print its secret once')
     .requiredOption('--email <email>', 'the owning account')
     .requiredOption('--name <name>', 'a name for the key')
-    .addOption(new Option('--environment <env>', 'live or test').choices([...ENVIRONMENTS]).default('live'))
-    .addOption(new Option('--expiration <preset>', 'lifetime').choices([...EXPIRATION_PRESETS]).default('never'))
-    .action(async (options: { email: string; name: string; environment: Environment; expiration: ExpirationPreset }) => {
-      await withServices(ctx.loadConfig(), async (services) => {
-        const created = await services.keys.create(CLI_ACTOR, {
-          name: options.name,
-          environment: options.environment,
-          expiration: options.expiration,
-          ownerId: await userIdFor(services, options.email),
+    .addOption(
+      new Option('--environment <env>', 'live or test').choices([...ENVIRONMENTS]).default('live'),
+    )
+    .addOption(
+      new Option('--expiration <preset>', 'lifetime')
+        .choices([...EXPIRATION_PRESETS])
+        .default('never'),
+    )
+    .action(
+      async (options: {
+        email: string;
+        name: string;
+        environment: Environment;
+        expiration: ExpirationPreset;
+      }) => {
+        await withServices(ctx.loadConfig(), async (services) => {
+          const created = await services.keys.create(CLI_ACTOR, {
+            name: options.name,
+            environment: options.environment,
+            expiration: options.expiration,
+            ownerId: await userIdFor(services, options.email),
+          });
+          output.out(
+            `created key ${created.key.id} (${maskKey(created.key.start, created.key.last4)})`,
+          );
+          output.out('Secret (shown once, store it now):');
+          output.out(created.secret);
         });
-        output.out(`created key ${created.key.id} (${maskKey(created.key.start, created.key.last4)})`);
-        output.out('Secret (shown once, store it now):');
-        output.out(created.secret);
-      });
-    });
+      },
+    );
   keys
     .command('revoke')
     .description('Revoke an API key at once (irreversible)')
@@ -209,13 +276,19 @@ export function buildProgram(ctx: CliContext): Command {
         output.out(`✗ configuration: ${(error as Error).message}`);
         throw new DoctorFailed();
       }
-      output.out(`✓ configuration (database: ${config.database.kind}, key prefix: ${config.keyPrefix})`);
+      output.out(
+        `✓ configuration (database: ${config.database.kind}, key prefix: ${config.keyPrefix})`,
+      );
       let failed = false;
       const store = openStore(config.database);
       try {
         await store.ping();
         const pending = await pendingMigrations(store.db, store.dialect);
-        output.out(pending.length === 0 ? '✓ database reachable, migrations applied' : `! database reachable; pending migrations: ${pending.join(', ')} (run: keyward migrate)`);
+        output.out(
+          pending.length === 0
+            ? '✓ database reachable, migrations applied'
+            : `! database reachable; pending migrations: ${pending.join(', ')} (run: keyward migrate)`,
+        );
       } catch (error) {
         failed = true;
         output.out(`✗ database: ${(error as Error).message}`);

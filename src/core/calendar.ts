@@ -8,7 +8,12 @@ export class CalendarDays {
   private cachedDay = '';
 
   constructor(timeZone: string) {
-    this.format = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    this.format = new Intl.DateTimeFormat('en-CA', {
+      timeZone,
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    });
   }
 
   dayOf(ms: number): string {

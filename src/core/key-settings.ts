@@ -8,11 +8,14 @@ export const MAX_METADATA_BYTES = 16 * 1024;
 export const MAX_NAME_LENGTH = 100;
 
 /** Trims a key name and checks its length in characters (any Unicode is allowed). */
-export function normaliseName(name: string): { ok: true; name: string } | { ok: false; message: string } {
+export function normaliseName(
+  name: string,
+): { ok: true; name: string } | { ok: false; message: string } {
   const trimmed = name.trim();
   const length = [...trimmed].length;
   if (length < 1) return { ok: false, message: 'name must not be empty' };
-  if (length > MAX_NAME_LENGTH) return { ok: false, message: `name must be at most ${MAX_NAME_LENGTH} characters` };
+  if (length > MAX_NAME_LENGTH)
+    return { ok: false, message: `name must be at most ${MAX_NAME_LENGTH} characters` };
   return { ok: true, name: trimmed };
 }
 
@@ -21,19 +24,24 @@ export function invalidPermission(permissions: readonly string[]): string | unde
 }
 
 function isAddress(text: string): boolean {
-  return ipaddr.IPv4.isValidFourPartDecimal(text) || (text.includes(':') && ipaddr.IPv6.isValid(text));
+  return (
+    ipaddr.IPv4.isValidFourPartDecimal(text) || (text.includes(':') && ipaddr.IPv6.isValid(text))
+  );
 }
 
 /**
  * Normalises IP allowlist entries (addresses and CIDR ranges, IPv4 and IPv6) to their canonical
  * text; returns the first entry that is not one.
  */
-export function normaliseIpAllowlist(entries: readonly string[]): { ok: true; entries: string[] } | { ok: false; bad: string } {
+export function normaliseIpAllowlist(
+  entries: readonly string[],
+): { ok: true; entries: string[] } | { ok: false; bad: string } {
   const out: string[] = [];
   for (const raw of entries) {
     const entry = raw.trim();
     const [address, prefix, extra] = entry.split('/');
-    if (address === undefined || extra !== undefined || !isAddress(address)) return { ok: false, bad: raw };
+    if (address === undefined || extra !== undefined || !isAddress(address))
+      return { ok: false, bad: raw };
     const parsed = ipaddr.parse(address);
     if (prefix === undefined) {
       out.push(parsed.toString());

@@ -28,7 +28,12 @@ export function generateToken(kind: TokenKind): NewToken {
   const random = randomHex(SECRET_HEX_LENGTH / 2);
   const prefix = kind === 'service' ? 'kws' : 'kwm';
   const secret = `${prefix}_${random}`;
-  return { secret, hash: sha256Hex(secret), start: `${prefix}_${random.slice(0, 4)}`, last4: random.slice(-4) };
+  return {
+    secret,
+    hash: sha256Hex(secret),
+    start: `${prefix}_${random.slice(0, 4)}`,
+    last4: random.slice(-4),
+  };
 }
 
 export function isTokenShape(candidate: string): boolean {

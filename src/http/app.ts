@@ -1,11 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import scalar from '@scalar/fastify-api-reference';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
-import { randomUUID } from 'node:crypto';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
+import type { anonymousActor } from '../services/actor.ts';
 import type { Services } from '../services/index.ts';
-import { anonymousActor } from '../services/actor.ts';
 import { cookieSettings } from './plugins/auth.ts';
 import { registerErrorHandling } from './plugins/errors.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -17,13 +23,18 @@ import { keyRoutes } from './routes/keys.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { verifyRoutes } from './routes/verify.ts';
 
-export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
+export type App = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
 
 export interface AppOptions {
   /** A pino logger, or false for none (tests pass a logger that writes to a buffer). */
   logger: FastifyBaseLogger | false;
 }
-
 
 /** Builds the HTTP app over the services. It never listens; main.ts (or a test's inject) drives it. */
 export async function buildApp(services: Services, options: AppOptions): Promise<App> {
@@ -35,7 +46,14 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     trustProxy: config.trustedProxies.length > 0 ? [...config.trustedProxies] : false,
     genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
     requestIdHeader: false,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    ajv: {
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: 'array',
+        useDefaults: true,
+        allErrors: false,
+      },
+    },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -59,13 +77,27 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       info: {
         title: 'Keyward API',
         version: '1',
-        description: 'Self-hosted API key management: create, verify, limit and meter API keys. Errors always have the shape {"error": {"code", "message", "request_id"}}.',
+        description:
+          'Self-hosted API key management: create, verify, limit and meter API keys. Errors always have the shape {"error": {"code", "message", "request_id"}}.',
       },
       components: {
         securitySchemes: {
-          session: { type: 'apiKey', in: 'cookie', name: cookieSettings(config.secureCookies).name, description: 'Dashboard session; writes also need the X-CSRF-Token header' },
-          token: { type: 'http', scheme: 'bearer', description: 'Management token (kwm_…) or service token (kws_…)' },
-          bearerKey: { type: 'http', scheme: 'bearer', description: 'An API key (sk_…), for the key-holder routes' },
+          session: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: cookieSettings(config.secureCookies).name,
+            description: 'Dashboard session; writes also need the X-CSRF-Token header',
+          },
+          token: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'Management token (kwm_…) or service token (kws_…)',
+          },
+          bearerKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An API key (sk_…), for the key-holder routes',
+          },
         },
       },
       security: [{ session: [] }, { token: [] }],
@@ -83,6 +115,9 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   adminRoutes(app, services, cookieConfig);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  await app.register(scalar, { routePrefix: '/docs', configuration: { url: '/openapi.json', title: 'Keyward API' } });
+  await app.register(scalar, {
+    routePrefix: '/docs',
+    configuration: { url: '/openapi.json', title: 'Keyward API' },
+  });
   return app;
 }

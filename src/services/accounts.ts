@@ -60,9 +60,13 @@ export class AccountService {
   }
 
   /** Creates an account; used by signup (role user) and by the CLI (any role). */
-  async createUser(actor: Actor, input: { email: string; password: string; role: Role; plan?: string }): Promise<User> {
+  async createUser(
+    actor: Actor,
+    input: { email: string; password: string; role: Role; plan?: string },
+  ): Promise<User> {
     const email = normaliseEmail(input.email);
-    if (!EMAIL.test(email)) throw new AppError('validation_error', 'email must be an email address');
+    if (!EMAIL.test(email))
+      throw new AppError('validation_error', 'email must be an email address');
     const problem = passwordProblem(input.password);
     if (problem !== null) throw new AppError('validation_error', problem);
     const plan = input.plan ?? this.config.defaultPlan;
@@ -71,29 +75,50 @@ export class AccountService {
     const now = this.clock.now();
     try {
       return await this.db.transaction().execute(async (trx) => {
-        const user = await insertUser(trx, { id: newId('usr'), email, passwordHash, role: input.role, plan, now });
-        await recordAudit(trx, actor, {
-          action: 'account.created',
-          ownerId: user.id,
-          targetType: 'user',
-          targetId: user.id,
-          details: { email, role: input.role, plan },
-        }, now);
+        const user = await insertUser(trx, {
+          id: newId('usr'),
+          email,
+          passwordHash,
+          role: input.role,
+          plan,
+          now,
+        });
+        await recordAudit(
+          trx,
+          actor,
+          {
+            action: 'account.created',
+            ownerId: user.id,
+            targetType: 'user',
+            targetId: user.id,
+            details: { email, role: input.role, plan },
+          },
+          now,
+        );
         return user;
       });
     } catch (error) {
-      if (isUniqueViolation(error)) throw new AppError('email_taken', 'an account with this email already exists');
+      if (isUniqueViolation(error))
+        throw new AppError('email_taken', 'an account with this email already exists');
       throw error;
     }
   }
 
-  async signup(input: { email: string; password: string }, ip: string | null, userAgent: string | null): Promise<LoginResult> {
+  async signup(
+    input: { email: string; password: string },
+    ip: string | null,
+    userAgent: string | null,
+  ): Promise<LoginResult> {
     const user = await this.createUser(anonymousActor(ip), { ...input, role: 'user' });
     const session = await this.sessions.create(this.db, user.id, ip, userAgent);
     return { user, ...session };
   }
 
-  async login(input: { email: string; password: string }, ip: string, userAgent: string | null): Promise<LoginResult> {
+  async login(
+    input: { email: string; password: string },
+    ip: string,
+    userAgent: string | null,
+  ): Promise<LoginResult> {
     const email = normaliseEmail(input.email);
     const wait = this.throttle.retryAfterMs(email, ip);
     if (wait > 0) {
@@ -109,25 +134,36 @@ export class AccountService {
     const now = this.clock.now();
     if (!ok || found === undefined) {
       this.throttle.recordFailure(email, ip);
-      await recordAudit(this.db, anonymousActor(ip), {
-        action: 'auth.login_failed',
-        ownerId: found?.user.id ?? null,
-        targetType: 'user',
-        ...(found !== undefined && { targetId: found.user.id }),
-        details: { email },
-      }, now);
+      await recordAudit(
+        this.db,
+        anonymousActor(ip),
+        {
+          action: 'auth.login_failed',
+          ownerId: found?.user.id ?? null,
+          targetType: 'user',
+          ...(found !== undefined && { targetId: found.user.id }),
+          details: { email },
+        },
+        now,
+      );
       throw new AppError('invalid_credentials', 'email or password is incorrect');
     }
-    if (found.user.disabled) throw new AppError('account_disabled', 'this account is disabled; contact the operator');
+    if (found.user.disabled)
+      throw new AppError('account_disabled', 'this account is disabled; contact the operator');
     this.throttle.recordSuccess(email, ip);
     return this.db.transaction().execute(async (trx) => {
       const session = await this.sessions.create(trx, found.user.id, ip, userAgent);
-      await recordAudit(trx, sessionActor(found.user, ip), {
-        action: 'auth.login',
-        ownerId: found.user.id,
-        targetType: 'user',
-        targetId: found.user.id,
-      }, now);
+      await recordAudit(
+        trx,
+        sessionActor(found.user, ip),
+        {
+          action: 'auth.login',
+          ownerId: found.user.id,
+          targetType: 'user',
+          targetId: found.user.id,
+        },
+        now,
+      );
       return { user: found.user, ...session };
     });
   }
@@ -135,12 +171,27 @@ export class AccountService {
   async logout(actor: Actor, sessionIdHash: string): Promise<void> {
     await this.sessions.end(sessionIdHash);
     if (actor.user !== null) {
-      await recordAudit(this.db, actor, { action: 'auth.logout', ownerId: actor.user.id, targetType: 'user', targetId: actor.user.id }, this.clock.now());
+      await recordAudit(
+        this.db,
+        actor,
+        {
+          action: 'auth.logout',
+          ownerId: actor.user.id,
+          targetType: 'user',
+          targetId: actor.user.id,
+        },
+        this.clock.now(),
+      );
     }
   }
 
   /** Changes the password and ends every other session of the account. */
-  async changePassword(actor: Actor, sessionIdHash: string, current: string, next: string): Promise<void> {
+  async changePassword(
+    actor: Actor,
+    sessionIdHash: string,
+    current: string,
+    next: string,
+  ): Promise<void> {
     const user = actor.user;
     if (user === null) throw new AppError('unauthorized', 'sign in first');
     const stored = await findPasswordHash(this.db, user.id);
@@ -154,7 +205,17 @@ export class AccountService {
     await this.db.transaction().execute(async (trx) => {
       await updatePassword(trx, user.id, passwordHash, now);
       await this.sessions.endAllFor(trx, user.id, sessionIdHash);
-      await recordAudit(trx, actor, { action: 'account.password_changed', ownerId: user.id, targetType: 'user', targetId: user.id }, now);
+      await recordAudit(
+        trx,
+        actor,
+        {
+          action: 'account.password_changed',
+          ownerId: user.id,
+          targetType: 'user',
+          targetId: user.id,
+        },
+        now,
+      );
     });
   }
 
@@ -177,14 +238,29 @@ export class AccountService {
   }
 
   /** Admin changes: plan, disabled. Disabling ends the account's sessions and refuses its keys and tokens. */
-  async update(actor: Actor, id: string, changes: { plan?: string; disabled?: boolean }): Promise<User> {
+  async update(
+    actor: Actor,
+    id: string,
+    changes: { plan?: string; disabled?: boolean },
+  ): Promise<User> {
     if (changes.plan !== undefined) this.assertPlan(changes.plan);
     const now = this.clock.now();
     const user = await this.db.transaction().execute(async (trx) => {
       const updated = await updateUser(trx, id, changes, now);
       if (updated === undefined) throw new AppError('not_found', 'user not found');
       if (changes.disabled === true) await this.sessions.endAllFor(trx, id);
-      await recordAudit(trx, actor, { action: 'account.updated', ownerId: id, targetType: 'user', targetId: id, details: { ...changes } }, now);
+      await recordAudit(
+        trx,
+        actor,
+        {
+          action: 'account.updated',
+          ownerId: id,
+          targetType: 'user',
+          targetId: id,
+          details: { ...changes },
+        },
+        now,
+      );
       return updated;
     });
     if (changes.disabled !== undefined) await this.invalidator.invalidateOwner(id);
@@ -197,12 +273,19 @@ export class AccountService {
 
   private assertPlan(plan: string): void {
     if (!this.config.plans.some((p) => p.name === plan)) {
-      throw new AppError('validation_error', `plan must be one of ${this.config.plans.map((p) => p.name).join(', ')}`);
+      throw new AppError(
+        'validation_error',
+        `plan must be one of ${this.config.plans.map((p) => p.name).join(', ')}`,
+      );
     }
   }
 }
 
 export function isUniqueViolation(error: unknown): boolean {
   const e = error as { code?: string } | null;
-  return e?.code === '23505' || e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  return (
+    e?.code === '23505' ||
+    e?.code === 'SQLITE_CONSTRAINT_UNIQUE' ||
+    e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  );
 }

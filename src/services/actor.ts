@@ -1,6 +1,6 @@
 import type { Role, User } from '../core/models.ts';
 import type { Scope } from '../core/token.ts';
-import { USER_SCOPES, ALL_SCOPES } from '../core/token.ts';
+import { ALL_SCOPES, USER_SCOPES } from '../core/token.ts';
 
 /** Who is acting: every service call that changes or reads account data takes one. */
 export interface Actor {
@@ -42,5 +42,7 @@ export function hasScope(actor: Actor, scope: Scope): boolean {
 
 /** Admins, the CLI and `keys:manage` service tokens act on every owner's keys. */
 export function actsOnAnyOwner(actor: Actor): boolean {
-  return actor.type === 'cli' || actor.scopes.includes('keys:manage') || actor.user?.role === 'admin';
+  return (
+    actor.type === 'cli' || actor.scopes.includes('keys:manage') || actor.user?.role === 'admin'
+  );
 }

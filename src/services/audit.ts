@@ -13,7 +13,12 @@ export interface AuditEvent {
 }
 
 /** Writes one entry, in the caller's transaction so the entry and the change land together. */
-export async function recordAudit(db: Kysely<Database>, actor: Actor, event: AuditEvent, now: number): Promise<void> {
+export async function recordAudit(
+  db: Kysely<Database>,
+  actor: Actor,
+  event: AuditEvent,
+  now: number,
+): Promise<void> {
   await insertAuditEntry(db, {
     created_at: now,
     actor_type: actor.type,

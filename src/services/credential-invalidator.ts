@@ -24,7 +24,10 @@ export class CredentialInvalidator {
 
   /** Every key and token of an account: used when the account is disabled or enabled. */
   async invalidateOwner(ownerId: string): Promise<void> {
-    const [keys, tokens] = await Promise.all([listKeyHashesByOwner(this.db, ownerId), listTokenHashesByOwner(this.db, ownerId)]);
+    const [keys, tokens] = await Promise.all([
+      listKeyHashesByOwner(this.db, ownerId),
+      listTokenHashesByOwner(this.db, ownerId),
+    ]);
     for (const hash of keys) this.key(hash);
     for (const hash of tokens) this.token(hash);
   }

@@ -1,4 +1,4 @@
-import { LocalInvalidationBus, type InvalidationBus } from '../cache/invalidation-bus.ts';
+import { type InvalidationBus, LocalInvalidationBus } from '../cache/invalidation-bus.ts';
 import { RecordCache } from '../cache/record-cache.ts';
 import type { Config } from '../config.ts';
 import { apiKeyShapeChecker } from '../core/api-key.ts';
@@ -34,14 +34,21 @@ export interface Services {
 const NEGATIVE_CACHE_SHARE = 0.1;
 
 /** The composition root of the domain: one place that wires every service to its ports. */
-export function createServices(config: Config, store: Store, options: { clock?: Clock; bus?: InvalidationBus } = {}): Services {
+export function createServices(
+  config: Config,
+  store: Store,
+  options: { clock?: Clock; bus?: InvalidationBus } = {},
+): Services {
   const clock = options.clock ?? systemClock;
   const bus = options.bus ?? new LocalInvalidationBus();
   const db = store.db;
   const cacheOptions = { maxSize: config.keyCacheSize, ttlMs: config.keyCacheTtlMs, clock };
   const keyCache = new RecordCache<CachedKey>(cacheOptions);
   const tokenCache = new RecordCache<CachedToken | null>(cacheOptions);
-  const missCache = new RecordCache<null>({ ...cacheOptions, maxSize: Math.ceil(config.keyCacheSize * NEGATIVE_CACHE_SHARE) });
+  const missCache = new RecordCache<null>({
+    ...cacheOptions,
+    maxSize: Math.ceil(config.keyCacheSize * NEGATIVE_CACHE_SHARE),
+  });
   bus.subscribe((message) => {
     if (message.kind === 'key') {
       keyCache.delete(message.hash);
@@ -52,7 +59,12 @@ export function createServices(config: Config, store: Store, options: { clock?: 
   });
   const usage = new UsageRecorder({ db, clock, timeZone: config.timeZone });
   const invalidator = new CredentialInvalidator(db, bus);
-  const sessions = new SessionService({ db, clock, idleMs: config.sessionIdleTimeoutMs, absoluteMs: config.sessionAbsoluteTimeoutMs });
+  const sessions = new SessionService({
+    db,
+    clock,
+    idleMs: config.sessionIdleTimeoutMs,
+    absoluteMs: config.sessionAbsoluteTimeoutMs,
+  });
   const accounts = new AccountService({
     db,
     config,
@@ -67,7 +79,11 @@ export function createServices(config: Config, store: Store, options: { clock?: 
   const verify = new VerifyService({
     db,
     clock,
-    cache: { get: (hash) => keyCache.get(hash) ?? missCache.get(hash), set: (hash, entry) => (entry === null ? missCache.set(hash, null) : keyCache.set(hash, entry)) },
+    cache: {
+      get: (hash) => keyCache.get(hash) ?? missCache.get(hash),
+      set: (hash, entry) =>
+        entry === null ? missCache.set(hash, null) : keyCache.set(hash, entry),
+    },
     usage,
     isKeyShape: apiKeyShapeChecker(config.keyPrefix),
   });

@@ -5,7 +5,12 @@ import type { Clock } from '../core/clock.ts';
 import { parseDurationMs } from '../core/duration.ts';
 import { AppError } from '../core/errors.ts';
 import { type ExpirationPreset, resolveExpiration } from '../core/expiration.ts';
-import { invalidPermission, metadataTooLarge, normaliseIpAllowlist, normaliseName } from '../core/key-settings.ts';
+import {
+  invalidPermission,
+  metadataTooLarge,
+  normaliseIpAllowlist,
+  normaliseName,
+} from '../core/key-settings.ts';
 import { type KeyStatus, keyStatus } from '../core/key-status.ts';
 import type { ApiKey, Billing, Credits, KeyLimits } from '../core/models.ts';
 import { newId } from '../core/secrets.ts';
@@ -91,7 +96,11 @@ export class KeyService {
     const ownerId = this.ownerFor(actor, input.ownerId);
     const now = this.clock.now();
     const settings = this.checkSettings(input);
-    const expiry = resolveExpiration(now, { preset: input.expiration, expiresAt: input.expiresAt }, this.config.maxKeyLifetime);
+    const expiry = resolveExpiration(
+      now,
+      { preset: input.expiration, expiresAt: input.expiresAt },
+      this.config.maxKeyLifetime,
+    );
     if (!expiry.ok) throw new AppError('validation_error', expiry.message);
     const environment = input.environment ?? 'live';
     const generated = generateApiKey(this.config.keyPrefix, environment);
@@ -132,20 +141,32 @@ export class KeyService {
         );
       }
       await insertApiKey(trx, key);
-      await recordAudit(trx, actor, {
-        action: 'key.created',
-        ownerId,
-        targetType: 'api_key',
-        targetId: key.id,
-        details: { name: key.name, environment },
-      }, now);
+      await recordAudit(
+        trx,
+        actor,
+        {
+          action: 'key.created',
+          ownerId,
+          targetType: 'api_key',
+          targetId: key.id,
+          details: { name: key.name, environment },
+        },
+        now,
+      );
     });
     return { key, secret: generated.secret };
   }
 
   async list(
     actor: Actor,
-    q: { status?: KeyStatus; environment?: Environment; search?: string; limit?: number; cursor?: string; ownerId?: string },
+    q: {
+      status?: KeyStatus;
+      environment?: Environment;
+      search?: string;
+      limit?: number;
+      cursor?: string;
+      ownerId?: string;
+    },
   ): Promise<KeyPage> {
     const limit = Math.min(q.limit ?? 20, MAX_PAGE_SIZE);
     const ownerId = actsOnAnyOwner(actor) ? q.ownerId : this.ownerFor(actor, q.ownerId);
@@ -174,18 +195,35 @@ export class KeyService {
     const changes: ApiKeyChanges = { ...settings };
     if (input.enabled !== undefined) changes.enabled = input.enabled;
     if (input.expiresAt !== undefined) {
-      const expiry = resolveExpiration(now, { expiresAt: input.expiresAt, preset: input.expiresAt === null ? 'never' : undefined }, this.config.maxKeyLifetime);
+      const expiry = resolveExpiration(
+        now,
+        { expiresAt: input.expiresAt, preset: input.expiresAt === null ? 'never' : undefined },
+        this.config.maxKeyLifetime,
+      );
       if (!expiry.ok) throw new AppError('validation_error', expiry.message);
       changes.expiresAt = expiry.expiresAt;
     }
     const fields = Object.keys(changes);
-    if (fields.length === 0) throw new AppError('validation_error', 'nothing to change: send at least one field');
+    if (fields.length === 0)
+      throw new AppError('validation_error', 'nothing to change: send at least one field');
     const updated = await this.db.transaction().execute(async (trx) => {
       const key = await this.load(trx, actor, id);
-      if (key.revokedAt !== null) throw new AppError('invalid_state', 'a revoked key cannot be changed');
+      if (key.revokedAt !== null)
+        throw new AppError('invalid_state', 'a revoked key cannot be changed');
       const result = await updateApiKey(trx, id, changes, now);
       if (result === undefined) throw new AppError('not_found', 'API key not found');
-      await recordAudit(trx, actor, { action: 'key.updated', ownerId: key.ownerId, targetType: 'api_key', targetId: id, details: { fields } }, now);
+      await recordAudit(
+        trx,
+        actor,
+        {
+          action: 'key.updated',
+          ownerId: key.ownerId,
+          targetType: 'api_key',
+          targetId: id,
+          details: { fields },
+        },
+        now,
+      );
       return result;
     });
     this.invalidator.key(updated.hash);
@@ -200,7 +238,12 @@ export class KeyService {
       if (key.revokedAt !== null) return key;
       const result = await updateApiKey(trx, id, { revokedAt: now }, now);
       if (result === undefined) throw new AppError('not_found', 'API key not found');
-      await recordAudit(trx, actor, { action: 'key.revoked', ownerId: key.ownerId, targetType: 'api_key', targetId: id }, now);
+      await recordAudit(
+        trx,
+        actor,
+        { action: 'key.revoked', ownerId: key.ownerId, targetType: 'api_key', targetId: id },
+        now,
+      );
       return result;
     });
     this.invalidator.key(revoked.hash);
@@ -214,7 +257,10 @@ export class KeyService {
   async rotate(actor: Actor, id: string, gracePeriod: string): Promise<CreatedKey> {
     const graceMs = gracePeriod === '0' ? 0 : parseDurationMs(gracePeriod);
     if (graceMs === null || graceMs > MAX_GRACE_MS) {
-      throw new AppError('validation_error', 'grace_period must be 0 or a duration up to 30d, such as 1h, 24h or 7d');
+      throw new AppError(
+        'validation_error',
+        'grace_period must be 0 or a duration up to 30d, such as 1h, 24h or 7d',
+      );
     }
     const now = this.clock.now();
     const result = await this.db.transaction().execute(async (trx) => {
@@ -223,7 +269,8 @@ export class KeyService {
       if (status === 'revoked' || status === 'expired') {
         throw new AppError('invalid_state', `a ${status} key cannot be rotated`);
       }
-      if (old.rotatedTo !== null) throw new AppError('invalid_state', 'this key was already rotated');
+      if (old.rotatedTo !== null)
+        throw new AppError('invalid_state', 'this key was already rotated');
       const generated = generateApiKey(this.config.keyPrefix, old.environment);
       const key: ApiKey = {
         ...old,
@@ -242,13 +289,22 @@ export class KeyService {
       const graceEnd = now + graceMs;
       const oldExpiry = old.expiresAt === null ? graceEnd : Math.min(old.expiresAt, graceEnd);
       await updateApiKey(trx, old.id, { rotatedTo: key.id, expiresAt: oldExpiry }, now);
-      await recordAudit(trx, actor, {
-        action: 'key.rotated',
-        ownerId: old.ownerId,
-        targetType: 'api_key',
-        targetId: old.id,
-        details: { new_key_id: key.id, grace_period: gracePeriod, old_key_expires_at: new Date(oldExpiry).toISOString() },
-      }, now);
+      await recordAudit(
+        trx,
+        actor,
+        {
+          action: 'key.rotated',
+          ownerId: old.ownerId,
+          targetType: 'api_key',
+          targetId: old.id,
+          details: {
+            new_key_id: key.id,
+            grace_period: gracePeriod,
+            old_key_expires_at: new Date(oldExpiry).toISOString(),
+          },
+        },
+        now,
+      );
       return { key, secret: generated.secret, oldHash: old.hash };
     });
     this.invalidator.key(result.oldHash);
@@ -261,7 +317,18 @@ export class KeyService {
     const hash = await this.db.transaction().execute(async (trx) => {
       const key = await this.load(trx, actor, id);
       await deleteApiKey(trx, id);
-      await recordAudit(trx, actor, { action: 'key.deleted', ownerId: key.ownerId, targetType: 'api_key', targetId: id, details: { name: key.name } }, now);
+      await recordAudit(
+        trx,
+        actor,
+        {
+          action: 'key.deleted',
+          ownerId: key.ownerId,
+          targetType: 'api_key',
+          targetId: id,
+          details: { name: key.name },
+        },
+        now,
+      );
       return key.hash;
     });
     this.invalidator.key(hash);
@@ -273,7 +340,11 @@ export class KeyService {
     const owner = await findUserById(this.db, ownerId);
     if (owner === undefined) throw new AppError('not_found', 'user not found');
     const used = await countLiveKeys(this.db, ownerId, this.clock.now());
-    return { plan: owner.plan, used, limit: this.config.plans.find((p) => p.name === owner.plan)?.maxKeys ?? null };
+    return {
+      plan: owner.plan,
+      used,
+      limit: this.config.plans.find((p) => p.name === owner.plan)?.maxKeys ?? null,
+    };
   }
 
   /** Loads a key the actor may see; another owner's key is "not found", never "forbidden". */
@@ -287,7 +358,8 @@ export class KeyService {
 
   private ownerFor(actor: Actor, requested: string | undefined): string {
     if (requested !== undefined && actsOnAnyOwner(actor)) return requested;
-    if (requested !== undefined && requested !== actor.user?.id) throw new AppError('not_found', 'owner not found');
+    if (requested !== undefined && requested !== actor.user?.id)
+      throw new AppError('not_found', 'owner not found');
     if (actor.user === null) throw new AppError('validation_error', 'owner_id is required');
     return actor.user.id;
   }
@@ -302,13 +374,20 @@ export class KeyService {
     if (input.permissions !== undefined) {
       const bad = invalidPermission(input.permissions);
       if (bad !== undefined) {
-        throw new AppError('validation_error', `permission "${bad}" is not of the form resource:action (wildcard *)`);
+        throw new AppError(
+          'validation_error',
+          `permission "${bad}" is not of the form resource:action (wildcard *)`,
+        );
       }
       out.permissions = [...new Set(input.permissions)];
     }
     if (input.ipAllowlist !== undefined) {
       const result = normaliseIpAllowlist(input.ipAllowlist);
-      if (!result.ok) throw new AppError('validation_error', `ip_allowlist entry "${result.bad}" is not an IP address or CIDR range`);
+      if (!result.ok)
+        throw new AppError(
+          'validation_error',
+          `ip_allowlist entry "${result.bad}" is not an IP address or CIDR range`,
+        );
       out.ipAllowlist = result.entries;
     }
     if (input.metadata !== undefined && metadataTooLarge(input.metadata)) {

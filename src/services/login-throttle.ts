@@ -35,7 +35,8 @@ export class LoginThrottle {
     let wait = 0;
     for (const [key, limit] of this.keys(email, ip)) {
       const window = this.current(key, now);
-      if (window !== undefined && window.failures >= limit) wait = Math.max(wait, window.resetAt - now);
+      if (window !== undefined && window.failures >= limit)
+        wait = Math.max(wait, window.resetAt - now);
     }
     return wait;
   }

@@ -16,7 +16,12 @@ export class PasswordHasher {
   }
 
   hash(password: string): Promise<string> {
-    return hash(password, { algorithm: ARGON2ID, memoryCost: this.memoryCost, timeCost: 2, parallelism: 1 });
+    return hash(password, {
+      algorithm: ARGON2ID,
+      memoryCost: this.memoryCost,
+      timeCost: 2,
+      parallelism: 1,
+    });
   }
 
   async verify(passwordHash: string, password: string): Promise<boolean> {
@@ -40,8 +45,10 @@ export class PasswordHasher {
 
 /** Why a password is refused, or null when it is acceptable. */
 export function passwordProblem(password: string): string | null {
-  if (password.length < MIN_PASSWORD_LENGTH) return `password must be at least ${MIN_PASSWORD_LENGTH} characters`;
-  if (password.length > MAX_PASSWORD_LENGTH) return `password must be at most ${MAX_PASSWORD_LENGTH} characters`;
+  if (password.length < MIN_PASSWORD_LENGTH)
+    return `password must be at least ${MIN_PASSWORD_LENGTH} characters`;
+  if (password.length > MAX_PASSWORD_LENGTH)
+    return `password must be at most ${MAX_PASSWORD_LENGTH} characters`;
   if (password.trim() === '') return 'password must not be only spaces';
   return null;
 }

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../core/clock.ts';
 import type { User } from '../core/models.ts';
 import { sha256Hex } from '../core/secrets.ts';
+import type { Database } from '../storage/schema.ts';
 import {
   deleteExpiredSessions,
   deleteSession,
@@ -11,7 +12,6 @@ import {
   insertSession,
   touchSession,
 } from '../storage/sessions-repository.ts';
-import type { Database } from '../storage/schema.ts';
 import { findUserById } from '../storage/users-repository.ts';
 
 /** How often at most `last_seen_at` is written for one session: the idle timeout's precision. */
@@ -51,7 +51,12 @@ export class SessionService {
   }
 
   /** Always a fresh id (no fixation): login never reuses a session id the client offered. */
-  async create(db: Kysely<Database>, userId: string, ip: string | null, userAgent: string | null): Promise<NewSession> {
+  async create(
+    db: Kysely<Database>,
+    userId: string,
+    ip: string | null,
+    userAgent: string | null,
+  ): Promise<NewSession> {
     const sessionId = randomBytes(32).toString('base64url');
     const now = this.clock.now();
     await insertSession(db, {

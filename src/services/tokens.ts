@@ -4,11 +4,22 @@ import type { Clock } from '../core/clock.ts';
 import { parseDurationMs } from '../core/duration.ts';
 import { AppError } from '../core/errors.ts';
 import type { Token, User } from '../core/models.ts';
-import { newId } from '../core/secrets.ts';
-import { SERVICE_SCOPES, type Scope, generateToken, isTokenShape, tokenKindForScopes } from '../core/token.ts';
-import { sha256Hex } from '../core/secrets.ts';
+import { newId, sha256Hex } from '../core/secrets.ts';
+import {
+  generateToken,
+  isTokenShape,
+  type Scope,
+  SERVICE_SCOPES,
+  tokenKindForScopes,
+} from '../core/token.ts';
 import type { Database } from '../storage/schema.ts';
-import { deleteToken, findTokenById, findTokenByHash, insertToken, listTokens } from '../storage/tokens-repository.ts';
+import {
+  deleteToken,
+  findTokenByHash,
+  findTokenById,
+  insertToken,
+  listTokens,
+} from '../storage/tokens-repository.ts';
 import { findUserById } from '../storage/users-repository.ts';
 import type { Actor } from './actor.ts';
 import { recordAudit } from './audit.ts';
@@ -20,7 +31,9 @@ export interface CachedToken {
   owner: User;
 }
 
-export type TokenAuthResult = { ok: true; token: Token; owner: User } | { ok: false; reason: 'unknown' | 'expired' | 'owner_disabled' };
+export type TokenAuthResult =
+  | { ok: true; token: Token; owner: User }
+  | { ok: false; reason: 'unknown' | 'expired' | 'owner_disabled' };
 
 export class TokenService {
   private readonly db: Kysely<Database>;
@@ -47,25 +60,32 @@ export class TokenService {
    * Mints a token for the acting user. Only a dashboard session or the CLI may: a token never
    * mints another token. Service scopes (`kws_`) need an admin.
    */
-  async create(actor: Actor, input: { name: string; scopes: Scope[]; expiresIn?: string; ownerId?: string }): Promise<{ token: Token; secret: string }> {
-    if (actor.type !== 'user' && actor.type !== 'cli') throw new AppError('forbidden', 'tokens can only be created from a signed-in session');
+  async create(
+    actor: Actor,
+    input: { name: string; scopes: Scope[]; expiresIn?: string; ownerId?: string },
+  ): Promise<{ token: Token; secret: string }> {
+    if (actor.type !== 'user' && actor.type !== 'cli')
+      throw new AppError('forbidden', 'tokens can only be created from a signed-in session');
     const ownerId = actor.type === 'cli' ? input.ownerId : actor.user?.id;
     if (ownerId === undefined) throw new AppError('validation_error', 'owner is required');
     const owner = await findUserById(this.db, ownerId);
     if (owner === undefined) throw new AppError('not_found', 'user not found');
     const scopes = [...new Set(input.scopes)];
-    if (scopes.length === 0) throw new AppError('validation_error', 'scopes must name at least one scope');
+    if (scopes.length === 0)
+      throw new AppError('validation_error', 'scopes must name at least one scope');
     const kind = tokenKindForScopes(scopes);
     if (kind === 'service' && owner.role !== 'admin') {
       throw new AppError('forbidden', `only an admin may grant ${SERVICE_SCOPES.join(', ')}`);
     }
     const name = input.name.trim();
-    if (name.length === 0 || name.length > 100) throw new AppError('validation_error', 'name must be 1 to 100 characters');
+    if (name.length === 0 || name.length > 100)
+      throw new AppError('validation_error', 'name must be 1 to 100 characters');
     const now = this.clock.now();
     let expiresAt: number | null = null;
     if (input.expiresIn !== undefined) {
       const ms = parseDurationMs(input.expiresIn);
-      if (ms === null || ms <= 0) throw new AppError('validation_error', 'expires_in must be a duration such as 30d or 12h');
+      if (ms === null || ms <= 0)
+        throw new AppError('validation_error', 'expires_in must be a duration such as 30d or 12h');
       expiresAt = now + ms;
     }
     const generated = generateToken(kind);
@@ -84,7 +104,18 @@ export class TokenService {
     };
     await this.db.transaction().execute(async (trx) => {
       await insertToken(trx, token);
-      await recordAudit(trx, actor, { action: 'token.created', ownerId, targetType: 'token', targetId: token.id, details: { name, scopes, kind } }, now);
+      await recordAudit(
+        trx,
+        actor,
+        {
+          action: 'token.created',
+          ownerId,
+          targetType: 'token',
+          targetId: token.id,
+          details: { name, scopes, kind },
+        },
+        now,
+      );
     });
     return { token, secret: generated.secret };
   }
@@ -103,7 +134,18 @@ export class TokenService {
         throw new AppError('not_found', 'token not found');
       }
       await deleteToken(trx, id);
-      await recordAudit(trx, actor, { action: 'token.deleted', ownerId: token.ownerId, targetType: 'token', targetId: id, details: { name: token.name } }, now);
+      await recordAudit(
+        trx,
+        actor,
+        {
+          action: 'token.deleted',
+          ownerId: token.ownerId,
+          targetType: 'token',
+          targetId: id,
+          details: { name: token.name },
+        },
+        now,
+      );
       return token.hash;
     });
     this.invalidator.token(hash);
@@ -122,7 +164,8 @@ export class TokenService {
     }
     if (entry === null) return { ok: false, reason: 'unknown' };
     const now = this.clock.now();
-    if (entry.token.expiresAt !== null && entry.token.expiresAt <= now) return { ok: false, reason: 'expired' };
+    if (entry.token.expiresAt !== null && entry.token.expiresAt <= now)
+      return { ok: false, reason: 'expired' };
     if (entry.owner.disabled) return { ok: false, reason: 'owner_disabled' };
     this.usage.recordTokenUse(entry.token.id, now);
     return { ok: true, token: entry.token, owner: entry.owner };

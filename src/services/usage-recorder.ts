@@ -65,11 +65,21 @@ export class UsageRecorder {
   }
 
   /** Counts not yet written for a key: merged into reads so users see their last call at once. */
-  pendingFor(keyId: string): { requests: number; lastUsedAt: number | null; day: string | null; amount: number } {
+  pendingFor(keyId: string): {
+    requests: number;
+    lastUsedAt: number | null;
+    day: string | null;
+    amount: number;
+  } {
     const entry = this.pending.get(keyId);
     return entry === undefined
       ? { requests: 0, lastUsedAt: null, day: null, amount: 0 }
-      : { requests: entry.requests, lastUsedAt: entry.lastUsedAt, day: entry.day, amount: entry.amount };
+      : {
+          requests: entry.requests,
+          lastUsedAt: entry.lastUsedAt,
+          day: entry.day,
+          amount: entry.amount,
+        };
   }
 
   start(intervalMs: number): void {
@@ -133,7 +143,13 @@ export class UsageRecorder {
         );
         await addDailyUsage(
           trx,
-          entries.map((e) => ({ keyId: e.keyId, ownerId: e.ownerId, day: e.day, requests: e.requests, amount: e.amount })),
+          entries.map((e) => ({
+            keyId: e.keyId,
+            ownerId: e.ownerId,
+            day: e.day,
+            requests: e.requests,
+            amount: e.amount,
+          })),
         );
         await touchTokens(trx, tokenUses);
       });

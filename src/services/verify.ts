@@ -20,7 +20,9 @@ export interface KeyCachePort {
   set(hash: string, entry: CachedKey | null): void;
 }
 
-export type Verification = { valid: true; code: 'VALID'; key: ApiKey } | { valid: false; code: Exclude<VerifyCode, 'VALID'>; key: ApiKey | null };
+export type Verification =
+  | { valid: true; code: 'VALID'; key: ApiKey }
+  | { valid: false; code: Exclude<VerifyCode, 'VALID'>; key: ApiKey | null };
 
 const NOT_FOUND: Verification = { valid: false, code: 'NOT_FOUND', key: null };
 
@@ -69,7 +71,12 @@ export class VerifyService {
     const now = this.clock.now();
     const key = entry.key;
     const status = keyStatus(key, now);
-    if (status !== 'active') return { valid: false, code: status === 'revoked' ? 'REVOKED' : status === 'expired' ? 'EXPIRED' : 'DISABLED', key };
+    if (status !== 'active')
+      return {
+        valid: false,
+        code: status === 'revoked' ? 'REVOKED' : status === 'expired' ? 'EXPIRED' : 'DISABLED',
+        key,
+      };
     if (entry.ownerDisabled) return { valid: false, code: 'DISABLED', key };
     this.usage.record(key.id, key.ownerId, 1, now);
     return { valid: true, code: 'VALID', key };

@@ -111,24 +111,36 @@ export type ApiKeyChanges = Partial<
   >
 >;
 
-export async function updateApiKey(db: Db, id: string, changes: ApiKeyChanges, now: number): Promise<ApiKey | undefined> {
+export async function updateApiKey(
+  db: Db,
+  id: string,
+  changes: ApiKeyChanges,
+  now: number,
+): Promise<ApiKey | undefined> {
   const set: Updateable<ApiKeysTable> = { updated_at: now };
   if (changes.name !== undefined) set.name = changes.name;
   if (changes.permissions !== undefined) set.permissions = JSON.stringify(changes.permissions);
   if (changes.ipAllowlist !== undefined) set.ip_allowlist = JSON.stringify(changes.ipAllowlist);
-  if (changes.allowedResources !== undefined) set.allowed_resources = JSON.stringify(changes.allowedResources);
+  if (changes.allowedResources !== undefined)
+    set.allowed_resources = JSON.stringify(changes.allowedResources);
   if (changes.expiresAt !== undefined) set.expires_at = changes.expiresAt;
   if (changes.enabled !== undefined) set.enabled = changes.enabled ? 1 : 0;
   if (changes.revokedAt !== undefined) set.revoked_at = changes.revokedAt;
   if (changes.limits !== undefined) set.limits = JSON.stringify(changes.limits);
   if (changes.credits !== undefined) {
     set.credits_remaining = changes.credits.remaining;
-    set.credits_refill = changes.credits.refill === null ? null : JSON.stringify(changes.credits.refill);
+    set.credits_refill =
+      changes.credits.refill === null ? null : JSON.stringify(changes.credits.refill);
   }
   if (changes.billing !== undefined) set.billing = changes.billing;
   if (changes.metadata !== undefined) set.metadata = JSON.stringify(changes.metadata);
   if (changes.rotatedTo !== undefined) set.rotated_to = changes.rotatedTo;
-  const row = await db.updateTable('api_keys').set(set).where('id', '=', id).returningAll().executeTakeFirst();
+  const row = await db
+    .updateTable('api_keys')
+    .set(set)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
   return row && toApiKey(row);
 }
 
@@ -160,7 +172,12 @@ export interface ListKeysQuery {
 
 /** Newest first; `limit + 1` rows are read so the caller knows whether another page exists. */
 export async function listApiKeys(db: Db, q: ListKeysQuery): Promise<ApiKey[]> {
-  let query = db.selectFrom('api_keys').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit + 1);
+  let query = db
+    .selectFrom('api_keys')
+    .selectAll()
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(q.limit + 1);
   if (q.ownerId !== undefined) query = query.where('owner_id', '=', q.ownerId);
   if (q.environment !== undefined) query = query.where('environment', '=', q.environment);
   if (q.search !== undefined && q.search !== '') {
@@ -170,7 +187,10 @@ export async function listApiKeys(db: Db, q: ListKeysQuery): Promise<ApiKey[]> {
   if (q.cursor !== undefined) {
     const { createdAt, id } = q.cursor;
     query = query.where((eb) =>
-      eb.or([eb('created_at', '<', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)])]),
+      eb.or([
+        eb('created_at', '<', createdAt),
+        eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)]),
+      ]),
     );
   }
   const now = q.now;
@@ -195,7 +215,11 @@ export async function listApiKeys(db: Db, q: ListKeysQuery): Promise<ApiKey[]> {
 }
 
 export async function listKeyHashesByOwner(db: Db, ownerId: string): Promise<string[]> {
-  const rows = await db.selectFrom('api_keys').select('hash').where('owner_id', '=', ownerId).execute();
+  const rows = await db
+    .selectFrom('api_keys')
+    .select('hash')
+    .where('owner_id', '=', ownerId)
+    .execute();
   return rows.map((row) => row.hash);
 }
 

@@ -12,7 +12,11 @@ export async function listAuditEntries(
   db: Db,
   q: { ownerId?: string; limit: number; beforeSeq?: number; targetId?: string },
 ): Promise<AuditEntry[]> {
-  let query = db.selectFrom('audit_log').selectAll().orderBy('seq', 'desc').limit(q.limit + 1);
+  let query = db
+    .selectFrom('audit_log')
+    .selectAll()
+    .orderBy('seq', 'desc')
+    .limit(q.limit + 1);
   if (q.ownerId !== undefined) query = query.where('owner_id', '=', q.ownerId);
   if (q.beforeSeq !== undefined) query = query.where('seq', '<', q.beforeSeq);
   if (q.targetId !== undefined) query = query.where('target_id', '=', q.targetId);

@@ -39,7 +39,9 @@ function initial(dialect: Dialect): Migration {
       await db.schema
         .createTable('api_keys')
         .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('owner_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('owner_id', 'text', (c) =>
+          c.notNull().references('users.id').onDelete('cascade'),
+        )
         .addColumn('name', 'text', (c) => c.notNull())
         .addColumn('environment', 'text', (c) => c.notNull())
         .addColumn('hash', 'text', (c) => c.notNull().unique())
@@ -72,7 +74,9 @@ function initial(dialect: Dialect): Migration {
       await db.schema
         .createTable('tokens')
         .addColumn('id', 'text', (c) => c.primaryKey())
-        .addColumn('owner_id', 'text', (c) => c.notNull().references('users.id').onDelete('cascade'))
+        .addColumn('owner_id', 'text', (c) =>
+          c.notNull().references('users.id').onDelete('cascade'),
+        )
         .addColumn('kind', 'text', (c) => c.notNull())
         .addColumn('name', 'text', (c) => c.notNull())
         .addColumn('hash', 'text', (c) => c.notNull().unique())
@@ -100,7 +104,11 @@ function initial(dialect: Dialect): Migration {
         .addColumn('ip', 'text')
         .addColumn('details', 'text', (c) => c.notNull())
         .execute();
-      await db.schema.createIndex('audit_log_owner').on('audit_log').columns(['owner_id', 'seq']).execute();
+      await db.schema
+        .createIndex('audit_log_owner')
+        .on('audit_log')
+        .columns(['owner_id', 'seq'])
+        .execute();
 
       await db.schema
         .createTable('usage_daily')
@@ -137,10 +145,15 @@ export interface MigrationReport {
 }
 
 /** Applies every pending migration; throws with the failing migration's error. */
-export async function migrateToLatest(db: Kysely<Database>, dialect: Dialect): Promise<MigrationReport> {
+export async function migrateToLatest(
+  db: Kysely<Database>,
+  dialect: Dialect,
+): Promise<MigrationReport> {
   const { error, results } = await migrator(db, dialect).migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
-  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+  return {
+    applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName),
+  };
 }
 
 /** Names of migrations not yet applied: for `keyward doctor` and readiness. */

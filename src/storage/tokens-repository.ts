@@ -50,7 +50,11 @@ export async function findTokenById(db: Db, id: string): Promise<Token | undefin
 }
 
 export async function listTokens(db: Db, ownerId: string | undefined): Promise<Token[]> {
-  let query = db.selectFrom('tokens').selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc');
+  let query = db
+    .selectFrom('tokens')
+    .selectAll()
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc');
   if (ownerId !== undefined) query = query.where('owner_id', '=', ownerId);
   return (await query.execute()).map(toToken);
 }
@@ -60,7 +64,11 @@ export async function deleteToken(db: Db, id: string): Promise<void> {
 }
 
 export async function listTokenHashesByOwner(db: Db, ownerId: string): Promise<string[]> {
-  const rows = await db.selectFrom('tokens').select('hash').where('owner_id', '=', ownerId).execute();
+  const rows = await db
+    .selectFrom('tokens')
+    .select('hash')
+    .where('owner_id', '=', ownerId)
+    .execute();
   return rows.map((row) => row.hash);
 }
 

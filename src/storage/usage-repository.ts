@@ -16,7 +16,13 @@ export async function addDailyUsage(db: Db, deltas: readonly DailyUsageDelta[]):
   for (const d of deltas) {
     await db
       .insertInto('usage_daily')
-      .values({ key_id: d.keyId, owner_id: d.ownerId, day: d.day, requests: d.requests, amount: d.amount })
+      .values({
+        key_id: d.keyId,
+        owner_id: d.ownerId,
+        day: d.day,
+        requests: d.requests,
+        amount: d.amount,
+      })
       .onConflict((oc) =>
         oc.columns(['key_id', 'day']).doUpdateSet({
           requests: sql<number>`usage_daily.requests + ${d.requests}`,
@@ -27,10 +33,18 @@ export async function addDailyUsage(db: Db, deltas: readonly DailyUsageDelta[]):
   }
 }
 
-export async function sumUsage(db: Db, keyId: string, fromDay: string, toDay: string): Promise<{ requests: number; amount: number }> {
+export async function sumUsage(
+  db: Db,
+  keyId: string,
+  fromDay: string,
+  toDay: string,
+): Promise<{ requests: number; amount: number }> {
   const row = await db
     .selectFrom('usage_daily')
-    .select((eb) => [eb.fn.coalesce(eb.fn.sum<number>('requests'), sql<number>`0`).as('requests'), eb.fn.coalesce(eb.fn.sum<number>('amount'), sql<number>`0`).as('amount')])
+    .select((eb) => [
+      eb.fn.coalesce(eb.fn.sum<number>('requests'), sql<number>`0`).as('requests'),
+      eb.fn.coalesce(eb.fn.sum<number>('amount'), sql<number>`0`).as('amount'),
+    ])
     .where('key_id', '=', keyId)
     .where('day', '>=', fromDay)
     .where('day', '<=', toDay)

@@ -47,18 +47,38 @@ export async function findUserById(db: Db, id: string): Promise<User | undefined
   return row && toUser(row);
 }
 
-export async function findUserByEmail(db: Db, email: string): Promise<UserWithPassword | undefined> {
-  const row = await db.selectFrom('users').selectAll().where('email', '=', email).executeTakeFirst();
+export async function findUserByEmail(
+  db: Db,
+  email: string,
+): Promise<UserWithPassword | undefined> {
+  const row = await db
+    .selectFrom('users')
+    .selectAll()
+    .where('email', '=', email)
+    .executeTakeFirst();
   return row && { user: toUser(row), passwordHash: row.password_hash };
 }
 
 export async function findPasswordHash(db: Db, id: string): Promise<string | undefined> {
-  const row = await db.selectFrom('users').select('password_hash').where('id', '=', id).executeTakeFirst();
+  const row = await db
+    .selectFrom('users')
+    .select('password_hash')
+    .where('id', '=', id)
+    .executeTakeFirst();
   return row?.password_hash;
 }
 
-export async function updatePassword(db: Db, id: string, passwordHash: string, now: number): Promise<void> {
-  await db.updateTable('users').set({ password_hash: passwordHash, updated_at: now }).where('id', '=', id).execute();
+export async function updatePassword(
+  db: Db,
+  id: string,
+  passwordHash: string,
+  now: number,
+): Promise<void> {
+  await db
+    .updateTable('users')
+    .set({ password_hash: passwordHash, updated_at: now })
+    .where('id', '=', id)
+    .execute();
 }
 
 export async function updateUser(
@@ -82,11 +102,17 @@ export async function updateUser(
 }
 
 export async function countUsers(db: Db): Promise<number> {
-  const row = await db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('users')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
-export async function listUsers(db: Db, options: { limit: number; after?: string }): Promise<User[]> {
+export async function listUsers(
+  db: Db,
+  options: { limit: number; after?: string },
+): Promise<User[]> {
   let query = db.selectFrom('users').selectAll().orderBy('id').limit(options.limit);
   if (options.after !== undefined) query = query.where('id', '>', options.after);
   return (await query.execute()).map(toUser);
@@ -96,7 +122,11 @@ export async function listUsers(db: Db, options: { limit: number; after?: string
  * Locks the user's row until the transaction ends (PostgreSQL), so that checks such as the plan's
  * key count and the insert they guard cannot interleave. SQLite transactions are already serial.
  */
-export async function lockUser(db: Db, dialect: 'sqlite' | 'postgres', id: string): Promise<User | undefined> {
+export async function lockUser(
+  db: Db,
+  dialect: 'sqlite' | 'postgres',
+  id: string,
+): Promise<User | undefined> {
   let query = db.selectFrom('users').selectAll().where('id', '=', id);
   if (dialect === 'postgres') query = query.forUpdate();
   const row = await query.executeTakeFirst();

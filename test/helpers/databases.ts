@@ -1,6 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { DatabaseConfig } from '../../src/config.ts';
 
@@ -17,7 +17,8 @@ export interface DatabaseKind {
 }
 
 export const ARTIFACTS_DIR = join(import.meta.dirname, '..', '..', '.test-artifacts');
-const POSTGRES_URL = process.env.KEYWARD_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const POSTGRES_URL =
+  process.env.KEYWARD_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 const sqlite: DatabaseKind = {
   name: 'sqlite',
@@ -77,7 +78,8 @@ async function postgresReachable(): Promise<boolean> {
  */
 export const DATABASES: DatabaseKind[] = await (async () => {
   if (await postgresReachable()) return [sqlite, postgres];
-  if (process.env.CI) throw new Error(`PostgreSQL is required in CI but ${POSTGRES_URL} is unreachable`);
+  if (process.env.CI)
+    throw new Error(`PostgreSQL is required in CI but ${POSTGRES_URL} is unreachable`);
   console.warn(`PostgreSQL at ${POSTGRES_URL} is unreachable: running the SQLite suites only`);
   return [sqlite];
 })();

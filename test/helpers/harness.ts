@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream';
 import type { LightMyRequestResponse } from 'fastify';
-import { loadConfig, type Config } from '../../src/config.ts';
+import { type Config, loadConfig } from '../../src/config.ts';
 import { ManualClock } from '../../src/core/clock.ts';
-import { buildApp, type App } from '../../src/http/app.ts';
+import { type App, buildApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createServices, type Services } from '../../src/services/index.ts';
 import { openStore } from '../../src/storage/database.ts';
@@ -52,7 +52,10 @@ export function uniqueEmail(tag = 'user'): string {
 }
 
 /** Builds the real app over a fresh database of the given kind, with a manual clock. */
-export async function createHarness(kind: DatabaseKind, env: Record<string, string> = {}): Promise<Harness> {
+export async function createHarness(
+  kind: DatabaseKind,
+  env: Record<string, string> = {},
+): Promise<Harness> {
   const database = await kind.create();
   const config = loadConfig({ DATABASE_URL: database.config.url, LOG_LEVEL: 'info', ...env });
   const store = openStore(config.database);
@@ -86,14 +89,23 @@ export async function createHarness(kind: DatabaseKind, env: Record<string, stri
       ...(options.body !== undefined && { payload: options.body as object }),
     });
     const text = response.body;
-    for (const match of text.matchAll(/"(?:key|token)":"([^"]+)"/g)) if (match[1]) SECRETS_SEEN.add(match[1]);
+    for (const match of text.matchAll(/"(?:key|token)":"([^"]+)"/g))
+      if (match[1]) SECRETS_SEEN.add(match[1]);
     return response;
   };
 
-  const signup = async (email = uniqueEmail(), password = `pw-${Math.random().toString(36).slice(2)}-long`): Promise<Account> => {
+  const signup = async (
+    email = uniqueEmail(),
+    password = `pw-${Math.random().toString(36).slice(2)}-long`,
+  ): Promise<Account> => {
     SECRETS_SEEN.add(password);
-    const response = await request({ method: 'POST', url: '/v1/auth/signup', body: { email, password } });
-    if (response.statusCode !== 201) throw new Error(`signup failed: ${response.statusCode} ${response.body}`);
+    const response = await request({
+      method: 'POST',
+      url: '/v1/auth/signup',
+      body: { email, password },
+    });
+    if (response.statusCode !== 201)
+      throw new Error(`signup failed: ${response.statusCode} ${response.body}`);
     const cookie = sessionCookie(response);
     const body = response.json() as { user: { id: string }; csrf_token: string };
     return { id: body.user.id, email, password, cookie, csrf: body.csrf_token };
@@ -126,14 +138,28 @@ export function sessionCookie(response: LightMyRequestResponse): string {
 }
 
 /** Creates a key through the API and returns its id and secret. */
-export async function createKey(h: Harness, as: Account, body: Record<string, unknown> = {}): Promise<{ id: string; key: string; json: Record<string, unknown> }> {
-  const response = await h.request({ method: 'POST', url: '/v1/keys', as, body: { name: 'test key', ...body } });
-  if (response.statusCode !== 201) throw new Error(`create key failed: ${response.statusCode} ${response.body}`);
+export async function createKey(
+  h: Harness,
+  as: Account,
+  body: Record<string, unknown> = {},
+): Promise<{ id: string; key: string; json: Record<string, unknown> }> {
+  const response = await h.request({
+    method: 'POST',
+    url: '/v1/keys',
+    as,
+    body: { name: 'test key', ...body },
+  });
+  if (response.statusCode !== 201)
+    throw new Error(`create key failed: ${response.statusCode} ${response.body}`);
   const json = response.json() as { id: string; key: string };
   return { id: json.id, key: json.key, json };
 }
 
 /** Makes an account an admin directly through the service layer (what the CLI does). */
 export async function promoteToAdmin(h: Harness, account: Account): Promise<void> {
-  await h.services.store.db.updateTable('users').set({ role: 'admin' }).where('id', '=', account.id).execute();
+  await h.services.store.db
+    .updateTable('users')
+    .set({ role: 'admin' })
+    .where('id', '=', account.id)
+    .execute();
 }

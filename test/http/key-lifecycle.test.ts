@@ -32,13 +32,22 @@ describe.each(DATABASES)('key lifecycle on $name', (kind) => {
     const ok = await holder(key);
     expect(ok.statusCode).toBe(200);
     expect(ok.json()).toMatchObject({ id, status: 'active' });
-    for (const bad of ['nope', `${key.slice(0, -1)}0`.replace(/.$/, key.endsWith('0') ? '1' : '0'), key.toUpperCase(), '']) {
+    for (const bad of [
+      'nope',
+      `${key.slice(0, -1)}0`.replace(/.$/, key.endsWith('0') ? '1' : '0'),
+      key.toUpperCase(),
+      '',
+    ]) {
       const response = await holder(bad);
       expect(response.statusCode).toBe(401);
       expect(response.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
       expect(response.json().error.code).toBe('key_not_found');
     }
-    const viaHeader = await h.request({ method: 'GET', url: '/v1/key', headers: { 'x-api-key': key } });
+    const viaHeader = await h.request({
+      method: 'GET',
+      url: '/v1/key',
+      headers: { 'x-api-key': key },
+    });
     expect(viaHeader.statusCode).toBe(200);
   });
 
@@ -52,7 +61,12 @@ describe.each(DATABASES)('key lifecycle on $name', (kind) => {
     expect(next.json().error.code).toBe('key_revoked');
     const listed = await h.request({ method: 'GET', url: '/v1/keys?status=revoked', as: owner });
     expect(listed.json().data.map((k: { id: string }) => k.id)).toContain(id);
-    const patch = await h.request({ method: 'PATCH', url: `/v1/keys/${id}`, as: owner, body: { enabled: true } });
+    const patch = await h.request({
+      method: 'PATCH',
+      url: `/v1/keys/${id}`,
+      as: owner,
+      body: { enabled: true },
+    });
     expect(patch.statusCode).toBe(409);
   });
 
@@ -71,7 +85,12 @@ describe.each(DATABASES)('key lifecycle on $name', (kind) => {
   it('disable refuses the key on the next request; enable restores it', async () => {
     const { key, id } = await createKey(h, owner);
     expect((await holder(key)).statusCode).toBe(200);
-    await h.request({ method: 'PATCH', url: `/v1/keys/${id}`, as: owner, body: { enabled: false } });
+    await h.request({
+      method: 'PATCH',
+      url: `/v1/keys/${id}`,
+      as: owner,
+      body: { enabled: false },
+    });
     const disabled = await holder(key);
     expect(disabled.statusCode).toBe(401);
     expect(disabled.json().error.code).toBe('key_disabled');
@@ -85,19 +104,42 @@ describe.each(DATABASES)('key lifecycle on $name', (kind) => {
     const deleted = await h.request({ method: 'DELETE', url: `/v1/keys/${id}`, as: owner });
     expect(deleted.statusCode).toBe(204);
     expect((await holder(key)).json().error.code).toBe('key_not_found');
-    expect((await h.request({ method: 'GET', url: `/v1/keys/${id}`, as: owner })).statusCode).toBe(404);
-    const audit = await h.request({ method: 'GET', url: `/v1/audit-log?target_id=${id}`, as: owner });
-    expect(audit.json().data.map((e: { action: string }) => e.action)).toEqual(['key.deleted', 'key.created']);
+    expect((await h.request({ method: 'GET', url: `/v1/keys/${id}`, as: owner })).statusCode).toBe(
+      404,
+    );
+    const audit = await h.request({
+      method: 'GET',
+      url: `/v1/audit-log?target_id=${id}`,
+      as: owner,
+    });
+    expect(audit.json().data.map((e: { action: string }) => e.action)).toEqual([
+      'key.deleted',
+      'key.created',
+    ]);
   });
 
   it('rotate with grace 0: the old key stops at once, the new one works with the same settings', async () => {
-    const old = await createKey(h, owner, { name: 'rotating', permissions: ['usage:read', 'key:read'], metadata: { team: 'a' } });
+    const old = await createKey(h, owner, {
+      name: 'rotating',
+      permissions: ['usage:read', 'key:read'],
+      metadata: { team: 'a' },
+    });
     expect((await holder(old.key)).statusCode).toBe(200);
-    const rotated = await h.request({ method: 'POST', url: `/v1/keys/${old.id}/rotate`, as: owner, body: { grace_period: '0' } });
+    const rotated = await h.request({
+      method: 'POST',
+      url: `/v1/keys/${old.id}/rotate`,
+      as: owner,
+      body: { grace_period: '0' },
+    });
     expect(rotated.statusCode).toBe(201);
     const fresh = rotated.json();
     expect(fresh.key).not.toBe(old.key);
-    expect(fresh).toMatchObject({ name: 'rotating', permissions: ['usage:read', 'key:read'], metadata: { team: 'a' }, rotated_from: old.id });
+    expect(fresh).toMatchObject({
+      name: 'rotating',
+      permissions: ['usage:read', 'key:read'],
+      metadata: { team: 'a' },
+      rotated_from: old.id,
+    });
     expect((await holder(old.key)).statusCode).toBe(401);
     expect((await holder(fresh.key)).statusCode).toBe(200);
     const before = await h.request({ method: 'GET', url: `/v1/keys/${old.id}`, as: owner });
@@ -106,7 +148,12 @@ describe.each(DATABASES)('key lifecycle on $name', (kind) => {
 
   it('rotate with a grace period: the old key works until it ends', async () => {
     const old = await createKey(h, owner);
-    const rotated = await h.request({ method: 'POST', url: `/v1/keys/${old.id}/rotate`, as: owner, body: { grace_period: '1h' } });
+    const rotated = await h.request({
+      method: 'POST',
+      url: `/v1/keys/${old.id}/rotate`,
+      as: owner,
+      body: { grace_period: '1h' },
+    });
     expect(rotated.statusCode).toBe(201);
     const start = h.clock.now();
     h.clock.set(start + 3_600_000 - 1);
@@ -114,18 +161,35 @@ describe.each(DATABASES)('key lifecycle on $name', (kind) => {
     h.clock.set(start + 3_600_000);
     expect((await holder(old.key)).statusCode).toBe(401);
     expect((await holder(rotated.json().key)).statusCode).toBe(200);
-    const again = await h.request({ method: 'POST', url: `/v1/keys/${old.id}/rotate`, as: owner, body: { grace_period: '0' } });
+    const again = await h.request({
+      method: 'POST',
+      url: `/v1/keys/${old.id}/rotate`,
+      as: owner,
+      body: { grace_period: '0' },
+    });
     expect(again.statusCode).toBe(409);
   });
 
   it('PATCH accepts only its fields; owner, hash and usage fields are refused with 400', async () => {
     const { id } = await createKey(h, owner);
-    for (const body of [{ owner_id: 'usr_x' }, { hash: 'abc' }, { usage_count: 5 }, { last_used_at: null }, { key: 'sk_live_x' }, { start: 'x' }]) {
+    for (const body of [
+      { owner_id: 'usr_x' },
+      { hash: 'abc' },
+      { usage_count: 5 },
+      { last_used_at: null },
+      { key: 'sk_live_x' },
+      { start: 'x' },
+    ]) {
       const response = await h.request({ method: 'PATCH', url: `/v1/keys/${id}`, as: owner, body });
       expect(response.statusCode).toBe(400);
       expect(response.json().error.code).toBe('unknown_field');
     }
-    const renamed = await h.request({ method: 'PATCH', url: `/v1/keys/${id}`, as: owner, body: { name: 'renamed' } });
+    const renamed = await h.request({
+      method: 'PATCH',
+      url: `/v1/keys/${id}`,
+      as: owner,
+      body: { name: 'renamed' },
+    });
     expect(renamed.json().name).toBe('renamed');
   });
 
@@ -134,12 +198,23 @@ describe.each(DATABASES)('key lifecycle on $name', (kind) => {
     const made: string[] = [];
     for (let i = 0; i < 5; i++) {
       h.clock.advance(1);
-      made.push((await createKey(h, other, { name: `page-${i}`, environment: i % 2 === 0 ? 'live' : 'test' })).id);
+      made.push(
+        (
+          await createKey(h, other, {
+            name: `page-${i}`,
+            environment: i % 2 === 0 ? 'live' : 'test',
+          })
+        ).id,
+      );
     }
     const first = await h.request({ method: 'GET', url: '/v1/keys?limit=2', as: other });
     expect(first.json().data.map((k: { id: string }) => k.id)).toEqual([made[4], made[3]]);
     expect(first.json().has_more).toBe(true);
-    const second = await h.request({ method: 'GET', url: `/v1/keys?limit=2&cursor=${first.json().next_cursor}`, as: other });
+    const second = await h.request({
+      method: 'GET',
+      url: `/v1/keys?limit=2&cursor=${first.json().next_cursor}`,
+      as: other,
+    });
     expect(second.json().data.map((k: { id: string }) => k.id)).toEqual([made[2], made[1]]);
     const test = await h.request({ method: 'GET', url: '/v1/keys?environment=test', as: other });
     expect(test.json().data).toHaveLength(2);
@@ -163,7 +238,12 @@ describe.each(DATABASES)('key lifecycle on $name', (kind) => {
       [{ environment: 'prod' }, /environment/],
     ];
     for (const [body, message] of cases) {
-      const response = await h.request({ method: 'POST', url: '/v1/keys', as: owner, body: { name: 'n', ...body } });
+      const response = await h.request({
+        method: 'POST',
+        url: '/v1/keys',
+        as: owner,
+        body: { name: 'n', ...body },
+      });
       expect(response.statusCode, JSON.stringify(body)).toBe(400);
       expect(response.json().error.message).toMatch(message);
     }
@@ -177,7 +257,12 @@ describe.each(DATABASES)('plans and lifetimes on $name', (kind) => {
       const owner = await h.signup();
       const first = await createKey(h, owner);
       await createKey(h, owner, { expires_at: new Date(h.clock.now() + 1000).toISOString() });
-      const refused = await h.request({ method: 'POST', url: '/v1/keys', as: owner, body: { name: 'third' } });
+      const refused = await h.request({
+        method: 'POST',
+        url: '/v1/keys',
+        as: owner,
+        body: { name: 'third' },
+      });
       expect(refused.statusCode).toBe(403);
       expect(refused.json().error).toMatchObject({ code: 'plan_limit_reached' });
       expect(refused.json().error.message).toMatch(/free plan allows 2/);
@@ -198,7 +283,12 @@ describe.each(DATABASES)('plans and lifetimes on $name', (kind) => {
       const owner = await h.signup();
       const never = await createKey(h, owner, { expiration: 'never' });
       expect(Date.parse(never.json.expires_at as string)).toBe(h.clock.now() + 90 * 86_400_000);
-      const tooLong = await h.request({ method: 'POST', url: '/v1/keys', as: owner, body: { name: 'n', expiration: '1y' } });
+      const tooLong = await h.request({
+        method: 'POST',
+        url: '/v1/keys',
+        as: owner,
+        body: { name: 'n', expiration: '1y' },
+      });
       expect(tooLong.statusCode).toBe(400);
       const ok = await createKey(h, owner, { expiration: '30d' });
       expect(Date.parse(ok.json.expires_at as string)).toBe(h.clock.now() + 30 * 86_400_000);

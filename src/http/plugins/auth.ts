@@ -29,7 +29,8 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 function bearer(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
-  if (header !== undefined && header.length > 7 && header.slice(0, 7).toLowerCase() === 'bearer ') return header.slice(7).trim();
+  if (header !== undefined && header.length > 7 && header.slice(0, 7).toLowerCase() === 'bearer ')
+    return header.slice(7).trim();
   const apiKey = request.headers['x-api-key'];
   return typeof apiKey === 'string' ? apiKey.trim() : undefined;
 }
@@ -61,31 +62,58 @@ export function authenticate(services: Services, cookie: CookieSettings, options
     const presented = bearer(request);
     if (presented !== undefined) {
       if (presented.startsWith(keyPrefix)) {
-        throw new AppError('forbidden', 'an API key cannot manage keys or tokens; use a session or a management token');
+        throw new AppError(
+          'forbidden',
+          'an API key cannot manage keys or tokens; use a session or a management token',
+        );
       }
-      if (options.sessionOnly) throw new AppError('forbidden', 'this can only be done from a signed-in dashboard session');
+      if (options.sessionOnly)
+        throw new AppError('forbidden', 'this can only be done from a signed-in dashboard session');
       const result = await services.tokens.authenticate(presented);
       if (!result.ok) {
-        if (result.reason === 'owner_disabled') throw new AppError('account_disabled', 'the account that owns this token is disabled');
-        throw new AppError('unauthorized', result.reason === 'expired' ? 'this token has expired' : 'the token is not valid');
+        if (result.reason === 'owner_disabled')
+          throw new AppError('account_disabled', 'the account that owns this token is disabled');
+        throw new AppError(
+          'unauthorized',
+          result.reason === 'expired' ? 'this token has expired' : 'the token is not valid',
+        );
       }
-      request.actor = { type: 'token', id: result.token.id, user: result.owner, scopes: result.token.scopes, ip: request.ip };
+      request.actor = {
+        type: 'token',
+        id: result.token.id,
+        user: result.owner,
+        scopes: result.token.scopes,
+        ip: request.ip,
+      };
     } else {
       const sessionId = request.cookies[cookie.name];
-      const session = sessionId === undefined ? null : await services.sessions.authenticate(sessionId);
+      const session =
+        sessionId === undefined ? null : await services.sessions.authenticate(sessionId);
       if (session === null) {
-        throw new AppError(sessionId === undefined ? 'unauthorized' : 'session_expired', sessionId === undefined ? 'sign in or send a token' : 'your session has ended; sign in again');
+        throw new AppError(
+          sessionId === undefined ? 'unauthorized' : 'session_expired',
+          sessionId === undefined
+            ? 'sign in or send a token'
+            : 'your session has ended; sign in again',
+        );
       }
       if (!SAFE_METHODS.has(request.method)) {
         const csrf = request.headers['x-csrf-token'];
         if (csrf !== session.csrfToken || !originAllowed(request, services.config.publicUrl)) {
-          throw new AppError('csrf_failed', 'missing or wrong X-CSRF-Token header, or a cross-site request');
+          throw new AppError(
+            'csrf_failed',
+            'missing or wrong X-CSRF-Token header, or a cross-site request',
+          );
         }
       }
       request.session = session;
       request.actor = sessionActor(session.user, request.ip);
     }
-    if (options.admin && !(request.actor.user?.role === 'admin' && request.actor.type === 'user') && !hasScope(request.actor, 'users:manage')) {
+    if (
+      options.admin &&
+      !(request.actor.user?.role === 'admin' && request.actor.type === 'user') &&
+      !hasScope(request.actor, 'users:manage')
+    ) {
       throw new AppError('forbidden', 'this needs an admin');
     }
     if (options.scope !== undefined && !hasScope(request.actor, options.scope)) {

@@ -5,7 +5,19 @@ export function errorBody(code: ErrorCode, message: string, requestId: string) {
   return { error: { code, message, request_id: requestId } };
 }
 
-const DB_DOWN = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P03', '08006', '08001', '08003', 'SQLITE_BUSY', 'SQLITE_CANTOPEN']);
+const DB_DOWN = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  '57P01',
+  '57P03',
+  '08006',
+  '08001',
+  '08003',
+  'SQLITE_BUSY',
+  'SQLITE_CANTOPEN',
+]);
 
 /** Turns anything thrown into the one error shape, with the status from the one code map. */
 function classify(error: FastifyError & { code?: string }): { code: ErrorCode; message: string } {
@@ -13,9 +25,16 @@ function classify(error: FastifyError & { code?: string }): { code: ErrorCode; m
     const first = error.validation[0];
     if (first?.keyword === 'additionalProperties') {
       const field = (first.params as { additionalProperty?: string }).additionalProperty;
-      return { code: 'unknown_field', message: `unknown field "${field}" in ${error.validationContext ?? 'request'}` };
+      return {
+        code: 'unknown_field',
+        message: `unknown field "${field}" in ${error.validationContext ?? 'request'}`,
+      };
     }
-    return { code: 'validation_error', message: `${error.validationContext ?? 'request'}${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}`.trim() };
+    return {
+      code: 'validation_error',
+      message:
+        `${error.validationContext ?? 'request'}${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}`.trim(),
+    };
   }
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
@@ -30,8 +49,13 @@ function classify(error: FastifyError & { code?: string }): { code: ErrorCode; m
     default:
       break;
   }
-  if (error instanceof SyntaxError && error.statusCode === 400) return { code: 'invalid_json', message: 'request body is not valid JSON' };
-  if (error.code !== undefined && DB_DOWN.has(error.code)) return { code: 'service_unavailable', message: 'the database is unavailable; try again shortly' };
+  if (error instanceof SyntaxError && error.statusCode === 400)
+    return { code: 'invalid_json', message: 'request body is not valid JSON' };
+  if (error.code !== undefined && DB_DOWN.has(error.code))
+    return {
+      code: 'service_unavailable',
+      message: 'the database is unavailable; try again shortly',
+    };
   if (error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500) {
     return { code: 'validation_error', message: 'the request could not be understood' };
   }
@@ -46,10 +70,22 @@ export function registerErrorHandling(app: FastifyInstance): void {
     }
     const { code, message } = classify(error);
     const status = ERROR_STATUS[code];
-    if (status >= 500) request.log.error({ err: { type: error.name, code: error.code, message: error.message, stack: error.stack } }, 'request failed');
+    if (status >= 500)
+      request.log.error(
+        { err: { type: error.name, code: error.code, message: error.message, stack: error.stack } },
+        'request failed',
+      );
     return reply.status(status).send(errorBody(code, message, request.id));
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.status(404).send(errorBody('not_found', `no route for ${request.method} ${request.url.split('?')[0]}`, request.id));
+    reply
+      .status(404)
+      .send(
+        errorBody(
+          'not_found',
+          `no route for ${request.method} ${request.url.split('?')[0]}`,
+          request.id,
+        ),
+      );
   });
 }

@@ -4,53 +4,106 @@ import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { userView } from '../presenters.ts';
 import { UserView } from '../schemas/accounts.ts';
-import { IdParams, errors } from '../schemas/common.ts';
+import { errors, IdParams } from '../schemas/common.ts';
 
 export function adminRoutes(app: App, services: Services, cookie: CookieSettings): void {
   const { accounts } = services;
   const admin = authenticate(services, cookie, { admin: true });
   const tags = ['Admin'];
 
-  app.get('/v1/admin/users', {
-    preHandler: admin,
-    schema: {
-      tags,
-      summary: 'List users',
-      querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })), cursor: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: false }),
-      response: { 200: Type.Object({ object: Type.Literal('list'), data: Type.Array(UserView), next_cursor: Type.Union([Type.String(), Type.Null()]) }), ...errors(400, 401, 403) },
+  app.get(
+    '/v1/admin/users',
+    {
+      preHandler: admin,
+      schema: {
+        tags,
+        summary: 'List users',
+        querystring: Type.Object(
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
+            cursor: Type.Optional(Type.String({ maxLength: 64 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            object: Type.Literal('list'),
+            data: Type.Array(UserView),
+            next_cursor: Type.Union([Type.String(), Type.Null()]),
+          }),
+          ...errors(400, 401, 403),
+        },
+      },
     },
-  }, async (request) => {
-    const limit = request.query.limit ?? 50;
-    const users = await accounts.list(limit + 1, request.query.cursor);
-    const page = users.slice(0, limit);
-    return { object: 'list' as const, data: page.map(userView), next_cursor: users.length > limit ? (page.at(-1)?.id ?? null) : null };
-  });
+    async (request) => {
+      const limit = request.query.limit ?? 50;
+      const users = await accounts.list(limit + 1, request.query.cursor);
+      const page = users.slice(0, limit);
+      return {
+        object: 'list' as const,
+        data: page.map(userView),
+        next_cursor: users.length > limit ? (page.at(-1)?.id ?? null) : null,
+      };
+    },
+  );
 
-  app.patch('/v1/admin/users/:id', {
-    preHandler: admin,
-    schema: {
-      tags,
-      summary: "Change a user's plan or disable the account",
-      description: 'Disabling ends the sessions and refuses the keys and tokens of the account at once.',
-      params: IdParams,
-      body: Type.Object({ plan: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })), disabled: Type.Optional(Type.Boolean()) }, { additionalProperties: false, minProperties: 1 }),
-      response: { 200: UserView, ...errors(400, 401, 403, 404) },
+  app.patch(
+    '/v1/admin/users/:id',
+    {
+      preHandler: admin,
+      schema: {
+        tags,
+        summary: "Change a user's plan or disable the account",
+        description:
+          'Disabling ends the sessions and refuses the keys and tokens of the account at once.',
+        params: IdParams,
+        body: Type.Object(
+          {
+            plan: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
+            disabled: Type.Optional(Type.Boolean()),
+          },
+          { additionalProperties: false, minProperties: 1 },
+        ),
+        response: { 200: UserView, ...errors(400, 401, 403, 404) },
+      },
     },
-  }, async (request) => {
-    const b = request.body;
-    return userView(await accounts.update(request.actor, request.params.id, { ...(b.plan !== undefined && { plan: b.plan }), ...(b.disabled !== undefined && { disabled: b.disabled }) }));
-  });
+    async (request) => {
+      const b = request.body;
+      return userView(
+        await accounts.update(request.actor, request.params.id, {
+          ...(b.plan !== undefined && { plan: b.plan }),
+          ...(b.disabled !== undefined && { disabled: b.disabled }),
+        }),
+      );
+    },
+  );
 
-  app.get('/v1/admin/plans', {
-    preHandler: admin,
-    schema: {
-      tags,
-      summary: 'Plans of this deployment',
-      response: { 200: Type.Object({ object: Type.Literal('list'), data: Type.Array(Type.Object({ name: Type.String(), max_keys: Type.Union([Type.Integer(), Type.Null()]) })), default_plan: Type.String() }), ...errors(401, 403) },
+  app.get(
+    '/v1/admin/plans',
+    {
+      preHandler: admin,
+      schema: {
+        tags,
+        summary: 'Plans of this deployment',
+        response: {
+          200: Type.Object({
+            object: Type.Literal('list'),
+            data: Type.Array(
+              Type.Object({
+                name: Type.String(),
+                max_keys: Type.Union([Type.Integer(), Type.Null()]),
+              }),
+            ),
+            default_plan: Type.String(),
+          }),
+          ...errors(401, 403),
+        },
+      },
     },
-  }, async () => ({
-    object: 'list' as const,
-    data: services.config.plans.map((p) => ({ name: p.name, max_keys: p.maxKeys })),
-    default_plan: services.config.defaultPlan,
-  }));
+    async () => ({
+      object: 'list' as const,
+      data: services.config.plans.map((p) => ({ name: p.name, max_keys: p.maxKeys })),
+      default_plan: services.config.defaultPlan,
+    }),
+  );
 }

@@ -1,12 +1,18 @@
 import type { FastifyReply } from 'fastify';
 import { Type } from 'typebox';
+import { AppError } from '../../core/errors.ts';
 import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
 import { anonymous, authenticate, type CookieSettings, originAllowed } from '../plugins/auth.ts';
 import { userView } from '../presenters.ts';
-import { Credentials, PasswordChange, PlanUsage, SessionAnswer, UserView } from '../schemas/accounts.ts';
+import {
+  Credentials,
+  PasswordChange,
+  PlanUsage,
+  SessionAnswer,
+  UserView,
+} from '../schemas/accounts.ts';
 import { errors } from '../schemas/common.ts';
-import { AppError } from '../../core/errors.ts';
 
 export function authRoutes(app: App, services: Services, cookie: CookieSettings): void {
   const { accounts, keys } = services;
@@ -25,62 +31,133 @@ export function authRoutes(app: App, services: Services, cookie: CookieSettings)
   };
   const crossSite = async (request: Parameters<typeof anonymous>[0]) => {
     anonymous(request);
-    if (!originAllowed(request, services.config.publicUrl)) throw new AppError('csrf_failed', 'cross-site request refused');
+    if (!originAllowed(request, services.config.publicUrl))
+      throw new AppError('csrf_failed', 'cross-site request refused');
   };
 
-  app.post('/v1/auth/signup', {
-    preHandler: crossSite,
-    schema: { tags, summary: 'Create an account', description: 'Signs the new user in: sets the session cookie.', body: Credentials, response: { 201: SessionAnswer, ...errors(400, 403, 409) } },
-  }, async (request, reply) => {
-    const result = await accounts.signup(request.body, request.ip, request.headers['user-agent'] ?? null);
-    setCookie(reply, result.sessionId);
-    reply.status(201);
-    return { user: userView(result.user), csrf_token: result.csrfToken };
-  });
-
-  app.post('/v1/auth/login', {
-    preHandler: crossSite,
-    schema: { tags, summary: 'Sign in', description: 'A new session id every time. Failed attempts are throttled per account and per IP.', body: Credentials, response: { 200: SessionAnswer, ...errors(400, 401, 403, 429) } },
-  }, async (request, reply) => {
-    const result = await accounts.login(request.body, request.ip, request.headers['user-agent'] ?? null);
-    setCookie(reply, result.sessionId);
-    return { user: userView(result.user), csrf_token: result.csrfToken };
-  });
-
-  app.post('/v1/auth/logout', {
-    preHandler: sessionOnly,
-    schema: { tags, summary: 'Sign out', description: 'Ends the session on the server.', response: { 204: Type.Null(), ...errors(401, 403) } },
-  }, async (request, reply) => {
-    if (request.session !== null) await accounts.logout(request.actor, request.session.idHash);
-    reply.clearCookie(cookie.name, { path: '/', httpOnly: true, sameSite: 'lax', secure: cookie.secure });
-    return reply.status(204).send(null);
-  });
-
-  app.get('/v1/auth/me', {
-    preHandler: signedIn,
-    schema: {
-      tags,
-      summary: 'The signed-in user',
-      response: { 200: Type.Object({ user: UserView, csrf_token: Type.Union([Type.String(), Type.Null()]), ip: Type.String({ description: 'Your address as Keyward sees it' }), plan_usage: PlanUsage }), ...errors(401, 403) },
+  app.post(
+    '/v1/auth/signup',
+    {
+      preHandler: crossSite,
+      schema: {
+        tags,
+        summary: 'Create an account',
+        description: 'Signs the new user in: sets the session cookie.',
+        body: Credentials,
+        response: { 201: SessionAnswer, ...errors(400, 403, 409) },
+      },
     },
-  }, async (request) => {
-    const user = request.actor.user;
-    if (user === null) throw new AppError('unauthorized', 'sign in first');
-    const usage = await keys.planUsage(request.actor);
-    return {
-      user: userView(user),
-      csrf_token: request.session?.csrfToken ?? null,
-      ip: request.ip,
-      plan_usage: { plan: usage.plan, keys_used: usage.used, keys_limit: usage.limit },
-    };
-  });
+    async (request, reply) => {
+      const result = await accounts.signup(
+        request.body,
+        request.ip,
+        request.headers['user-agent'] ?? null,
+      );
+      setCookie(reply, result.sessionId);
+      reply.status(201);
+      return { user: userView(result.user), csrf_token: result.csrfToken };
+    },
+  );
 
-  app.post('/v1/auth/password', {
-    preHandler: sessionOnly,
-    schema: { tags, summary: 'Change the password', description: 'Every other session of the account ends.', body: PasswordChange, response: { 204: Type.Null(), ...errors(400, 401, 403) } },
-  }, async (request, reply) => {
-    if (request.session === null) throw new AppError('unauthorized', 'sign in first');
-    await accounts.changePassword(request.actor, request.session.idHash, request.body.current_password, request.body.new_password);
-    return reply.status(204).send(null);
-  });
+  app.post(
+    '/v1/auth/login',
+    {
+      preHandler: crossSite,
+      schema: {
+        tags,
+        summary: 'Sign in',
+        description:
+          'A new session id every time. Failed attempts are throttled per account and per IP.',
+        body: Credentials,
+        response: { 200: SessionAnswer, ...errors(400, 401, 403, 429) },
+      },
+    },
+    async (request, reply) => {
+      const result = await accounts.login(
+        request.body,
+        request.ip,
+        request.headers['user-agent'] ?? null,
+      );
+      setCookie(reply, result.sessionId);
+      return { user: userView(result.user), csrf_token: result.csrfToken };
+    },
+  );
+
+  app.post(
+    '/v1/auth/logout',
+    {
+      preHandler: sessionOnly,
+      schema: {
+        tags,
+        summary: 'Sign out',
+        description: 'Ends the session on the server.',
+        response: { 204: Type.Null(), ...errors(401, 403) },
+      },
+    },
+    async (request, reply) => {
+      if (request.session !== null) await accounts.logout(request.actor, request.session.idHash);
+      reply.clearCookie(cookie.name, {
+        path: '/',
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: cookie.secure,
+      });
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.get(
+    '/v1/auth/me',
+    {
+      preHandler: signedIn,
+      schema: {
+        tags,
+        summary: 'The signed-in user',
+        response: {
+          200: Type.Object({
+            user: UserView,
+            csrf_token: Type.Union([Type.String(), Type.Null()]),
+            ip: Type.String({ description: 'Your address as Keyward sees it' }),
+            plan_usage: PlanUsage,
+          }),
+          ...errors(401, 403),
+        },
+      },
+    },
+    async (request) => {
+      const user = request.actor.user;
+      if (user === null) throw new AppError('unauthorized', 'sign in first');
+      const usage = await keys.planUsage(request.actor);
+      return {
+        user: userView(user),
+        csrf_token: request.session?.csrfToken ?? null,
+        ip: request.ip,
+        plan_usage: { plan: usage.plan, keys_used: usage.used, keys_limit: usage.limit },
+      };
+    },
+  );
+
+  app.post(
+    '/v1/auth/password',
+    {
+      preHandler: sessionOnly,
+      schema: {
+        tags,
+        summary: 'Change the password',
+        description: 'Every other session of the account ends.',
+        body: PasswordChange,
+        response: { 204: Type.Null(), ...errors(400, 401, 403) },
+      },
+    },
+    async (request, reply) => {
+      if (request.session === null) throw new AppError('unauthorized', 'sign in first');
+      await accounts.changePassword(
+        request.actor,
+        request.session.idHash,
+        request.body.current_password,
+        request.body.new_password,
+      );
+      return reply.status(204).send(null);
+    },
+  );
 }

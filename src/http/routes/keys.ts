@@ -1,17 +1,26 @@
 import { Type } from 'typebox';
+import { AppError } from '../../core/errors.ts';
+import { PERMISSION_PRESETS } from '../../core/key-settings.ts';
 import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { keyView, parseTime } from '../presenters.ts';
-import { IdParams, errors } from '../schemas/common.ts';
-import { CreateKeyBody, CreatedKeyView, KeyList, KeyView, ListKeysQuery, RotateBody, UpdateKeyBody } from '../schemas/keys.ts';
-import { AppError } from '../../core/errors.ts';
-import { PERMISSION_PRESETS } from '../../core/key-settings.ts';
+import { errors, IdParams } from '../schemas/common.ts';
+import {
+  CreatedKeyView,
+  CreateKeyBody,
+  KeyList,
+  KeyView,
+  ListKeysQuery,
+  RotateBody,
+  UpdateKeyBody,
+} from '../schemas/keys.ts';
 
 function time(text: string | null | undefined, field: string): number | null | undefined {
   if (text === undefined || text === null) return text;
   const ms = parseTime(text);
-  if (ms === undefined) throw new AppError('validation_error', `${field} must be an RFC 3339 date-time`);
+  if (ms === undefined)
+    throw new AppError('validation_error', `${field} must be an RFC 3339 date-time`);
   return ms;
 }
 
@@ -21,96 +30,188 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
   const write = authenticate(services, cookie, { scope: 'keys:write' });
   const tags = ['Keys'];
 
-  app.get('/v1/keys', {
-    preHandler: read,
-    schema: { tags, summary: 'List API keys', description: 'Newest first; filter by status and environment, search by name. At most 100 a page.', querystring: ListKeysQuery, response: { 200: KeyList, ...errors(400, 401, 403) } },
-  }, async (request) => {
-    const q = request.query;
-    const page = await keys.list(request.actor, {
-      ...(q.status !== undefined && { status: q.status }),
-      ...(q.environment !== undefined && { environment: q.environment }),
-      ...(q.search !== undefined && { search: q.search }),
-      ...(q.cursor !== undefined && { cursor: q.cursor }),
-      ...(q.owner_id !== undefined && { ownerId: q.owner_id }),
-      limit: q.limit ?? 20,
-    });
-    const now = clock.now();
-    return { object: 'list' as const, data: page.keys.map((k) => keyView(k, now)), has_more: page.nextCursor !== null, next_cursor: page.nextCursor };
-  });
+  app.get(
+    '/v1/keys',
+    {
+      preHandler: read,
+      schema: {
+        tags,
+        summary: 'List API keys',
+        description:
+          'Newest first; filter by status and environment, search by name. At most 100 a page.',
+        querystring: ListKeysQuery,
+        response: { 200: KeyList, ...errors(400, 401, 403) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const page = await keys.list(request.actor, {
+        ...(q.status !== undefined && { status: q.status }),
+        ...(q.environment !== undefined && { environment: q.environment }),
+        ...(q.search !== undefined && { search: q.search }),
+        ...(q.cursor !== undefined && { cursor: q.cursor }),
+        ...(q.owner_id !== undefined && { ownerId: q.owner_id }),
+        limit: q.limit ?? 20,
+      });
+      const now = clock.now();
+      return {
+        object: 'list' as const,
+        data: page.keys.map((k) => keyView(k, now)),
+        has_more: page.nextCursor !== null,
+        next_cursor: page.nextCursor,
+      };
+    },
+  );
 
-  app.post('/v1/keys', {
-    preHandler: write,
-    schema: { tags, summary: 'Create an API key', description: 'The secret is in the `key` field of this answer and is never shown again.', body: CreateKeyBody, response: { 201: CreatedKeyView, ...errors(400, 401, 403, 404) } },
-  }, async (request, reply) => {
-    const b = request.body;
-    if (b.permissions !== undefined && b.permission_preset !== undefined) {
-      throw new AppError('validation_error', 'send either permissions or permission_preset, not both');
-    }
-    const expiresAt = time(b.expires_at, 'expires_at');
-    const created = await keys.create(request.actor, {
-      name: b.name,
-      ...(b.environment !== undefined && { environment: b.environment }),
-      ...(b.expiration !== undefined && { expiration: b.expiration }),
-      ...(expiresAt !== undefined && { expiresAt }),
-      ...(b.permission_preset !== undefined && { permissions: [...PERMISSION_PRESETS[b.permission_preset]] }),
-      ...(b.permissions !== undefined && { permissions: b.permissions }),
-      ...(b.ip_allowlist !== undefined && { ipAllowlist: b.ip_allowlist }),
-      ...(b.allowed_resources !== undefined && { allowedResources: b.allowed_resources }),
-      ...(b.limits !== undefined && { limits: b.limits }),
-      ...(b.credits !== undefined && { credits: { remaining: b.credits.remaining, refill: b.credits.refill ?? null } }),
-      ...(b.billing !== undefined && { billing: b.billing }),
-      ...(b.metadata !== undefined && { metadata: b.metadata }),
-      ...(b.owner_id !== undefined && { ownerId: b.owner_id }),
-    });
-    reply.status(201);
-    return { ...keyView(created.key, clock.now()), key: created.secret };
-  });
+  app.post(
+    '/v1/keys',
+    {
+      preHandler: write,
+      schema: {
+        tags,
+        summary: 'Create an API key',
+        description: 'The secret is in the `key` field of this answer and is never shown again.',
+        body: CreateKeyBody,
+        response: { 201: CreatedKeyView, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const b = request.body;
+      if (b.permissions !== undefined && b.permission_preset !== undefined) {
+        throw new AppError(
+          'validation_error',
+          'send either permissions or permission_preset, not both',
+        );
+      }
+      const expiresAt = time(b.expires_at, 'expires_at');
+      const created = await keys.create(request.actor, {
+        name: b.name,
+        ...(b.environment !== undefined && { environment: b.environment }),
+        ...(b.expiration !== undefined && { expiration: b.expiration }),
+        ...(expiresAt !== undefined && { expiresAt }),
+        ...(b.permission_preset !== undefined && {
+          permissions: [...PERMISSION_PRESETS[b.permission_preset]],
+        }),
+        ...(b.permissions !== undefined && { permissions: b.permissions }),
+        ...(b.ip_allowlist !== undefined && { ipAllowlist: b.ip_allowlist }),
+        ...(b.allowed_resources !== undefined && { allowedResources: b.allowed_resources }),
+        ...(b.limits !== undefined && { limits: b.limits }),
+        ...(b.credits !== undefined && {
+          credits: { remaining: b.credits.remaining, refill: b.credits.refill ?? null },
+        }),
+        ...(b.billing !== undefined && { billing: b.billing }),
+        ...(b.metadata !== undefined && { metadata: b.metadata }),
+        ...(b.owner_id !== undefined && { ownerId: b.owner_id }),
+      });
+      reply.status(201);
+      return { ...keyView(created.key, clock.now()), key: created.secret };
+    },
+  );
 
-  app.get('/v1/keys/:id', {
-    preHandler: read,
-    schema: { tags, summary: 'Get an API key', params: IdParams, response: { 200: KeyView, ...errors(401, 403, 404) } },
-  }, async (request) => keyView(await keys.get(request.actor, request.params.id), clock.now()));
+  app.get(
+    '/v1/keys/:id',
+    {
+      preHandler: read,
+      schema: {
+        tags,
+        summary: 'Get an API key',
+        params: IdParams,
+        response: { 200: KeyView, ...errors(401, 403, 404) },
+      },
+    },
+    async (request) => keyView(await keys.get(request.actor, request.params.id), clock.now()),
+  );
 
-  app.patch('/v1/keys/:id', {
-    preHandler: write,
-    schema: { tags, summary: 'Update an API key', description: 'Name, permissions, IP allowlist, expiry, enabled, limits, credits, billing, metadata. Never the secret, owner or hash.', params: IdParams, body: UpdateKeyBody, response: { 200: KeyView, ...errors(400, 401, 403, 404, 409) } },
-  }, async (request) => {
-    const b = request.body;
-    const expiresAt = time(b.expires_at, 'expires_at');
-    const key = await keys.update(request.actor, request.params.id, {
-      ...(b.name !== undefined && { name: b.name }),
-      ...(b.permissions !== undefined && { permissions: b.permissions }),
-      ...(b.ip_allowlist !== undefined && { ipAllowlist: b.ip_allowlist }),
-      ...(b.allowed_resources !== undefined && { allowedResources: b.allowed_resources }),
-      ...(expiresAt !== undefined && { expiresAt }),
-      ...(b.enabled !== undefined && { enabled: b.enabled }),
-      ...(b.limits !== undefined && { limits: b.limits }),
-      ...(b.credits !== undefined && { credits: { remaining: b.credits.remaining, refill: b.credits.refill ?? null } }),
-      ...(b.billing !== undefined && { billing: b.billing }),
-      ...(b.metadata !== undefined && { metadata: b.metadata }),
-    });
-    return keyView(key, clock.now());
-  });
+  app.patch(
+    '/v1/keys/:id',
+    {
+      preHandler: write,
+      schema: {
+        tags,
+        summary: 'Update an API key',
+        description:
+          'Name, permissions, IP allowlist, expiry, enabled, limits, credits, billing, metadata. Never the secret, owner or hash.',
+        params: IdParams,
+        body: UpdateKeyBody,
+        response: { 200: KeyView, ...errors(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request) => {
+      const b = request.body;
+      const expiresAt = time(b.expires_at, 'expires_at');
+      const key = await keys.update(request.actor, request.params.id, {
+        ...(b.name !== undefined && { name: b.name }),
+        ...(b.permissions !== undefined && { permissions: b.permissions }),
+        ...(b.ip_allowlist !== undefined && { ipAllowlist: b.ip_allowlist }),
+        ...(b.allowed_resources !== undefined && { allowedResources: b.allowed_resources }),
+        ...(expiresAt !== undefined && { expiresAt }),
+        ...(b.enabled !== undefined && { enabled: b.enabled }),
+        ...(b.limits !== undefined && { limits: b.limits }),
+        ...(b.credits !== undefined && {
+          credits: { remaining: b.credits.remaining, refill: b.credits.refill ?? null },
+        }),
+        ...(b.billing !== undefined && { billing: b.billing }),
+        ...(b.metadata !== undefined && { metadata: b.metadata }),
+      });
+      return keyView(key, clock.now());
+    },
+  );
 
-  app.post('/v1/keys/:id/revoke', {
-    preHandler: write,
-    schema: { tags, summary: 'Revoke an API key', description: 'Immediate and irreversible. The key stays listed with status revoked.', params: IdParams, response: { 200: KeyView, ...errors(401, 403, 404) } },
-  }, async (request) => keyView(await keys.revoke(request.actor, request.params.id), clock.now()));
+  app.post(
+    '/v1/keys/:id/revoke',
+    {
+      preHandler: write,
+      schema: {
+        tags,
+        summary: 'Revoke an API key',
+        description: 'Immediate and irreversible. The key stays listed with status revoked.',
+        params: IdParams,
+        response: { 200: KeyView, ...errors(401, 403, 404) },
+      },
+    },
+    async (request) => keyView(await keys.revoke(request.actor, request.params.id), clock.now()),
+  );
 
-  app.post('/v1/keys/:id/rotate', {
-    preHandler: write,
-    schema: { tags, summary: 'Rotate an API key', description: 'Issues a new secret with the same settings under a new id. The old key works for the grace period, then stops.', params: IdParams, body: Type.Optional(RotateBody), response: { 201: CreatedKeyView, ...errors(400, 401, 403, 404, 409) } },
-  }, async (request, reply) => {
-    const created = await keys.rotate(request.actor, request.params.id, request.body?.grace_period ?? '0');
-    reply.status(201);
-    return { ...keyView(created.key, clock.now()), key: created.secret };
-  });
+  app.post(
+    '/v1/keys/:id/rotate',
+    {
+      preHandler: write,
+      schema: {
+        tags,
+        summary: 'Rotate an API key',
+        description:
+          'Issues a new secret with the same settings under a new id. The old key works for the grace period, then stops.',
+        params: IdParams,
+        body: Type.Optional(RotateBody),
+        response: { 201: CreatedKeyView, ...errors(400, 401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const created = await keys.rotate(
+        request.actor,
+        request.params.id,
+        request.body?.grace_period ?? '0',
+      );
+      reply.status(201);
+      return { ...keyView(created.key, clock.now()), key: created.secret };
+    },
+  );
 
-  app.delete('/v1/keys/:id', {
-    preHandler: write,
-    schema: { tags, summary: 'Delete an API key', description: 'Permanent. Usage history and audit entries stay.', params: IdParams, response: { 204: Type.Null(), ...errors(401, 403, 404) } },
-  }, async (request, reply) => {
-    await keys.delete(request.actor, request.params.id);
-    return reply.status(204).send(null);
-  });
+  app.delete(
+    '/v1/keys/:id',
+    {
+      preHandler: write,
+      schema: {
+        tags,
+        summary: 'Delete an API key',
+        description: 'Permanent. Usage history and audit entries stay.',
+        params: IdParams,
+        response: { 204: Type.Null(), ...errors(401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      await keys.delete(request.actor, request.params.id);
+      return reply.status(204).send(null);
+    },
+  );
 }

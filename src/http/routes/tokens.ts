@@ -4,7 +4,7 @@ import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { tokenView } from '../presenters.ts';
 import { CreatedTokenView, CreateTokenBody, TokenView } from '../schemas/accounts.ts';
-import { IdParams, errors } from '../schemas/common.ts';
+import { errors, IdParams } from '../schemas/common.ts';
 
 export function tokenRoutes(app: App, services: Services, cookie: CookieSettings): void {
   const { tokens } = services;
@@ -12,32 +12,65 @@ export function tokenRoutes(app: App, services: Services, cookie: CookieSettings
   // Tokens are managed from a signed-in session only: no token can mint, list or delete tokens.
   const sessionOnly = authenticate(services, cookie, { sessionOnly: true });
 
-  app.post('/v1/tokens', {
-    preHandler: sessionOnly,
-    schema: {
-      tags,
-      summary: 'Create a management or service token',
-      description: 'Users may grant keys:read, keys:write, usage:read (a kwm_ token); admins may also grant keys:verify, keys:manage, users:manage (a kws_ service token). The secret is in `token`, once.',
-      body: CreateTokenBody,
-      response: { 201: CreatedTokenView, ...errors(400, 401, 403) },
+  app.post(
+    '/v1/tokens',
+    {
+      preHandler: sessionOnly,
+      schema: {
+        tags,
+        summary: 'Create a management or service token',
+        description:
+          'Users may grant keys:read, keys:write, usage:read (a kwm_ token); admins may also grant keys:verify, keys:manage, users:manage (a kws_ service token). The secret is in `token`, once.',
+        body: CreateTokenBody,
+        response: { 201: CreatedTokenView, ...errors(400, 401, 403) },
+      },
     },
-  }, async (request, reply) => {
-    const b = request.body;
-    const created = await tokens.create(request.actor, { name: b.name, scopes: b.scopes, ...(b.expires_in !== undefined && { expiresIn: b.expires_in }) });
-    reply.status(201);
-    return { ...tokenView(created.token), token: created.secret };
-  });
+    async (request, reply) => {
+      const b = request.body;
+      const created = await tokens.create(request.actor, {
+        name: b.name,
+        scopes: b.scopes,
+        ...(b.expires_in !== undefined && { expiresIn: b.expires_in }),
+      });
+      reply.status(201);
+      return { ...tokenView(created.token), token: created.secret };
+    },
+  );
 
-  app.get('/v1/tokens', {
-    preHandler: sessionOnly,
-    schema: { tags, summary: 'List your tokens', response: { 200: Type.Object({ object: Type.Literal('list'), data: Type.Array(TokenView) }), ...errors(401, 403) } },
-  }, async (request) => ({ object: 'list' as const, data: (await tokens.list(request.actor)).map(tokenView) }));
+  app.get(
+    '/v1/tokens',
+    {
+      preHandler: sessionOnly,
+      schema: {
+        tags,
+        summary: 'List your tokens',
+        response: {
+          200: Type.Object({ object: Type.Literal('list'), data: Type.Array(TokenView) }),
+          ...errors(401, 403),
+        },
+      },
+    },
+    async (request) => ({
+      object: 'list' as const,
+      data: (await tokens.list(request.actor)).map(tokenView),
+    }),
+  );
 
-  app.delete('/v1/tokens/:id', {
-    preHandler: sessionOnly,
-    schema: { tags, summary: 'Revoke a token', description: 'The token stops working at once.', params: IdParams, response: { 204: Type.Null(), ...errors(401, 403, 404) } },
-  }, async (request, reply) => {
-    await tokens.delete(request.actor, request.params.id);
-    return reply.status(204).send(null);
-  });
+  app.delete(
+    '/v1/tokens/:id',
+    {
+      preHandler: sessionOnly,
+      schema: {
+        tags,
+        summary: 'Revoke a token',
+        description: 'The token stops working at once.',
+        params: IdParams,
+        response: { 204: Type.Null(), ...errors(401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      await tokens.delete(request.actor, request.params.id);
+      return reply.status(204).send(null);
+    },
+  );
 }

@@ -1,11 +1,11 @@
-import { Type } from 'typebox';
 import { randomUUID } from 'node:crypto';
+import { Type } from 'typebox';
+import { VERIFY_CODES } from '../../core/verify-codes.ts';
 import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { iso } from '../presenters.ts';
 import { errors } from '../schemas/common.ts';
-import { VERIFY_CODES } from '../../core/verify-codes.ts';
 
 const VerifyBody = Type.Object(
   {
@@ -34,31 +34,36 @@ const VerifyAnswer = Type.Object({
 export function verifyRoutes(app: App, services: Services, cookie: CookieSettings): void {
   const { verify } = services;
   const canVerify = authenticate(services, cookie, { scope: 'keys:verify' });
-  app.post('/v1/verify', {
-    preHandler: canVerify,
-    schema: {
-      tags: ['Verification'],
-      summary: 'Verify an API key',
-      description: 'Always 200 for a well-formed request: `valid` and `code` say whether the key may be used. Needs a service token with keys:verify.',
-      body: VerifyBody,
-      response: { 200: VerifyAnswer, ...errors(400, 401, 403) },
+  app.post(
+    '/v1/verify',
+    {
+      preHandler: canVerify,
+      schema: {
+        tags: ['Verification'],
+        summary: 'Verify an API key',
+        description:
+          'Always 200 for a well-formed request: `valid` and `code` say whether the key may be used. Needs a service token with keys:verify.',
+        body: VerifyBody,
+        response: { 200: VerifyAnswer, ...errors(400, 401, 403) },
+      },
     },
-  }, async (request) => {
-    const result = await verify.verify(request.body.key);
-    const key = result.key;
-    // Refusals other than NOT_FOUND identify the key to its verifier, like Unkey and Stripe do;
-    // only the valid answer carries permissions and metadata.
-    return {
-      valid: result.valid,
-      code: result.code,
-      verification_id: `ver_${randomUUID().replaceAll('-', '')}`,
-      key_id: key?.id ?? null,
-      owner_id: key?.ownerId ?? null,
-      name: key?.name ?? null,
-      environment: key?.environment ?? null,
-      permissions: result.valid ? key?.permissions ?? [] : [],
-      metadata: result.valid ? key?.metadata ?? {} : {},
-      expires_at: key === null ? null : iso(key.expiresAt),
-    };
-  });
+    async (request) => {
+      const result = await verify.verify(request.body.key);
+      const key = result.key;
+      // Refusals other than NOT_FOUND identify the key to its verifier, like Unkey and Stripe do;
+      // only the valid answer carries permissions and metadata.
+      return {
+        valid: result.valid,
+        code: result.code,
+        verification_id: `ver_${randomUUID().replaceAll('-', '')}`,
+        key_id: key?.id ?? null,
+        owner_id: key?.ownerId ?? null,
+        name: key?.name ?? null,
+        environment: key?.environment ?? null,
+        permissions: result.valid ? (key?.permissions ?? []) : [],
+        metadata: result.valid ? (key?.metadata ?? {}) : {},
+        expires_at: key === null ? null : iso(key.expiresAt),
+      };
+    },
+  );
 }

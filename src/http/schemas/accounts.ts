@@ -14,15 +14,26 @@ export const UserView = Type.Object(
   { $id: 'User' },
 );
 
-export const SessionAnswer = Type.Object({ user: UserView, csrf_token: Type.String({ description: 'Send as X-CSRF-Token on every cookie-authenticated write' }) });
+export const SessionAnswer = Type.Object({
+  user: UserView,
+  csrf_token: Type.String({
+    description: 'Send as X-CSRF-Token on every cookie-authenticated write',
+  }),
+});
 
 export const Credentials = Type.Object(
-  { email: Type.String({ minLength: 3, maxLength: 320 }), password: Type.String({ minLength: 1, maxLength: 1024 }) },
+  {
+    email: Type.String({ minLength: 3, maxLength: 320 }),
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+  },
   { additionalProperties: false },
 );
 
 export const PasswordChange = Type.Object(
-  { current_password: Type.String({ minLength: 1, maxLength: 1024 }), new_password: Type.String({ minLength: 1, maxLength: 1024 }) },
+  {
+    current_password: Type.String({ minLength: 1, maxLength: 1024 }),
+    new_password: Type.String({ minLength: 1, maxLength: 1024 }),
+  },
   { additionalProperties: false },
 );
 
@@ -43,13 +54,21 @@ export const TokenView = Type.Object(
   { $id: 'Token' },
 );
 
-export const CreatedTokenView = Type.Intersect([TokenView, Type.Object({ token: Type.String({ description: 'The secret: shown in this answer only' }) })]);
+export const CreatedTokenView = Type.Intersect([
+  TokenView,
+  Type.Object({ token: Type.String({ description: 'The secret: shown in this answer only' }) }),
+]);
 
 export const CreateTokenBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 100 }),
     scopes: Type.Array(Scope, { minItems: 1, maxItems: 6 }),
-    expires_in: Type.Optional(Type.String({ maxLength: 10, description: 'Lifetime such as 30d or 12h; absent = no expiry' })),
+    expires_in: Type.Optional(
+      Type.String({
+        maxLength: 10,
+        description: 'Lifetime such as 30d or 12h; absent = no expiry',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -67,4 +86,8 @@ export const AuditEntryView = Type.Object({
   details: Type.Record(Type.String(), Type.Unknown()),
 });
 
-export const PlanUsage = Type.Object({ plan: Type.String(), keys_used: Type.Integer(), keys_limit: Type.Union([Type.Integer(), Type.Null()]) });
+export const PlanUsage = Type.Object({
+  plan: Type.String(),
+  keys_used: Type.Integer(),
+  keys_limit: Type.Union([Type.Integer(), Type.Null()]),
+});

@@ -3,17 +3,41 @@ import { ENVIRONMENTS } from '../../core/api-key.ts';
 import { EXPIRATION_PRESETS } from '../../core/expiration.ts';
 import { Cursor, NullableTimestamp, Timestamp } from './common.ts';
 
-const Window = Type.String({ pattern: '^[1-9][0-9]{0,5}[smhd]$', description: 'Window such as 1s, 1m, 1h, 1d' });
+const Window = Type.String({
+  pattern: '^[1-9][0-9]{0,5}[smhd]$',
+  description: 'Window such as 1s, 1m, 1h, 1d',
+});
 const Count = Type.Integer({ minimum: 0, maximum: 1e12 });
 
 export const Limits = Type.Object(
   {
-    rate: Type.Optional(Type.Array(Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1e9 }), window: Window }, { additionalProperties: false }), { maxItems: 5 })),
-    daily: Type.Optional(Type.Object({ requests: Type.Optional(Count), amount: Type.Optional(Count) }, { additionalProperties: false })),
-    monthly: Type.Optional(Type.Object({ requests: Type.Optional(Count), amount: Type.Optional(Count) }, { additionalProperties: false })),
+    rate: Type.Optional(
+      Type.Array(
+        Type.Object(
+          { limit: Type.Integer({ minimum: 1, maximum: 1e9 }), window: Window },
+          { additionalProperties: false },
+        ),
+        { maxItems: 5 },
+      ),
+    ),
+    daily: Type.Optional(
+      Type.Object(
+        { requests: Type.Optional(Count), amount: Type.Optional(Count) },
+        { additionalProperties: false },
+      ),
+    ),
+    monthly: Type.Optional(
+      Type.Object(
+        { requests: Type.Optional(Count), amount: Type.Optional(Count) },
+        { additionalProperties: false },
+      ),
+    ),
     max_cost_per_request: Type.Optional(Count),
   },
-  { additionalProperties: false, description: 'Rate limits, quotas and the largest cost one request may have' },
+  {
+    additionalProperties: false,
+    description: 'Rate limits, quotas and the largest cost one request may have',
+  },
 );
 
 export const Credits = Type.Object(
@@ -21,7 +45,13 @@ export const Credits = Type.Object(
     remaining: Type.Union([Count, Type.Null()], { description: 'null = unlimited' }),
     refill: Type.Optional(
       Type.Union([
-        Type.Object({ amount: Type.Integer({ minimum: 1, maximum: 1e12 }), interval: Type.Union([Type.Literal('daily'), Type.Literal('monthly')]) }, { additionalProperties: false }),
+        Type.Object(
+          {
+            amount: Type.Integer({ minimum: 1, maximum: 1e12 }),
+            interval: Type.Union([Type.Literal('daily'), Type.Literal('monthly')]),
+          },
+          { additionalProperties: false },
+        ),
         Type.Null(),
       ]),
     ),
@@ -30,11 +60,23 @@ export const Credits = Type.Object(
 );
 
 const Environment = Type.Enum(ENVIRONMENTS);
-const Name = Type.String({ minLength: 1, maxLength: 400, description: '1–100 characters after trimming' });
-const Permissions = Type.Array(Type.String({ minLength: 1, maxLength: 101 }), { maxItems: 100, description: 'resource:action strings; * wildcards' });
-const IpAllowlist = Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 100, description: 'IPv4/IPv6 addresses and CIDR ranges; empty = any address' });
+const Name = Type.String({
+  minLength: 1,
+  maxLength: 400,
+  description: '1–100 characters after trimming',
+});
+const Permissions = Type.Array(Type.String({ minLength: 1, maxLength: 101 }), {
+  maxItems: 100,
+  description: 'resource:action strings; * wildcards',
+});
+const IpAllowlist = Type.Array(Type.String({ minLength: 1, maxLength: 64 }), {
+  maxItems: 100,
+  description: 'IPv4/IPv6 addresses and CIDR ranges; empty = any address',
+});
 const Resources = Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { maxItems: 100 });
-const Metadata = Type.Record(Type.String(), Type.Unknown(), { description: 'Any JSON object up to 16 KB' });
+const Metadata = Type.Record(Type.String(), Type.Unknown(), {
+  description: 'Any JSON object up to 16 KB',
+});
 const Billing = Type.Union([Type.Literal('per_request'), Type.Literal('usage')]);
 
 export const KeyView = Type.Object(
@@ -47,7 +89,12 @@ export const KeyView = Type.Object(
     start: Type.String({ description: 'The first characters of the key, safe to show' }),
     last4: Type.String(),
     masked: Type.String({ description: 'How to display the key: start…last4' }),
-    status: Type.Union([Type.Literal('active'), Type.Literal('revoked'), Type.Literal('expired'), Type.Literal('disabled')]),
+    status: Type.Union([
+      Type.Literal('active'),
+      Type.Literal('revoked'),
+      Type.Literal('expired'),
+      Type.Literal('disabled'),
+    ]),
     permissions: Type.Array(Type.String()),
     ip_allowlist: Type.Array(Type.String()),
     allowed_resources: Type.Array(Type.String()),
@@ -68,7 +115,10 @@ export const KeyView = Type.Object(
   { $id: 'ApiKey' },
 );
 
-export const CreatedKeyView = Type.Intersect([KeyView, Type.Object({ key: Type.String({ description: 'The secret: shown in this answer only' }) })]);
+export const CreatedKeyView = Type.Intersect([
+  KeyView,
+  Type.Object({ key: Type.String({ description: 'The secret: shown in this answer only' }) }),
+]);
 
 export const KeyList = Type.Object({
   object: Type.Literal('list'),
@@ -81,7 +131,11 @@ export const CreateKeyBody = Type.Object(
   {
     name: Name,
     environment: Type.Optional(Environment),
-    expiration: Type.Optional(Type.Enum(EXPIRATION_PRESETS, { description: 'Preset lifetime; ignored when expires_at is given' })),
+    expiration: Type.Optional(
+      Type.Enum(EXPIRATION_PRESETS, {
+        description: 'Preset lifetime; ignored when expires_at is given',
+      }),
+    ),
     expires_at: Type.Optional(Type.Union([Timestamp, Type.Null()])),
     permissions: Type.Optional(Permissions),
     permission_preset: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('read_only')])),
@@ -91,7 +145,13 @@ export const CreateKeyBody = Type.Object(
     credits: Type.Optional(Credits),
     billing: Type.Optional(Billing),
     metadata: Type.Optional(Metadata),
-    owner_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'Admins and keys:manage tokens only' })),
+    owner_id: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: 'Admins and keys:manage tokens only',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -109,19 +169,34 @@ export const UpdateKeyBody = Type.Object(
     billing: Type.Optional(Billing),
     metadata: Type.Optional(Metadata),
   },
-  { additionalProperties: false, description: 'Only these fields may change; anything else is refused with 400' },
+  {
+    additionalProperties: false,
+    description: 'Only these fields may change; anything else is refused with 400',
+  },
 );
 
 export const RotateBody = Type.Object(
   {
-    grace_period: Type.Optional(Type.String({ maxLength: 10, description: 'How long the old key keeps working: 0, 1h, 24h, 7d … up to 30d (default 0)' })),
+    grace_period: Type.Optional(
+      Type.String({
+        maxLength: 10,
+        description: 'How long the old key keeps working: 0, 1h, 24h, 7d … up to 30d (default 0)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
 
 export const ListKeysQuery = Type.Object(
   {
-    status: Type.Optional(Type.Union([Type.Literal('active'), Type.Literal('revoked'), Type.Literal('expired'), Type.Literal('disabled')])),
+    status: Type.Optional(
+      Type.Union([
+        Type.Literal('active'),
+        Type.Literal('revoked'),
+        Type.Literal('expired'),
+        Type.Literal('disabled'),
+      ]),
+    ),
     environment: Type.Optional(Environment),
     search: Type.Optional(Type.String({ maxLength: 100 })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
