@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+describe('config', () => {
+  it('has working defaults: SQLite at ./data/keyward.db on port 8080', () => {
+    const config = loadConfig({});
+    expect(config.database).toEqual({ kind: 'sqlite', url: 'sqlite:./data/keyward.db', path: './data/keyward.db' });
+    expect(config.port).toBe(8080);
+    expect(config.keyPrefix).toBe('sk');
+    expect(config.secureCookies).toBe(false);
+    expect(config.plans).toEqual([
+      { name: 'free', maxKeys: 10 },
+      { name: 'pro', maxKeys: 50 },
+      { name: 'enterprise', maxKeys: null },
+    ]);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.plans[0])).toBe(true);
+  });
+
+  it('switches to PostgreSQL and secure cookies from the environment', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgres://u@db:5432/kw', PUBLIC_URL: 'https://keys.example.com/' });
+    expect(config.database.kind).toBe('postgres');
+    expect(config.secureCookies).toBe(true);
+    expect(config.publicUrl).toBe('https://keys.example.com');
+  });
+
+  it('reports every problem at once', () => {
+    let error: unknown;
+    try {
+      loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', KEY_PREFIX: 'SK!', MAX_KEY_LIFETIME: 'forever', TIME_ZONE: 'Mars/Base', SESSION_IDLE_TIMEOUT: '0s', PLANS: 'free:ten' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems.join('\n');
+    for (const name of ['PORT', 'DATABASE_URL', 'KEY_PREFIX', 'MAX_KEY_LIFETIME', 'TIME_ZONE', 'SESSION_IDLE_TIMEOUT', 'PLANS']) {
+      expect(problems).toContain(name);
+    }
+  });
+
+  it('refuses an argon2 memory below the OWASP floor', () => {
+    expect(() => loadConfig({ ARGON2_MEMORY_KIB: '1024' })).toThrow(/ARGON2_MEMORY_KIB/);
+  });
+
+  it('reads CONFIG_FILE, with the environment taking precedence, and refuses unknown settings', () => {
+    const files: Record<string, string> = {
+      'good.json': JSON.stringify({ PORT: 9000, KEY_PREFIX: 'kw' }),
+      'bad.json': JSON.stringify({ PROT: 1 }),
+    };
+    const read = (path: string) => {
+      const text = files[path];
+      if (text === undefined) throw new Error('ENOENT');
+      return text;
+    };
+    const config = loadConfig({ CONFIG_FILE: 'good.json', KEY_PREFIX: 'ak' }, read);
+    expect(config.port).toBe(9000);
+    expect(config.keyPrefix).toBe('ak');
+    expect(() => loadConfig({ CONFIG_FILE: 'bad.json' }, read)).toThrow(/unknown setting "PROT"/);
+    expect(() => loadConfig({ CONFIG_FILE: 'missing.json' }, read)).toThrow(/CONFIG_FILE/);
+  });
+});
