@@ -14,6 +14,7 @@ import type { anonymousActor } from '../services/actor.ts';
 import type { Services } from '../services/index.ts';
 import { cookieSettings } from './plugins/auth.ts';
 import { registerErrorHandling } from './plugins/errors.ts';
+import { validatorCompiler } from './plugins/validation.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -69,6 +70,9 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     state.closing = true;
   });
 
+  app.setValidatorCompiler(validatorCompiler());
+  // Only JSON bodies are accepted; anything else is answered 415.
+  app.removeContentTypeParser('text/plain');
   registerErrorHandling(app);
   await app.register(cookie);
   await app.register(swagger, {

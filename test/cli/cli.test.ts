@@ -1,0 +1,164 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildProgram } from '../../src/cli/program.ts';
+import { loadConfig } from '../../src/config.ts';
+import { DATABASES, type TestDatabase } from '../helpers/databases.ts';
+
+function cli(env: Record<string, string>) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const run = async (...args: string[]) => {
+    out.length = 0;
+    err.length = 0;
+    const program = buildProgram({
+      loadConfig: () => loadConfig(env),
+      output: { out: (l) => out.push(l), err: (l) => err.push(l) },
+      untilSignal: () => Promise.resolve('SIGTERM'),
+    });
+    await program.parseAsync(['node', 'keyward', ...args]);
+    return out.join('\n');
+  };
+  return { run, out, err };
+}
+
+describe.each(DATABASES)('keyward CLI on $name', (kind) => {
+  let database: TestDatabase;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    database = await kind.create();
+    env = { DATABASE_URL: database.config.url, LOG_LEVEL: 'silent', PORT: '0' };
+  });
+  afterAll(async () => {
+    await database.drop();
+  });
+
+  it('migrate applies the migrations once', async () => {
+    const { run } = cli(env);
+    expect(await run('migrate')).toBe('applied: 0001_initial');
+    expect(await run('migrate')).toBe('database is up to date');
+  });
+
+  it('user create, set-plan, token create, keys create/list/revoke', async () => {
+    const { run } = cli(env);
+    expect(
+      await run(
+        'user',
+        'create',
+        '--email',
+        'Admin@Example.com',
+        '--password',
+        'a long admin password',
+        '--admin',
+      ),
+    ).toMatch(/^created admin admin@example.com \(usr_[a-z2-7]+\) on plan free$/);
+    expect(await run('user', 'set-plan', '--email', 'admin@example.com', '--plan', 'pro')).toBe(
+      'admin@example.com is now on plan pro',
+    );
+    const token = await run(
+      'token',
+      'create',
+      '--email',
+      'admin@example.com',
+      '--name',
+      'api servers',
+      '--scopes',
+      'keys:verify,keys:manage',
+    );
+    expect(token).toMatch(/created service token tok_\w+ with scopes keys:verify, keys:manage/);
+    expect(token.split('\n').at(-1)).toMatch(/^kws_[0-9a-f]{40}$/);
+    const created = await run(
+      'keys',
+      'create',
+      '--email',
+      'admin@example.com',
+      '--name',
+      'from cli',
+      '--environment',
+      'test',
+    );
+    const secret = created.split('\n').at(-1) as string;
+    expect(secret).toMatch(/^sk_test_[0-9a-f]{40}$/);
+    const id = /created key (key_\w+)/.exec(created)?.[1] as string;
+    const listed = await run('keys', 'list', '--email', 'admin@example.com');
+    expect(listed).toContain(`${id}\t${secret.slice(0, 12)}…${secret.slice(-4)}\tactive\tfrom cli`);
+    expect(listed).not.toContain(secret);
+    expect(await run('keys', 'revoke', id)).toMatch(/^revoked key_/);
+    expect(await run('keys', 'list', '--status', 'revoked')).toContain(id);
+  });
+
+  it('refuses bad input with a clear message', async () => {
+    const { run } = cli(env);
+    await expect(
+      run('user', 'create', '--email', 'x@example.com', '--password', 'short'),
+    ).rejects.toThrow(/at least 8/);
+    await expect(
+      run(
+        'token',
+        'create',
+        '--email',
+        'admin@example.com',
+        '--name',
+        'n',
+        '--scopes',
+        'everything',
+      ),
+    ).rejects.toThrow(/unknown scope/);
+    await expect(
+      run('keys', 'create', '--email', 'nobody@example.com', '--name', 'n'),
+    ).rejects.toThrow(/no account/);
+  });
+
+  it('doctor checks the configuration and the database', async () => {
+    const { run } = cli(env);
+    const report = await run('doctor');
+    expect(report).toContain('✓ configuration');
+    expect(report).toContain('✓ database reachable, migrations applied');
+  });
+
+  it('serve starts, prints where it listens, and stops on a signal', async () => {
+    const { run } = cli(env);
+    const output = await run('serve');
+    expect(output).toMatch(/Keyward is listening on http:\/\/127\.0\.0\.1:\d+/);
+    expect(output).toContain('stopped');
+  });
+});
+
+describe('keyward CLI without a database', () => {
+  it('every command has --help', async () => {
+    for (const args of [
+      [],
+      ['serve'],
+      ['migrate'],
+      ['user', 'create'],
+      ['user', 'set-plan'],
+      ['token', 'create'],
+      ['keys', 'list'],
+      ['keys', 'create'],
+      ['keys', 'revoke'],
+      ['doctor'],
+    ]) {
+      const { run, out } = cli({});
+      await expect(run(...args, '--help')).rejects.toMatchObject({
+        code: 'commander.helpDisplayed',
+      });
+      expect(out.join('\n'), args.join(' ')).toMatch(/Usage: keyward/);
+    }
+  });
+
+  it('prints the bootstrap message when no account exists', async () => {
+    const database = await DATABASES[0]?.create();
+    if (database === undefined) throw new Error('no database kind');
+    try {
+      const { run } = cli({ DATABASE_URL: database.config.url, LOG_LEVEL: 'silent', PORT: '0' });
+      expect(await run('serve')).toContain('npx keyward user create --email you@example.com');
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it('doctor reports a bad configuration and fails', async () => {
+    const { run, out } = cli({ PORT: 'x' });
+    await expect(run('doctor')).rejects.toThrow('doctor found problems');
+    expect(out.join('\n')).toMatch(/✗ configuration: .*PORT/s);
+  });
+});
