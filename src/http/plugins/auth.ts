@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../core/errors.ts';
 import type { ApiKey } from '../../core/models.ts';
+import { constantTimeEqual } from '../../core/secrets.ts';
 import type { Scope } from '../../core/token.ts';
 import { REFUSAL } from '../../core/verify-codes.ts';
 import { type Actor, anonymousActor, hasScope, sessionActor } from '../../services/actor.ts';
@@ -99,7 +100,11 @@ export function authenticate(services: Services, cookie: CookieSettings, options
       }
       if (!SAFE_METHODS.has(request.method)) {
         const csrf = request.headers['x-csrf-token'];
-        if (csrf !== session.csrfToken || !originAllowed(request, services.config.publicUrl)) {
+        if (
+          typeof csrf !== 'string' ||
+          !constantTimeEqual(csrf, session.csrfToken) ||
+          !originAllowed(request, services.config.publicUrl)
+        ) {
           throw new AppError(
             'csrf_failed',
             'missing or wrong X-CSRF-Token header, or a cross-site request',
