@@ -30,6 +30,9 @@ export interface Services {
   stop(): Promise<void>;
 }
 
+/** How often expired and idle sessions are deleted from the database. */
+const SESSION_PRUNE_INTERVAL_MS = 10 * 60_000;
+
 /** Negative entries get a smaller share so a flood of made-up keys cannot push out real ones. */
 const NEGATIVE_CACHE_SHARE = 0.1;
 
@@ -87,6 +90,7 @@ export function createServices(
     usage,
     isKeyShape: apiKeyShapeChecker(config.keyPrefix),
   });
+  let pruneTimer: NodeJS.Timeout | undefined;
   return {
     config,
     store,
@@ -100,8 +104,13 @@ export function createServices(
     bus,
     start() {
       usage.start(config.usageFlushIntervalMs);
+      pruneTimer = setInterval(() => {
+        sessions.prune().catch(() => {});
+      }, SESSION_PRUNE_INTERVAL_MS);
+      pruneTimer.unref();
     },
     async stop() {
+      clearInterval(pruneTimer);
       await usage.stop();
       await bus.close();
     },

@@ -61,7 +61,16 @@ describe.each(DATABASES)('repositories on $name', (kind) => {
     store = openStore(database.config);
     const report = await migrateToLatest(store.db, store.dialect);
     expect(report.applied).toEqual(['0001_initial']);
-    ownerId = (await insertUser(store.db, { id: newId('usr'), email: 'owner@example.com', passwordHash: 'h', role: 'user', plan: 'free', now: NOW })).id;
+    ownerId = (
+      await insertUser(store.db, {
+        id: newId('usr'),
+        email: 'owner@example.com',
+        passwordHash: 'h',
+        role: 'user',
+        plan: 'free',
+        now: NOW,
+      })
+    ).id;
   });
   afterAll(async () => {
     await store.close();
@@ -74,9 +83,24 @@ describe.each(DATABASES)('repositories on $name', (kind) => {
   });
 
   it('users: unique email, updates', async () => {
-    await expect(insertUser(store.db, { id: newId('usr'), email: 'owner@example.com', passwordHash: 'h', role: 'user', plan: 'free', now: NOW })).rejects.toThrow();
+    await expect(
+      insertUser(store.db, {
+        id: newId('usr'),
+        email: 'owner@example.com',
+        passwordHash: 'h',
+        role: 'user',
+        plan: 'free',
+        now: NOW,
+      }),
+    ).rejects.toThrow();
     const found = await findUserByEmail(store.db, 'owner@example.com');
-    expect(found?.user).toMatchObject({ id: ownerId, role: 'user', plan: 'free', disabled: false, createdAt: NOW });
+    expect(found?.user).toMatchObject({
+      id: ownerId,
+      role: 'user',
+      plan: 'free',
+      disabled: false,
+      createdAt: NOW,
+    });
     const updated = await updateUser(store.db, ownerId, { plan: 'pro' }, NOW + 1);
     expect(updated).toMatchObject({ plan: 'pro', updatedAt: NOW + 1 });
   });
@@ -93,14 +117,34 @@ describe.each(DATABASES)('repositories on $name', (kind) => {
   it('updates only the given fields and deletes', async () => {
     const key = makeKey(ownerId);
     await insertApiKey(store.db, key);
-    const updated = await updateApiKey(store.db, key.id, { name: 'renamed', enabled: false, credits: { remaining: null, refill: null } }, NOW + 5);
-    expect(updated).toEqual({ ...key, name: 'renamed', enabled: false, credits: { remaining: null, refill: null }, updatedAt: NOW + 5 });
+    const updated = await updateApiKey(
+      store.db,
+      key.id,
+      { name: 'renamed', enabled: false, credits: { remaining: null, refill: null } },
+      NOW + 5,
+    );
+    expect(updated).toEqual({
+      ...key,
+      name: 'renamed',
+      enabled: false,
+      credits: { remaining: null, refill: null },
+      updatedAt: NOW + 5,
+    });
     await deleteApiKey(store.db, key.id);
     expect(await findApiKeyById(store.db, key.id)).toBeUndefined();
   });
 
   it('counts live keys: not revoked, not expired', async () => {
-    const owner = (await insertUser(store.db, { id: newId('usr'), email: 'count@example.com', passwordHash: 'h', role: 'user', plan: 'free', now: NOW })).id;
+    const owner = (
+      await insertUser(store.db, {
+        id: newId('usr'),
+        email: 'count@example.com',
+        passwordHash: 'h',
+        role: 'user',
+        plan: 'free',
+        now: NOW,
+      })
+    ).id;
     await insertApiKey(store.db, makeKey(owner));
     await insertApiKey(store.db, makeKey(owner, { enabled: false }));
     await insertApiKey(store.db, makeKey(owner, { revokedAt: NOW }));
@@ -111,7 +155,16 @@ describe.each(DATABASES)('repositories on $name', (kind) => {
   });
 
   it('lists by status with the same derivation as the domain, searching names literally', async () => {
-    const owner = (await insertUser(store.db, { id: newId('usr'), email: 'list@example.com', passwordHash: 'h', role: 'user', plan: 'free', now: NOW })).id;
+    const owner = (
+      await insertUser(store.db, {
+        id: newId('usr'),
+        email: 'list@example.com',
+        passwordHash: 'h',
+        role: 'user',
+        plan: 'free',
+        now: NOW,
+      })
+    ).id;
     const keys = {
       active: makeKey(owner, { name: '100% live_key', createdAt: NOW + 1 }),
       disabled: makeKey(owner, { name: 'paused', enabled: false, createdAt: NOW + 2 }),
@@ -121,37 +174,106 @@ describe.each(DATABASES)('repositories on $name', (kind) => {
     for (const key of Object.values(keys)) await insertApiKey(store.db, key);
     for (const status of ['active', 'disabled', 'revoked', 'expired'] as const) {
       const rows = await listApiKeys(store.db, { ownerId: owner, status, limit: 10, now: NOW });
-      expect(rows.map((k) => k.id), status).toEqual([keys[status].id]);
+      expect(
+        rows.map((k) => k.id),
+        status,
+      ).toEqual([keys[status].id]);
     }
     const all = await listApiKeys(store.db, { ownerId: owner, limit: 10, now: NOW });
     expect(all.map((k) => k.name)).toEqual(['old', 'gone', 'paused', '100% live_key']);
-    expect((await listApiKeys(store.db, { ownerId: owner, search: '100%', limit: 10, now: NOW })).map((k) => k.name)).toEqual(['100% live_key']);
-    expect(await listApiKeys(store.db, { ownerId: owner, search: '%', limit: 10, now: NOW })).toHaveLength(1);
-    expect(await listApiKeys(store.db, { ownerId: owner, search: 'e_k', limit: 10, now: NOW })).toHaveLength(1);
-    expect(await listApiKeys(store.db, { ownerId: owner, search: 'e__', limit: 10, now: NOW })).toHaveLength(0);
+    expect(
+      (await listApiKeys(store.db, { ownerId: owner, search: '100%', limit: 10, now: NOW })).map(
+        (k) => k.name,
+      ),
+    ).toEqual(['100% live_key']);
+    expect(
+      await listApiKeys(store.db, { ownerId: owner, search: '%', limit: 10, now: NOW }),
+    ).toHaveLength(1);
+    expect(
+      await listApiKeys(store.db, { ownerId: owner, search: 'e_k', limit: 10, now: NOW }),
+    ).toHaveLength(1);
+    expect(
+      await listApiKeys(store.db, { ownerId: owner, search: 'e__', limit: 10, now: NOW }),
+    ).toHaveLength(0);
   });
 
   it('adds batched usage and keeps the latest last_used_at', async () => {
     const key = makeKey(ownerId);
     await insertApiKey(store.db, key);
     await applyUsageDeltas(store.db, [{ keyId: key.id, count: 3, lastUsedAt: NOW + 50 }]);
-    await applyUsageDeltas(store.db, [{ keyId: key.id, count: 2, lastUsedAt: NOW + 10 }, { keyId: 'key_deleted', count: 1, lastUsedAt: NOW }]);
-    expect(await findApiKeyById(store.db, key.id)).toMatchObject({ usageCount: 5, lastUsedAt: NOW + 50 });
-    await addDailyUsage(store.db, [{ keyId: key.id, ownerId, day: '2026-04-01', requests: 2, amount: 7 }]);
-    await addDailyUsage(store.db, [{ keyId: key.id, ownerId, day: '2026-04-01', requests: 1, amount: 3 }, { keyId: key.id, ownerId, day: '2026-04-02', requests: 4, amount: 0 }]);
-    expect(await sumUsage(store.db, key.id, '2026-04-01', '2026-04-01')).toEqual({ requests: 3, amount: 10 });
-    expect(await sumUsage(store.db, key.id, '2026-04-01', '2026-04-30')).toEqual({ requests: 7, amount: 10 });
-    expect(await sumUsage(store.db, 'key_none', '2026-04-01', '2026-04-30')).toEqual({ requests: 0, amount: 0 });
+    await applyUsageDeltas(store.db, [
+      { keyId: key.id, count: 2, lastUsedAt: NOW + 10 },
+      { keyId: 'key_deleted', count: 1, lastUsedAt: NOW },
+    ]);
+    expect(await findApiKeyById(store.db, key.id)).toMatchObject({
+      usageCount: 5,
+      lastUsedAt: NOW + 50,
+    });
+    await addDailyUsage(store.db, [
+      { keyId: key.id, ownerId, day: '2026-04-01', requests: 2, amount: 7 },
+    ]);
+    await addDailyUsage(store.db, [
+      { keyId: key.id, ownerId, day: '2026-04-01', requests: 1, amount: 3 },
+      { keyId: key.id, ownerId, day: '2026-04-02', requests: 4, amount: 0 },
+    ]);
+    expect(await sumUsage(store.db, key.id, '2026-04-01', '2026-04-01')).toEqual({
+      requests: 3,
+      amount: 10,
+    });
+    expect(await sumUsage(store.db, key.id, '2026-04-01', '2026-04-30')).toEqual({
+      requests: 7,
+      amount: 10,
+    });
+    expect(await sumUsage(store.db, 'key_none', '2026-04-01', '2026-04-30')).toEqual({
+      requests: 0,
+      amount: 0,
+    });
   });
 
   it('audit entries are appended and read newest first, per owner', async () => {
     for (const action of ['a.one', 'a.two', 'a.three']) {
-      await insertAuditEntry(store.db, { created_at: NOW, actor_type: 'user', actor_id: ownerId, owner_id: ownerId, action, target_type: null, target_id: null, ip: '192.0.2.1', details: '{"x":1}' });
+      await insertAuditEntry(store.db, {
+        created_at: NOW,
+        actor_type: 'user',
+        actor_id: ownerId,
+        owner_id: ownerId,
+        action,
+        target_type: null,
+        target_id: null,
+        ip: '192.0.2.1',
+        details: '{"x":1}',
+      });
     }
     const entries = await listAuditEntries(store.db, { ownerId, limit: 2 });
     expect(entries.map((e) => e.action)).toEqual(['a.three', 'a.two', 'a.one']);
     expect(entries[0]).toMatchObject({ ip: '192.0.2.1', details: { x: 1 }, actorType: 'user' });
-    const older = await listAuditEntries(store.db, { ownerId, limit: 5, beforeSeq: entries[1]?.seq as number });
+    const older = await listAuditEntries(store.db, {
+      ownerId,
+      limit: 5,
+      beforeSeq: entries[1]?.seq as number,
+    });
     expect(older.map((e) => e.action)).toEqual(['a.one']);
+  });
+});
+
+describe.each(DATABASES)('session pruning on $name', (kind) => {
+  it('deletes sessions past their absolute lifetime or idle too long, and keeps the rest', async () => {
+    const { createHarness } = await import('../helpers/harness.ts');
+    const h = await createHarness(kind, {
+      SESSION_IDLE_TIMEOUT: '30m',
+      SESSION_ABSOLUTE_TIMEOUT: '2h',
+    });
+    try {
+      const idle = await h.signup();
+      h.clock.advance(20 * 60_000);
+      const fresh = await h.signup();
+      h.clock.advance(11 * 60_000);
+      await h.services.sessions.prune();
+      const rows = await h.services.store.db.selectFrom('sessions').select('user_id').execute();
+      expect(rows.map((r) => r.user_id)).toEqual([fresh.id]);
+      expect(idle.id).not.toBe(fresh.id);
+    } finally {
+      await h.close();
+    }
   });
 });
