@@ -14,7 +14,9 @@ export const ERROR_STATUS = {
   key_revoked: 401,
   key_expired: 401,
   key_disabled: 401,
+  insufficient_credits: 402,
   forbidden: 403,
+  ip_not_allowed: 403,
   csrf_failed: 403,
   account_disabled: 403,
   plan_limit_reached: 403,
@@ -25,6 +27,8 @@ export const ERROR_STATUS = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   too_many_attempts: 429,
+  rate_limited: 429,
+  quota_exceeded: 429,
   internal_error: 500,
   service_unavailable: 503,
 } as const;

@@ -3,7 +3,7 @@ import ipaddr from 'ipaddr.js';
 export const PERMISSION_PRESETS = { full: ['*'], read_only: ['*:read'] } as const;
 export type PermissionPreset = keyof typeof PERMISSION_PRESETS;
 
-const PERMISSION = /^(\*|[a-z0-9_.-]{1,50}:(\*|[a-z0-9_.-]{1,50}))$/;
+const PERMISSION = /^(\*|(\*|[a-z0-9_.-]{1,50}):(\*|[a-z0-9_.-]{1,50}))$/;
 export const MAX_METADATA_BYTES = 16 * 1024;
 export const MAX_NAME_LENGTH = 100;
 

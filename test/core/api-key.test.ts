@@ -22,7 +22,17 @@ describe('API key format', () => {
     const good = generateApiKey('sk', 'test').secret;
     expect(isKey(good)).toBe(true);
     expect(isKey(generateApiKey('sk', 'live').secret)).toBe(true);
-    for (const bad of ['', 'sk_live_', good.toUpperCase(), `${good}0`, good.slice(0, -1), good.replace('sk_', 'pk_'), good.replace('_test_', '_prod_'), `${good.slice(0, -1)}g`, generateApiKey('kw', 'live').secret]) {
+    for (const bad of [
+      '',
+      'sk_live_',
+      good.toUpperCase(),
+      `${good}0`,
+      good.slice(0, -1),
+      good.replace('sk_', 'pk_'),
+      good.replace('_test_', '_prod_'),
+      `${good.slice(0, -1)}g`,
+      generateApiKey('kw', 'live').secret,
+    ]) {
       expect(isKey(bad), bad).toBe(false);
     }
     expect(apiKeyShapeChecker('kw')(generateApiKey('kw', 'live').secret)).toBe(true);

@@ -4,7 +4,11 @@ import { ConfigError, loadConfig } from '../../src/config.ts';
 describe('config', () => {
   it('has working defaults: SQLite at ./data/keyward.db on port 8080', () => {
     const config = loadConfig({});
-    expect(config.database).toEqual({ kind: 'sqlite', url: 'sqlite:./data/keyward.db', path: './data/keyward.db' });
+    expect(config.database).toEqual({
+      kind: 'sqlite',
+      url: 'sqlite:./data/keyward.db',
+      path: './data/keyward.db',
+    });
     expect(config.port).toBe(8080);
     expect(config.keyPrefix).toBe('sk');
     expect(config.secureCookies).toBe(false);
@@ -18,7 +22,10 @@ describe('config', () => {
   });
 
   it('switches to PostgreSQL and secure cookies from the environment', () => {
-    const config = loadConfig({ DATABASE_URL: 'postgres://u@db:5432/kw', PUBLIC_URL: 'https://keys.example.com/' });
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://u@db:5432/kw',
+      PUBLIC_URL: 'https://keys.example.com/',
+    });
     expect(config.database.kind).toBe('postgres');
     expect(config.secureCookies).toBe(true);
     expect(config.publicUrl).toBe('https://keys.example.com');
@@ -27,13 +34,29 @@ describe('config', () => {
   it('reports every problem at once', () => {
     let error: unknown;
     try {
-      loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', KEY_PREFIX: 'SK!', MAX_KEY_LIFETIME: 'forever', TIME_ZONE: 'Mars/Base', SESSION_IDLE_TIMEOUT: '0s', PLANS: 'free:ten' });
+      loadConfig({
+        PORT: 'eighty',
+        DATABASE_URL: 'mysql://x',
+        KEY_PREFIX: 'SK!',
+        MAX_KEY_LIFETIME: 'forever',
+        TIME_ZONE: 'Mars/Base',
+        SESSION_IDLE_TIMEOUT: '0s',
+        PLANS: 'free:ten',
+      });
     } catch (e) {
       error = e;
     }
     expect(error).toBeInstanceOf(ConfigError);
     const problems = (error as ConfigError).problems.join('\n');
-    for (const name of ['PORT', 'DATABASE_URL', 'KEY_PREFIX', 'MAX_KEY_LIFETIME', 'TIME_ZONE', 'SESSION_IDLE_TIMEOUT', 'PLANS']) {
+    for (const name of [
+      'PORT',
+      'DATABASE_URL',
+      'KEY_PREFIX',
+      'MAX_KEY_LIFETIME',
+      'TIME_ZONE',
+      'SESSION_IDLE_TIMEOUT',
+      'PLANS',
+    ]) {
       expect(problems).toContain(name);
     }
   });

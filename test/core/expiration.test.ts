@@ -12,7 +12,8 @@ describe('durations', () => {
     expect(parseDurationMs('15m')).toBe(900_000);
     expect(parseDurationMs('24h')).toBe(DAY);
     expect(parseDurationMs('7d')).toBe(7 * DAY);
-    for (const bad of ['', '1', 'h', '1.5h', '-1h', '1y', ' 1h']) expect(parseDurationMs(bad), bad).toBeNull();
+    for (const bad of ['', '1', 'h', '1.5h', '-1h', '1y', ' 1h'])
+      expect(parseDurationMs(bad), bad).toBeNull();
   });
 
   it('adds calendar months and years, clamping to the month end', () => {
@@ -25,17 +26,35 @@ describe('durations', () => {
 
 describe('expiration presets', () => {
   it('maps presets to times and never to null without a maximum', () => {
-    expect(resolveExpiration(NOW, { preset: '30d' }, null)).toEqual({ ok: true, expiresAt: NOW + 30 * DAY });
-    expect(resolveExpiration(NOW, { preset: '6m' }, null)).toEqual({ ok: true, expiresAt: Date.UTC(2026, 6, 31, 10, 0, 0) });
-    expect(resolveExpiration(NOW, { preset: '1y' }, null)).toEqual({ ok: true, expiresAt: Date.UTC(2027, 0, 31, 10, 0, 0) });
-    expect(resolveExpiration(NOW, { preset: 'never' }, null)).toEqual({ ok: true, expiresAt: null });
+    expect(resolveExpiration(NOW, { preset: '30d' }, null)).toEqual({
+      ok: true,
+      expiresAt: NOW + 30 * DAY,
+    });
+    expect(resolveExpiration(NOW, { preset: '6m' }, null)).toEqual({
+      ok: true,
+      expiresAt: Date.UTC(2026, 6, 31, 10, 0, 0),
+    });
+    expect(resolveExpiration(NOW, { preset: '1y' }, null)).toEqual({
+      ok: true,
+      expiresAt: Date.UTC(2027, 0, 31, 10, 0, 0),
+    });
+    expect(resolveExpiration(NOW, { preset: 'never' }, null)).toEqual({
+      ok: true,
+      expiresAt: null,
+    });
     expect(resolveExpiration(NOW, {}, null)).toEqual({ ok: true, expiresAt: null });
   });
 
   it('with a maximum lifetime, never means the maximum and longer is refused', () => {
-    expect(resolveExpiration(NOW, { preset: 'never' }, '90d')).toEqual({ ok: true, expiresAt: NOW + 90 * DAY });
+    expect(resolveExpiration(NOW, { preset: 'never' }, '90d')).toEqual({
+      ok: true,
+      expiresAt: NOW + 90 * DAY,
+    });
     expect(resolveExpiration(NOW, { preset: '1y' }, '90d').ok).toBe(false);
-    expect(resolveExpiration(NOW, { expiresAt: NOW + 90 * DAY }, '90d')).toEqual({ ok: true, expiresAt: NOW + 90 * DAY });
+    expect(resolveExpiration(NOW, { expiresAt: NOW + 90 * DAY }, '90d')).toEqual({
+      ok: true,
+      expiresAt: NOW + 90 * DAY,
+    });
     expect(resolveExpiration(NOW, { expiresAt: NOW + 90 * DAY + 1 }, '90d').ok).toBe(false);
   });
 
@@ -50,7 +69,9 @@ describe('derived status', () => {
     expect(keyStatus(base, NOW)).toBe('active');
     expect(keyStatus({ ...base, enabled: false }, NOW)).toBe('disabled');
     expect(keyStatus({ ...base, enabled: false, expiresAt: NOW }, NOW)).toBe('expired');
-    expect(keyStatus({ ...base, enabled: false, expiresAt: NOW, revokedAt: 1 }, NOW)).toBe('revoked');
+    expect(keyStatus({ ...base, enabled: false, expiresAt: NOW, revokedAt: 1 }, NOW)).toBe(
+      'revoked',
+    );
   });
   it('is valid at T − 1 ms and expired at T', () => {
     expect(keyStatus({ ...base, expiresAt: NOW }, NOW - 1)).toBe('active');
