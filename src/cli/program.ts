@@ -3,6 +3,7 @@ import type { Config } from '../config.ts';
 import { ENVIRONMENTS, type Environment, maskKey } from '../core/api-key.ts';
 import { EXPIRATION_PRESETS, type ExpirationPreset } from '../core/expiration.ts';
 import { ALL_SCOPES, type Scope } from '../core/token.ts';
+import { pingRedis } from '../limits/redis-client.ts';
 import { createLogger } from '../logger.ts';
 import { startServer } from '../server.ts';
 import { CLI_ACTOR } from '../services/actor.ts';
@@ -298,7 +299,13 @@ export function buildProgram(ctx: CliContext): Command {
       if (config.redisUrl === null) {
         output.out('- Redis not configured (REDIS_URL unset): single-node mode');
       } else {
-        output.out('! REDIS_URL is set but this version does not use Redis yet');
+        try {
+          const ms = await pingRedis(config.redisUrl);
+          output.out(`✓ Redis reachable (PING ${ms.toFixed(1)} ms): limits shared by every node`);
+        } catch (error) {
+          failed = true;
+          output.out(`✗ Redis: ${(error as Error).message}`);
+        }
       }
       if (failed) throw new DoctorFailed();
     });

@@ -1,0 +1,69 @@
+/**
+ * The limits port: rate limits and quotas for one key, checked and consumed in ONE atomic call.
+ * Either every rule admits the request and all of them are charged, or the request is refused and
+ * nothing is charged. Backends: memory (one process) and Redis (shared by every node). Both pass
+ * test/limits/limiter-contract.test.ts.
+ */
+
+export interface RateRule {
+  /** Requests (cost units) admitted per window. */
+  limit: number;
+  windowMs: number;
+}
+
+export interface QuotaRule {
+  period: 'day' | 'month';
+  /** Identifies the calendar period in the deployment's time zone, e.g. `2026-06-01` or `2026-06`. */
+  periodKey: string;
+  /** When the period ends (epoch ms): the Retry-After of a refusal. */
+  resetAt: number;
+  /** Maximum requests in the period; absent = unlimited. */
+  requests?: number;
+  /** Maximum summed cost in the period; absent = unlimited. */
+  amount?: number;
+  /**
+   * What the durable usage history says was already used in this period. A backend that has no
+   * counter for the period yet starts from this (so a restart or a flushed Redis does not hand out
+   * the period again); a backend that has one ignores it.
+   */
+  used: { requests: number; amount: number };
+}
+
+export interface LimitRequest {
+  keyId: string;
+  now: number;
+  /** Cost units this request consumes (≥ 0). */
+  cost: number;
+  rate: readonly RateRule[];
+  quotas: readonly QuotaRule[];
+}
+
+/** One rate rule's state after the call, for the RateLimit headers. */
+export interface RateState {
+  limit: number;
+  windowMs: number;
+  /** Cost units still admitted right now. */
+  remaining: number;
+  /** Milliseconds until the window is fully replenished. */
+  resetMs: number;
+}
+
+export type LimitDecision =
+  | { allowed: true; rate: RateState[] }
+  | {
+      allowed: false;
+      code: 'RATE_LIMITED' | 'QUOTA_EXCEEDED';
+      retryAfterMs: number;
+      rate: RateState[];
+    };
+
+export interface Limiter {
+  /**
+   * Checks rate rules first, then quotas (SPEC §3 order: the first failing rule decides the code),
+   * and charges all of them only when all admit the request.
+   */
+  consume(request: LimitRequest): LimitDecision | Promise<LimitDecision>;
+  /** Gives back what an admitted `consume` charged: used when a later check (credits) refuses. */
+  release(request: LimitRequest): void | Promise<void>;
+  close(): Promise<void>;
+}
