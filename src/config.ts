@@ -20,6 +20,8 @@ export interface Config {
   secureCookies: boolean;
   database: DatabaseConfig;
   redisUrl: string | null;
+  /** Prepended to every Redis key Keyward writes. */
+  redisKeyPrefix: string;
   keyPrefix: string;
   trustedProxies: string[];
   maxKeyLifetime: string | null;
@@ -30,6 +32,7 @@ export interface Config {
   keyCacheSize: number;
   keyCacheTtlMs: number;
   usageFlushIntervalMs: number;
+  requestLogRetentionMs: number;
   bodyLimitBytes: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   timeZone: string;
@@ -54,6 +57,7 @@ export const SETTINGS = {
   PUBLIC_URL: '',
   DATABASE_URL: 'sqlite:./data/keyward.db',
   REDIS_URL: '',
+  REDIS_KEY_PREFIX: 'keyward:',
   KEY_PREFIX: 'sk',
   TRUSTED_PROXIES: '',
   MAX_KEY_LIFETIME: '',
@@ -64,6 +68,7 @@ export const SETTINGS = {
   KEY_CACHE_SIZE: '100000',
   KEY_CACHE_TTL: '5s',
   USAGE_FLUSH_INTERVAL: '1s',
+  REQUEST_LOG_RETENTION: '30d',
   BODY_LIMIT: '65536',
   LOG_LEVEL: 'info',
   TIME_ZONE: 'UTC',
@@ -128,6 +133,10 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
   if (redisUrl !== null && !/^rediss?:\/\//.test(redisUrl)) {
     problems.push('REDIS_URL must start with redis:// or rediss://');
   }
+  const redisKeyPrefix = get('REDIS_KEY_PREFIX');
+  if (!/^[A-Za-z0-9_:.-]{1,64}$/.test(redisKeyPrefix)) {
+    problems.push('REDIS_KEY_PREFIX must be 1-64 letters, digits, _ : . or -');
+  }
 
   const keyPrefix = get('KEY_PREFIX');
   if (!KEY_PREFIX_PATTERN.test(keyPrefix)) {
@@ -180,6 +189,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     secureCookies,
     database,
     redisUrl,
+    redisKeyPrefix,
     keyPrefix,
     trustedProxies,
     maxKeyLifetime,
@@ -190,6 +200,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     keyCacheSize: int('KEY_CACHE_SIZE', 0, 10_000_000),
     keyCacheTtlMs: duration('KEY_CACHE_TTL'),
     usageFlushIntervalMs: duration('USAGE_FLUSH_INTERVAL'),
+    requestLogRetentionMs: duration('REQUEST_LOG_RETENTION'),
     bodyLimitBytes: int('BODY_LIMIT', 1024, 10 * 1024 * 1024),
     logLevel,
     timeZone,

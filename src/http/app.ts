@@ -22,6 +22,7 @@ import { healthRoutes } from './routes/health.ts';
 import { keyHolderRoutes } from './routes/key-holder.ts';
 import { keyRoutes } from './routes/keys.ts';
 import { tokenRoutes } from './routes/tokens.ts';
+import { usageRoutes } from './routes/usage.ts';
 import { verifyRoutes } from './routes/verify.ts';
 
 export type App = FastifyInstance<
@@ -60,7 +61,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
 
   app.decorateRequest('actor', null as unknown as ReturnType<typeof anonymousActor>);
   app.decorateRequest('session', null);
-  app.decorateRequest('apiKey', null);
+  app.decorateRequest('verification', null);
   app.addHook('onSend', async (_request, reply) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
@@ -116,6 +117,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   auditRoutes(app, services, cookieConfig);
   verifyRoutes(app, services, cookieConfig);
   keyHolderRoutes(app, services);
+  usageRoutes(app, services, cookieConfig);
   adminRoutes(app, services, cookieConfig);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

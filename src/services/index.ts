@@ -3,8 +3,12 @@ import { RecordCache } from '../cache/record-cache.ts';
 import type { Config } from '../config.ts';
 import { apiKeyShapeChecker } from '../core/api-key.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
+import type { Limiter } from '../limits/limiter.ts';
+import { MemoryLimiter } from '../limits/memory-limiter.ts';
+import { RedisLimiter } from '../limits/redis-limiter.ts';
 import type { Store } from '../storage/database.ts';
 import { AccountService } from './accounts.ts';
+import { BillingService } from './billing.ts';
 import { CredentialInvalidator } from './credential-invalidator.ts';
 import { KeyService } from './keys.ts';
 import { LoginThrottle } from './login-throttle.ts';
@@ -24,14 +28,15 @@ export interface Services {
   tokens: TokenService;
   verify: VerifyService;
   usage: UsageRecorder;
+  billing: BillingService;
   bus: InvalidationBus;
   /** Starts background work (usage flushes); `stop()` ends it and flushes what is pending. */
   start(): void;
   stop(): Promise<void>;
 }
 
-/** How often expired and idle sessions are deleted from the database. */
-const SESSION_PRUNE_INTERVAL_MS = 10 * 60_000;
+/** How often expired sessions, old request-log entries and stale reservations are deleted. */
+const PRUNE_INTERVAL_MS = 10 * 60_000;
 
 /** Negative entries get a smaller share so a flood of made-up keys cannot push out real ones. */
 const NEGATIVE_CACHE_SHARE = 0.1;
@@ -40,7 +45,7 @@ const NEGATIVE_CACHE_SHARE = 0.1;
 export function createServices(
   config: Config,
   store: Store,
-  options: { clock?: Clock; bus?: InvalidationBus } = {},
+  options: { clock?: Clock; bus?: InvalidationBus; limiter?: Limiter } = {},
 ): Services {
   const clock = options.clock ?? systemClock;
   const bus = options.bus ?? new LocalInvalidationBus();
@@ -60,7 +65,17 @@ export function createServices(
       tokenCache.delete(message.hash);
     }
   });
-  const usage = new UsageRecorder({ db, clock, timeZone: config.timeZone });
+  const limiter: Limiter =
+    options.limiter ??
+    (config.redisUrl === null
+      ? new MemoryLimiter()
+      : new RedisLimiter({ url: config.redisUrl, prefix: config.redisKeyPrefix }));
+  const usage = new UsageRecorder({
+    db,
+    clock,
+    timeZone: config.timeZone,
+    logRetentionMs: config.requestLogRetentionMs,
+  });
   const invalidator = new CredentialInvalidator(db, bus);
   const sessions = new SessionService({
     db,
@@ -88,13 +103,16 @@ export function createServices(
         entry === null ? missCache.set(hash, null) : keyCache.set(hash, entry),
     },
     usage,
+    limiter,
     isKeyShape: apiKeyShapeChecker(config.keyPrefix),
   });
   let pruneTimer: NodeJS.Timeout | undefined;
+  const billing = new BillingService({ db, clock, usage });
   return {
     config,
     store,
     clock,
+    billing,
     accounts,
     sessions,
     keys,
@@ -106,12 +124,15 @@ export function createServices(
       usage.start(config.usageFlushIntervalMs);
       pruneTimer = setInterval(() => {
         sessions.prune().catch(() => {});
-      }, SESSION_PRUNE_INTERVAL_MS);
+        usage.prune().catch(() => {});
+        billing.prune().catch(() => {});
+      }, PRUNE_INTERVAL_MS);
       pruneTimer.unref();
     },
     async stop() {
       clearInterval(pruneTimer);
       await usage.stop();
+      await limiter.close();
       await bus.close();
     },
   };

@@ -23,7 +23,13 @@ import {
   listApiKeys,
   updateApiKey,
 } from '../storage/api-keys-repository.ts';
-import type { Database } from '../storage/schema.ts';
+import type { Database, UsageOutcome } from '../storage/schema.ts';
+import {
+  dailyUsage,
+  hourlyUsage,
+  type LoggedRequest,
+  readRequestLog,
+} from '../storage/usage-repository.ts';
 import { findUserById, lockUser } from '../storage/users-repository.ts';
 import { type Actor, actsOnAnyOwner } from './actor.ts';
 import { recordAudit } from './audit.ts';
@@ -53,6 +59,17 @@ export interface UpdateKeyInput extends KeySettingsInput {
   expiresAt?: number | null;
   enabled?: boolean;
 }
+
+export interface UsageSeries {
+  bucket: string;
+  /** Every attributable request in the bucket, whatever its outcome. */
+  requests: number;
+  /** Summed cost of the valid requests. */
+  amount: number;
+  outcomes: Partial<Record<UsageOutcome, number>>;
+}
+
+const HOUR_MS = 3_600_000;
 
 export interface CreatedKey {
   key: ApiKey;
@@ -140,7 +157,7 @@ export class KeyService {
           `the ${owner.plan} plan allows ${max} active keys; revoke or delete one, or upgrade the plan`,
         );
       }
-      await insertApiKey(trx, key);
+      await insertApiKey(trx, key, this.refillPeriod(key.credits, now));
       await recordAudit(
         trx,
         actor,
@@ -210,7 +227,13 @@ export class KeyService {
       const key = await this.load(trx, actor, id);
       if (key.revokedAt !== null)
         throw new AppError('invalid_state', 'a revoked key cannot be changed');
-      const result = await updateApiKey(trx, id, changes, now);
+      const result = await updateApiKey(
+        trx,
+        id,
+        changes,
+        now,
+        changes.credits === undefined ? null : this.refillPeriod(changes.credits, now),
+      );
       if (result === undefined) throw new AppError('not_found', 'API key not found');
       await recordAudit(
         trx,
@@ -285,10 +308,19 @@ export class KeyService {
         rotatedFrom: old.id,
         rotatedTo: null,
       };
-      await insertApiKey(trx, key);
+      await insertApiKey(trx, key, this.refillPeriod(key.credits, now));
       const graceEnd = now + graceMs;
       const oldExpiry = old.expiresAt === null ? graceEnd : Math.min(old.expiresAt, graceEnd);
-      await updateApiKey(trx, old.id, { rotatedTo: key.id, expiresAt: oldExpiry }, now);
+      // A credit balance moves to the new key: were it copied, the old key could spend it again
+      // during the grace period. The old key keeps working for everything that needs no credits.
+      const movedCredits =
+        old.credits.remaining === null ? {} : { credits: { remaining: 0, refill: null } };
+      await updateApiKey(
+        trx,
+        old.id,
+        { rotatedTo: key.id, expiresAt: oldExpiry, ...movedCredits },
+        now,
+      );
       await recordAudit(
         trx,
         actor,
@@ -332,6 +364,49 @@ export class KeyService {
       return key.hash;
     });
     this.invalidator.key(hash);
+  }
+
+  /** Requests per bucket by outcome, and the amount, between two instants (UTC hours or local days). */
+  async usageHistory(
+    actor: Actor,
+    id: string,
+    q: { from: number; to: number; granularity: 'hour' | 'day' },
+  ): Promise<UsageSeries[]> {
+    await this.load(this.db, actor, id);
+    const rows =
+      q.granularity === 'day'
+        ? await dailyUsage(
+            this.db,
+            id,
+            this.usage.calendar.dayOf(q.from),
+            this.usage.calendar.dayOf(q.to),
+          )
+        : await hourlyUsage(this.db, id, q.from - (q.from % HOUR_MS), q.to);
+    const series = new Map<string, UsageSeries>();
+    for (const row of rows) {
+      let point = series.get(row.bucket);
+      if (point === undefined) {
+        point = { bucket: row.bucket, requests: 0, amount: 0, outcomes: {} };
+        series.set(row.bucket, point);
+      }
+      point.requests += row.requests;
+      if (row.outcome === 'VALID') point.amount += row.amount;
+      point.outcomes[row.outcome] = (point.outcomes[row.outcome] ?? 0) + row.requests;
+    }
+    return [...series.values()];
+  }
+
+  /** The most recent requests made with a key, newest first. */
+  async requestLog(
+    actor: Actor,
+    id: string,
+    q: { limit: number; beforeSeq?: number },
+  ): Promise<{ entries: LoggedRequest[]; nextCursor: number | null }> {
+    await this.load(this.db, actor, id);
+    const rows = await readRequestLog(this.db, id, q.limit, q.beforeSeq);
+    const more = rows.length > q.limit;
+    const entries = more ? rows.slice(0, q.limit) : rows;
+    return { entries, nextCursor: more ? (entries.at(-1)?.seq ?? null) : null };
   }
 
   /** Plan usage for the account page: "7 of 10 keys used". */
@@ -394,6 +469,14 @@ export class KeyService {
       throw new AppError('validation_error', 'metadata must be at most 16 KB of JSON');
     }
     return out;
+  }
+
+  /** The refill period a balance set now counts as, so the first refill comes with the next period. */
+  private refillPeriod(credits: Credits, now: number): string | null {
+    if (credits.refill === null) return null;
+    return credits.refill.interval === 'daily'
+      ? this.usage.calendar.dayOf(now)
+      : this.usage.calendar.monthOf(now);
   }
 
   private withPendingUsage(key: ApiKey): ApiKey {

@@ -2,17 +2,27 @@ import type { Kysely } from 'kysely';
 import { CalendarDays } from '../core/calendar.ts';
 import type { Clock } from '../core/clock.ts';
 import { applyUsageDeltas } from '../storage/api-keys-repository.ts';
-import type { Database } from '../storage/schema.ts';
+import type { Database, UsageOutcome } from '../storage/schema.ts';
 import { touchTokens } from '../storage/tokens-repository.ts';
-import { addDailyUsage, sumUsage } from '../storage/usage-repository.ts';
+import {
+  addRollups,
+  appendRequestLog,
+  type LogEntry,
+  pruneRequestLog,
+  type RollupDelta,
+  sumValidUsage,
+} from '../storage/usage-repository.ts';
 
-interface Pending {
+export interface UsageEvent {
   keyId: string;
   ownerId: string;
-  day: string;
-  requests: number;
-  amount: number;
-  lastUsedAt: number;
+  outcome: UsageOutcome;
+  /** The cost charged (valid requests) or asked for (refused ones). */
+  cost: number;
+  at: number;
+  ip: string | null;
+  method: string | null;
+  path: string | null;
 }
 
 export interface UsageTotals {
@@ -20,66 +30,140 @@ export interface UsageTotals {
   amount: number;
 }
 
+interface Bucket {
+  ownerId: string;
+  day: string;
+  hour: number;
+  requests: number;
+  amount: number;
+}
+
+interface KeyCount {
+  count: number;
+  lastUsedAt: number;
+}
+
+const HOUR_MS = 3_600_000;
+/** Past this many unflushed log entries (a database outage), further entries are dropped and counted. */
+const MAX_PENDING_LOG = 200_000;
+
 /**
- * Counts key usage in memory and writes it in one transaction per interval: the verification
- * path never waits on, or writes to, the database. A failed flush keeps its counts for the next.
+ * Counts usage in memory and writes it in one transaction per interval: the verification path
+ * never waits on, or writes to, the database. Per key it keeps the valid-use count and last use,
+ * open hourly/daily buckets per outcome, and the request log. A failed flush keeps everything for
+ * the next one.
  */
 export class UsageRecorder {
-  private pending = new Map<string, Pending>();
+  private counts = new Map<string, KeyCount>();
+  private buckets = new Map<string, Map<UsageOutcome, Bucket>>();
+  private closed: RollupDelta[] = [];
+  private log: LogEntry[] = [];
   private tokenUses = new Map<string, number>();
+  private droppedLog = 0;
   private readonly db: Kysely<Database>;
   private readonly clock: Clock;
   private readonly days: CalendarDays;
+  private readonly logRetentionMs: number;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
 
-  constructor(options: { db: Kysely<Database>; clock: Clock; timeZone: string }) {
+  constructor(options: {
+    db: Kysely<Database>;
+    clock: Clock;
+    timeZone: string;
+    logRetentionMs: number;
+  }) {
     this.db = options.db;
     this.clock = options.clock;
     this.days = new CalendarDays(options.timeZone);
+    this.logRetentionMs = options.logRetentionMs;
   }
 
   get calendar(): CalendarDays {
     return this.days;
   }
 
-  record(keyId: string, ownerId: string, amount: number, at: number): void {
+  /** Entries dropped because the database was unreachable for too long. */
+  get droppedLogEntries(): number {
+    return this.droppedLog;
+  }
+
+  record(event: UsageEvent): void {
+    const { keyId, outcome, cost, at } = event;
+    if (outcome === 'VALID') {
+      const count = this.counts.get(keyId);
+      if (count === undefined) this.counts.set(keyId, { count: 1, lastUsedAt: at });
+      else {
+        count.count += 1;
+        if (at > count.lastUsedAt) count.lastUsedAt = at;
+      }
+    }
     const day = this.days.dayOf(at);
-    const entry = this.pending.get(keyId);
-    if (entry !== undefined && entry.day === day) {
-      entry.requests += 1;
-      entry.amount += amount;
-      if (at > entry.lastUsedAt) entry.lastUsedAt = at;
-      return;
+    const hour = at - (at % HOUR_MS);
+    let perOutcome = this.buckets.get(keyId);
+    if (perOutcome === undefined) {
+      perOutcome = new Map();
+      this.buckets.set(keyId, perOutcome);
     }
-    if (entry !== undefined) {
-      // The day changed since the last flush: write what belongs to yesterday first.
-      this.pending.delete(keyId);
-      this.pending.set(`${keyId}@${entry.day}`, entry);
+    const bucket = perOutcome.get(outcome);
+    if (bucket !== undefined && bucket.day === day && bucket.hour === hour) {
+      bucket.requests += 1;
+      bucket.amount += cost;
+    } else {
+      if (bucket !== undefined) this.closed.push({ keyId, outcome, ...bucket });
+      perOutcome.set(outcome, { ownerId: event.ownerId, day, hour, requests: 1, amount: cost });
     }
-    this.pending.set(keyId, { keyId, ownerId, day, requests: 1, amount, lastUsedAt: at });
+    if (this.log.length < MAX_PENDING_LOG) this.log.push(event);
+    else this.droppedLog += 1;
+  }
+
+  /**
+   * Adds amount to a key's valid usage without counting a request: a usage-billing settlement
+   * reporting more (or, negative, less) than verification reserved.
+   */
+  recordAmount(keyId: string, ownerId: string, amount: number, at: number): void {
+    const day = this.days.dayOf(at);
+    const hour = at - (at % HOUR_MS);
+    this.closed.push({ keyId, ownerId, outcome: 'VALID', day, hour, requests: 0, amount });
   }
 
   recordTokenUse(tokenId: string, at: number): void {
     this.tokenUses.set(tokenId, at);
   }
 
-  /** Counts not yet written for a key: merged into reads so users see their last call at once. */
-  pendingFor(keyId: string): {
-    requests: number;
-    lastUsedAt: number | null;
-    day: string | null;
-    amount: number;
-  } {
-    const entry = this.pending.get(keyId);
-    return entry === undefined
-      ? { requests: 0, lastUsedAt: null, day: null, amount: 0 }
-      : {
-          requests: entry.requests,
-          lastUsedAt: entry.lastUsedAt,
-          day: entry.day,
-          amount: entry.amount,
-        };
+  /** Valid uses not yet written for a key: merged into reads so users see their last call at once. */
+  pendingFor(keyId: string): { requests: number; lastUsedAt: number | null } {
+    const count = this.counts.get(keyId);
+    return count === undefined
+      ? { requests: 0, lastUsedAt: null }
+      : { requests: count.count, lastUsedAt: count.lastUsedAt };
+  }
+
+  /** Valid requests and amount today and this month: stored rollups plus what is pending. */
+  async totals(keyId: string): Promise<{ today: UsageTotals; month: UsageTotals }> {
+    const now = this.clock.now();
+    const todayDay = this.days.dayOf(now);
+    const monthStart = this.days.monthStartOf(now);
+    const [today, month] = await Promise.all([
+      sumValidUsage(this.db, keyId, todayDay, todayDay),
+      sumValidUsage(this.db, keyId, monthStart, todayDay),
+    ]);
+    const add = (day: string, requests: number, amount: number) => {
+      if (day === todayDay) {
+        today.requests += requests;
+        today.amount += amount;
+      }
+      if (day >= monthStart && day <= todayDay) {
+        month.requests += requests;
+        month.amount += amount;
+      }
+    };
+    for (const delta of this.closed)
+      if (delta.keyId === keyId && delta.outcome === 'VALID')
+        add(delta.day, delta.requests, delta.amount);
+    const open = this.buckets.get(keyId)?.get('VALID');
+    if (open !== undefined) add(open.day, open.requests, open.amount);
+    return { today, month };
   }
 
   start(intervalMs: number): void {
@@ -99,80 +183,69 @@ export class UsageRecorder {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    if (this.flushing) await this.flushing;
+    if (this.flushing) await this.flushing.catch(() => {});
     await this.flush();
   }
 
-  /** Today's and this month's usage of a key: stored rollups plus what is still pending. */
-  async totals(keyId: string): Promise<{ today: UsageTotals; month: UsageTotals }> {
-    const now = this.clock.now();
-    const today = this.days.dayOf(now);
-    const monthStart = this.days.monthStartOf(now);
-    const [todayStored, monthStored] = await Promise.all([
-      sumUsage(this.db, keyId, today, today),
-      sumUsage(this.db, keyId, monthStart, today),
-    ]);
-    const todayTotals = { ...todayStored };
-    const monthTotals = { ...monthStored };
-    for (const entry of this.pending.values()) {
-      if (entry.keyId !== keyId) continue;
-      if (entry.day === today) {
-        todayTotals.requests += entry.requests;
-        todayTotals.amount += entry.amount;
-      }
-      if (entry.day >= monthStart) {
-        monthTotals.requests += entry.requests;
-        monthTotals.amount += entry.amount;
-      }
-    }
-    return { today: todayTotals, month: monthTotals };
+  /** Deletes request-log entries older than the retention. */
+  async prune(): Promise<void> {
+    await pruneRequestLog(this.db, this.clock.now() - this.logRetentionMs);
   }
 
   private async write(): Promise<void> {
-    if (this.pending.size === 0 && this.tokenUses.size === 0) return;
-    const batch = this.pending;
+    if (
+      this.counts.size === 0 &&
+      this.buckets.size === 0 &&
+      this.closed.length === 0 &&
+      this.tokenUses.size === 0
+    )
+      return;
+    const counts = this.counts;
+    const rollups = this.closed;
+    for (const [keyId, perOutcome] of this.buckets) {
+      for (const [outcome, bucket] of perOutcome) rollups.push({ keyId, outcome, ...bucket });
+    }
+    const log = this.log;
     const tokenUses = this.tokenUses;
-    this.pending = new Map();
+    this.counts = new Map();
+    this.buckets = new Map();
+    this.closed = [];
+    this.log = [];
     this.tokenUses = new Map();
-    const entries = [...batch.values()];
     try {
       await this.db.transaction().execute(async (trx) => {
         await applyUsageDeltas(
           trx,
-          entries.map((e) => ({ keyId: e.keyId, count: e.requests, lastUsedAt: e.lastUsedAt })),
+          [...counts].map(([keyId, c]) => ({ keyId, count: c.count, lastUsedAt: c.lastUsedAt })),
         );
-        await addDailyUsage(
-          trx,
-          entries.map((e) => ({
-            keyId: e.keyId,
-            ownerId: e.ownerId,
-            day: e.day,
-            requests: e.requests,
-            amount: e.amount,
-          })),
-        );
+        await addRollups(trx, rollups);
+        await appendRequestLog(trx, log);
         await touchTokens(trx, tokenUses);
       });
     } catch (error) {
-      this.restore(entries, tokenUses);
+      this.restore(counts, rollups, log, tokenUses);
       throw error;
     }
   }
 
-  private restore(entries: Pending[], tokenUses: Map<string, number>): void {
-    for (const entry of entries) {
-      const slot = `${entry.keyId}@${entry.day}`;
-      const current = this.pending.get(slot);
-      if (current === undefined) {
-        this.pending.set(slot, entry);
-      } else {
-        current.requests += entry.requests;
-        current.amount += entry.amount;
-        current.lastUsedAt = Math.max(current.lastUsedAt, entry.lastUsedAt);
+  private restore(
+    counts: Map<string, KeyCount>,
+    rollups: RollupDelta[],
+    log: LogEntry[],
+    tokenUses: Map<string, number>,
+  ): void {
+    for (const [keyId, c] of counts) {
+      const current = this.counts.get(keyId);
+      if (current === undefined) this.counts.set(keyId, c);
+      else {
+        current.count += c.count;
+        current.lastUsedAt = Math.max(current.lastUsedAt, c.lastUsedAt);
       }
     }
-    for (const [id, at] of tokenUses) {
-      if (!this.tokenUses.has(id)) this.tokenUses.set(id, at);
-    }
+    this.closed.push(...rollups);
+    const room = Math.max(0, MAX_PENDING_LOG - this.log.length);
+    this.droppedLog += Math.max(0, log.length - room);
+    this.log = log.slice(0, room).concat(this.log);
+    for (const [id, at] of tokenUses) if (!this.tokenUses.has(id)) this.tokenUses.set(id, at);
   }
 }

@@ -1,17 +1,35 @@
+import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
+import type { CalendarDays } from '../core/calendar.ts';
 import type { Clock } from '../core/clock.ts';
+import { parseDurationMs } from '../core/duration.ts';
+import { compileIpAllowlist, type IpMatcher } from '../core/ip-allowlist.ts';
 import { keyStatus } from '../core/key-status.ts';
 import type { ApiKey } from '../core/models.ts';
+import { permits, resourceAllowed } from '../core/permissions.ts';
 import { sha256Hex } from '../core/secrets.ts';
-import type { VerifyCode } from '../core/verify-codes.ts';
-import { findApiKeyByHash } from '../storage/api-keys-repository.ts';
+import type { RefusalCode, VerifyCode } from '../core/verify-codes.ts';
+import type {
+  LimitDecision,
+  Limiter,
+  LimitRequest,
+  QuotaRule,
+  RateRule,
+  RateState,
+} from '../limits/limiter.ts';
+import { findApiKeyByHash, spendCredits } from '../storage/api-keys-repository.ts';
+import { insertReservation } from '../storage/reservations-repository.ts';
 import type { Database } from '../storage/schema.ts';
-import type { UsageRecorder } from './usage-recorder.ts';
+import type { UsageRecorder, UsageTotals } from './usage-recorder.ts';
 
-/** What the cache holds per key hash: the record, or `null` for "no such key". */
+/** A key as the cache holds it: the record plus what the policy checks need, compiled once. */
 export interface CachedKey {
   key: ApiKey;
   ownerDisabled: boolean;
+  ipMatcher: IpMatcher | null;
+  rate: RateRule[];
+  hasQuotas: boolean;
+  hasCredits: boolean;
 }
 
 /** The two maps behind verification: found keys, and a smaller one of hashes known not to exist. */
@@ -20,65 +38,352 @@ export interface KeyCachePort {
   set(hash: string, entry: CachedKey | null): void;
 }
 
-export type Verification =
-  | { valid: true; code: 'VALID'; key: ApiKey }
-  | { valid: false; code: Exclude<VerifyCode, 'VALID'>; key: ApiKey | null };
+export interface VerifyRequest {
+  key: string;
+  /** The end client's address; with an IP allowlist, an unknown address is refused. */
+  ip: string | null;
+  permission?: string | undefined;
+  resource?: string | undefined;
+  /** Cost units; default 1. */
+  cost?: number | undefined;
+  method?: string | null;
+  path?: string | null;
+}
 
-const NOT_FOUND: Verification = { valid: false, code: 'NOT_FOUND', key: null };
+export interface Verification {
+  valid: boolean;
+  code: VerifyCode;
+  key: ApiKey | null;
+  /** Every rate rule's state after this request (empty when the key has none, or a check before it refused). */
+  rate: RateState[];
+  /** For RATE_LIMITED / QUOTA_EXCEEDED: how long until a retry can succeed. */
+  retryAfterMs: number | null;
+  /** The balance after this request when the key has credits; null = unlimited or not reached. */
+  creditsRemaining: number | null;
+  /** Identifies this verification; for `billing: usage` keys it settles the reservation. */
+  verificationId: string;
+}
+
+const NO_RATE: RateState[] = [];
+
+export function compileKey(key: ApiKey, ownerDisabled: boolean): CachedKey {
+  const rate: RateRule[] = [];
+  for (const rule of key.limits.rate ?? []) {
+    const windowMs = parseDurationMs(rule.window);
+    if (windowMs !== null) rate.push({ limit: rule.limit, windowMs });
+  }
+  const quota = (q: { requests?: number; amount?: number } | undefined) =>
+    q !== undefined && (q.requests !== undefined || q.amount !== undefined);
+  return {
+    key,
+    ownerDisabled,
+    ipMatcher: compileIpAllowlist(key.ipAllowlist),
+    rate,
+    hasQuotas: quota(key.limits.daily) || quota(key.limits.monthly),
+    hasCredits: key.credits.remaining !== null,
+  };
+}
+
+interface QuotaSeed {
+  day: string;
+  month: string;
+  today: UsageTotals;
+  monthToDate: UsageTotals;
+}
 
 /**
- * The hot path: shape check, one SHA-256, one map lookup; the database only on a cache miss.
- * Returns synchronously when the key is cached so callers pay no extra tick.
+ * The hot path. Checks in SPEC §3 order — lookup, status, IP, permission and resource, cost,
+ * rate limits, quotas, credits — and the first failure decides; nothing is charged for a refused
+ * request. A cached key with no credits costs one SHA-256, one map lookup and (with limits) one
+ * limiter call, and returns synchronously; the database is touched only on a cache miss, to seed
+ * a quota period once, and to spend credits (the one durable, atomic write credits need).
  */
 export class VerifyService {
   private readonly db: Kysely<Database>;
   private readonly clock: Clock;
   private readonly cache: KeyCachePort;
   private readonly usage: UsageRecorder;
+  private readonly limiter: Limiter;
+  private readonly calendar: CalendarDays;
   private readonly isKeyShape: (candidate: string) => boolean;
+  private readonly quotaSeeds = new Map<string, QuotaSeed>();
 
   constructor(deps: {
     db: Kysely<Database>;
     clock: Clock;
     cache: KeyCachePort;
     usage: UsageRecorder;
+    limiter: Limiter;
     isKeyShape: (candidate: string) => boolean;
   }) {
     this.db = deps.db;
     this.clock = deps.clock;
     this.cache = deps.cache;
     this.usage = deps.usage;
+    this.limiter = deps.limiter;
+    this.calendar = deps.usage.calendar;
     this.isKeyShape = deps.isKeyShape;
   }
 
-  verify(secret: string): Verification | Promise<Verification> {
-    if (!this.isKeyShape(secret)) return NOT_FOUND;
-    const hash = sha256Hex(secret);
+  verify(request: VerifyRequest): Verification | Promise<Verification> {
+    if (!this.isKeyShape(request.key)) return notFound();
+    const hash = sha256Hex(request.key);
     const cached = this.cache.get(hash);
-    if (cached !== undefined) return this.decide(cached);
-    return this.load(hash).then((entry) => this.decide(entry));
+    if (cached !== undefined) return this.decide(cached, request);
+    return this.load(hash).then((entry) => this.decide(entry, request));
   }
 
   private async load(hash: string): Promise<CachedKey | null> {
     const found = await findApiKeyByHash(this.db, hash);
-    const entry = found ?? null;
+    const entry = found === undefined ? null : compileKey(found.key, found.ownerDisabled);
     this.cache.set(hash, entry);
     return entry;
   }
 
-  private decide(entry: CachedKey | null): Verification {
-    if (entry === null) return NOT_FOUND;
+  private decide(
+    entry: CachedKey | null,
+    request: VerifyRequest,
+  ): Verification | Promise<Verification> {
+    if (entry === null) return notFound();
     const now = this.clock.now();
     const key = entry.key;
+    const cost = request.cost ?? 1;
     const status = keyStatus(key, now);
     if (status !== 'active')
-      return {
-        valid: false,
-        code: status === 'revoked' ? 'REVOKED' : status === 'expired' ? 'EXPIRED' : 'DISABLED',
-        key,
-      };
-    if (entry.ownerDisabled) return { valid: false, code: 'DISABLED', key };
-    this.usage.record(key.id, key.ownerId, 1, now);
-    return { valid: true, code: 'VALID', key };
+      return this.refuse(
+        entry,
+        request,
+        now,
+        cost,
+        status === 'revoked' ? 'REVOKED' : status === 'expired' ? 'EXPIRED' : 'DISABLED',
+      );
+    if (entry.ownerDisabled) return this.refuse(entry, request, now, cost, 'DISABLED');
+    if (entry.ipMatcher !== null && (request.ip === null || !entry.ipMatcher(request.ip)))
+      return this.refuse(entry, request, now, cost, 'IP_NOT_ALLOWED');
+    if (request.permission !== undefined && !permits(key.permissions, request.permission))
+      return this.refuse(entry, request, now, cost, 'FORBIDDEN');
+    if (request.resource !== undefined && !resourceAllowed(key.allowedResources, request.resource))
+      return this.refuse(entry, request, now, cost, 'FORBIDDEN');
+    const maxCost = key.limits.max_cost_per_request;
+    if (maxCost !== undefined && cost > maxCost)
+      return this.refuse(entry, request, now, cost, 'FORBIDDEN');
+    if (entry.rate.length === 0 && !entry.hasQuotas)
+      return this.charge(entry, request, now, cost, null, NO_RATE);
+    const seed = entry.hasQuotas ? this.seedFor(key.id, now) : undefined;
+    if (seed instanceof Promise) return seed.then(() => this.limit(entry, request, now, cost));
+    return this.limit(entry, request, now, cost);
   }
+
+  private limit(
+    entry: CachedKey,
+    request: VerifyRequest,
+    now: number,
+    cost: number,
+  ): Verification | Promise<Verification> {
+    const limitRequest: LimitRequest = {
+      keyId: entry.key.id,
+      now,
+      cost,
+      rate: entry.rate,
+      quotas: entry.hasQuotas ? this.quotaRules(entry.key, now) : [],
+    };
+    const decision = this.limiter.consume(limitRequest);
+    if (decision instanceof Promise)
+      return decision.then((d) => this.afterLimits(entry, request, now, cost, limitRequest, d));
+    return this.afterLimits(entry, request, now, cost, limitRequest, decision);
+  }
+
+  private afterLimits(
+    entry: CachedKey,
+    request: VerifyRequest,
+    now: number,
+    cost: number,
+    limitRequest: LimitRequest,
+    decision: LimitDecision,
+  ): Verification | Promise<Verification> {
+    if (!decision.allowed)
+      return this.refuse(
+        entry,
+        request,
+        now,
+        cost,
+        decision.code,
+        decision.rate,
+        decision.retryAfterMs,
+      );
+    return this.charge(entry, request, now, cost, limitRequest, decision.rate);
+  }
+
+  private charge(
+    entry: CachedKey,
+    request: VerifyRequest,
+    now: number,
+    cost: number,
+    limitRequest: LimitRequest | null,
+    rate: RateState[],
+  ): Verification | Promise<Verification> {
+    if (!entry.hasCredits)
+      return this.admit(entry, request, now, cost, rate, null, verificationId());
+    return this.spend(entry, request, now, cost, limitRequest, rate);
+  }
+
+  private async spend(
+    entry: CachedKey,
+    request: VerifyRequest,
+    now: number,
+    cost: number,
+    limitRequest: LimitRequest | null,
+    rate: RateState[],
+  ): Promise<Verification> {
+    const key = entry.key;
+    const refill = key.credits.refill;
+    const id = verificationId();
+    const remaining = await this.db.transaction().execute(async (trx) => {
+      const left = await spendCredits(trx, {
+        keyId: key.id,
+        cost,
+        refill:
+          refill === null
+            ? null
+            : {
+                period:
+                  refill.interval === 'daily'
+                    ? this.calendar.dayOf(now)
+                    : this.calendar.monthOf(now),
+                amount: refill.amount,
+              },
+      });
+      if (left !== null && key.billing === 'usage')
+        await insertReservation(trx, { id, keyId: key.id, reserved: cost, createdAt: now });
+      return left;
+    });
+    if (remaining === null) {
+      if (limitRequest !== null) await this.limiter.release(limitRequest);
+      return this.refuse(entry, request, now, cost, 'INSUFFICIENT_CREDITS', rate, null);
+    }
+    return this.admit(entry, request, now, cost, rate, remaining, id);
+  }
+
+  private admit(
+    entry: CachedKey,
+    request: VerifyRequest,
+    now: number,
+    cost: number,
+    rate: RateState[],
+    creditsRemaining: number | null,
+    id: string,
+  ): Verification {
+    const key = entry.key;
+    this.usage.record({
+      keyId: key.id,
+      ownerId: key.ownerId,
+      outcome: 'VALID',
+      cost,
+      at: now,
+      ip: request.ip,
+      method: request.method ?? null,
+      path: request.path ?? null,
+    });
+    return {
+      valid: true,
+      code: 'VALID',
+      key,
+      rate,
+      retryAfterMs: null,
+      creditsRemaining,
+      verificationId: id,
+    };
+  }
+
+  private refuse(
+    entry: CachedKey,
+    request: VerifyRequest,
+    now: number,
+    cost: number,
+    code: Exclude<RefusalCode, 'NOT_FOUND'>,
+    rate: RateState[] = NO_RATE,
+    retryAfterMs: number | null = null,
+  ): Verification {
+    const key = entry.key;
+    this.usage.record({
+      keyId: key.id,
+      ownerId: key.ownerId,
+      outcome: code,
+      cost,
+      at: now,
+      ip: request.ip,
+      method: request.method ?? null,
+      path: request.path ?? null,
+    });
+    return {
+      valid: false,
+      code,
+      key,
+      rate,
+      retryAfterMs,
+      creditsRemaining: null,
+      verificationId: verificationId(),
+    };
+  }
+
+  private quotaRules(key: ApiKey, now: number): QuotaRule[] {
+    const seed = this.quotaSeeds.get(key.id) as QuotaSeed;
+    const rules: QuotaRule[] = [];
+    const { daily, monthly } = key.limits;
+    if (daily !== undefined && (daily.requests !== undefined || daily.amount !== undefined)) {
+      rules.push({
+        period: 'day',
+        periodKey: seed.day,
+        resetAt: this.calendar.dayEnd(now),
+        ...daily,
+        used: seed.today,
+      });
+    }
+    if (monthly !== undefined && (monthly.requests !== undefined || monthly.amount !== undefined)) {
+      rules.push({
+        period: 'month',
+        periodKey: seed.month,
+        resetAt: this.calendar.monthEnd(now),
+        ...monthly,
+        used: seed.monthToDate,
+      });
+    }
+    return rules;
+  }
+
+  /**
+   * What the durable usage history says the key used in the current day and month: the limiter
+   * starts a period's counters from it, so a restart does not hand out a period again. Loaded
+   * once per key and period.
+   */
+  private seedFor(keyId: string, now: number): undefined | Promise<void> {
+    const day = this.calendar.dayOf(now);
+    const seed = this.quotaSeeds.get(keyId);
+    if (seed !== undefined && seed.day === day) return undefined;
+    return this.usage.totals(keyId).then((totals) => {
+      if (this.quotaSeeds.size >= 100_000) this.quotaSeeds.clear();
+      this.quotaSeeds.set(keyId, {
+        day,
+        month: this.calendar.monthOf(now),
+        today: totals.today,
+        monthToDate: totals.month,
+      });
+    });
+  }
+}
+
+function verificationId(): string {
+  return `ver_${randomUUID().replaceAll('-', '')}`;
+}
+
+function notFound(): Verification {
+  return {
+    valid: false,
+    code: 'NOT_FOUND',
+    key: null,
+    rate: NO_RATE,
+    retryAfterMs: null,
+    creditsRemaining: null,
+    verificationId: verificationId(),
+  };
 }

@@ -36,7 +36,7 @@ export function toApiKey(row: Selectable<ApiKeysTable>): ApiKey {
   };
 }
 
-function toRow(key: ApiKey): Selectable<ApiKeysTable> {
+function toRow(key: ApiKey, refillPeriod: string | null): Selectable<ApiKeysTable> {
   return {
     id: key.id,
     owner_id: key.ownerId,
@@ -58,6 +58,7 @@ function toRow(key: ApiKey): Selectable<ApiKeysTable> {
     limits: JSON.stringify(key.limits),
     credits_remaining: key.credits.remaining,
     credits_refill: key.credits.refill === null ? null : JSON.stringify(key.credits.refill),
+    credits_refill_period: refillPeriod,
     billing: key.billing,
     metadata: JSON.stringify(key.metadata),
     rotated_from: key.rotatedFrom,
@@ -65,8 +66,16 @@ function toRow(key: ApiKey): Selectable<ApiKeysTable> {
   };
 }
 
-export async function insertApiKey(db: Db, key: ApiKey): Promise<void> {
-  await db.insertInto('api_keys').values(toRow(key)).execute();
+/**
+ * @param refillPeriod the credit refill period the initial balance counts as (the current one),
+ *   so the first refill happens when the next period starts; null when the key has no refill.
+ */
+export async function insertApiKey(
+  db: Db,
+  key: ApiKey,
+  refillPeriod: string | null = null,
+): Promise<void> {
+  await db.insertInto('api_keys').values(toRow(key, refillPeriod)).execute();
 }
 
 export async function findApiKeyById(db: Db, id: string): Promise<ApiKey | undefined> {
@@ -116,6 +125,7 @@ export async function updateApiKey(
   id: string,
   changes: ApiKeyChanges,
   now: number,
+  refillPeriod: string | null = null,
 ): Promise<ApiKey | undefined> {
   const set: Updateable<ApiKeysTable> = { updated_at: now };
   if (changes.name !== undefined) set.name = changes.name;
@@ -131,6 +141,7 @@ export async function updateApiKey(
     set.credits_remaining = changes.credits.remaining;
     set.credits_refill =
       changes.credits.refill === null ? null : JSON.stringify(changes.credits.refill);
+    set.credits_refill_period = refillPeriod;
   }
   if (changes.billing !== undefined) set.billing = changes.billing;
   if (changes.metadata !== undefined) set.metadata = JSON.stringify(changes.metadata);
@@ -241,4 +252,75 @@ export async function applyUsageDeltas(db: Db, deltas: readonly UsageDelta[]): P
       .where('id', '=', delta.keyId)
       .execute();
   }
+}
+
+export interface CreditSpend {
+  keyId: string;
+  cost: number;
+  /** The current refill period, when the key refills: a balance last filled for an older one is reset first. */
+  refill: { period: string; amount: number } | null;
+}
+
+/**
+ * Spends credits in one guarded UPDATE, so concurrent spends can never take the balance below zero
+ * on either dialect. Returns the balance after the spend, or null when it does not cover `cost`
+ * (nothing is spent then). A refill due for a new period is applied in the same statement.
+ */
+export async function spendCredits(db: Db, spend: CreditSpend): Promise<number | null> {
+  const balance =
+    spend.refill === null
+      ? sql<number>`credits_remaining`
+      : sql<number>`(case when credits_refill_period is not null and credits_refill_period <> ${spend.refill.period} then ${spend.refill.amount} else credits_remaining end)`;
+  const row = await db
+    .updateTable('api_keys')
+    .set({
+      credits_remaining: sql<number>`${balance} - ${spend.cost}`,
+      ...(spend.refill !== null && { credits_refill_period: spend.refill.period }),
+    })
+    .where('id', '=', spend.keyId)
+    .where('credits_remaining', 'is not', null)
+    .where(sql<boolean>`${balance} >= ${spend.cost}`)
+    .returning('credits_remaining')
+    .executeTakeFirst();
+  return row === undefined ? null : Number(row.credits_remaining);
+}
+
+/**
+ * Adds `delta` credits (a refund when positive, an extra charge when negative), clamping at zero.
+ * Returns the new balance and what was actually charged or refunded.
+ */
+export async function adjustCredits(
+  db: Db,
+  keyId: string,
+  delta: number,
+): Promise<{ remaining: number; applied: number } | null> {
+  const before = await db
+    .selectFrom('api_keys')
+    .select('credits_remaining')
+    .where('id', '=', keyId)
+    .executeTakeFirst();
+  if (before === undefined || before.credits_remaining === null) return null;
+  const row = await db
+    .updateTable('api_keys')
+    .set({
+      credits_remaining: sql<number>`case when credits_remaining + ${delta} < 0 then 0 else credits_remaining + ${delta} end`,
+    })
+    .where('id', '=', keyId)
+    .where('credits_remaining', 'is not', null)
+    .returning('credits_remaining')
+    .executeTakeFirst();
+  if (row === undefined || row.credits_remaining === null) return null;
+  return {
+    remaining: Number(row.credits_remaining),
+    applied: Number(row.credits_remaining) - Number(before.credits_remaining),
+  };
+}
+
+export async function readCredits(db: Db, keyId: string): Promise<number | null | undefined> {
+  const row = await db
+    .selectFrom('api_keys')
+    .select('credits_remaining')
+    .where('id', '=', keyId)
+    .executeTakeFirst();
+  return row === undefined ? undefined : row.credits_remaining;
 }

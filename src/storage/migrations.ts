@@ -60,6 +60,7 @@ function initial(dialect: Dialect): Migration {
         .addColumn('limits', 'text', (c) => c.notNull())
         .addColumn('credits_remaining', big)
         .addColumn('credits_refill', 'text')
+        .addColumn('credits_refill_period', 'text')
         .addColumn('billing', 'text', (c) => c.notNull())
         .addColumn('metadata', 'text', (c) => c.notNull())
         .addColumn('rotated_from', 'text')
@@ -115,9 +116,56 @@ function initial(dialect: Dialect): Migration {
         .addColumn('key_id', 'text', (c) => c.notNull())
         .addColumn('owner_id', 'text', (c) => c.notNull())
         .addColumn('day', 'text', (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
         .addColumn('requests', big, (c) => c.notNull().defaultTo(0))
         .addColumn('amount', big, (c) => c.notNull().defaultTo(0))
-        .addPrimaryKeyConstraint('usage_daily_pk', ['key_id', 'day'])
+        .addPrimaryKeyConstraint('usage_daily_pk', ['key_id', 'day', 'outcome'])
+        .execute();
+
+      await db.schema
+        .createTable('usage_hourly')
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('owner_id', 'text', (c) => c.notNull())
+        .addColumn('hour', big, (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('requests', big, (c) => c.notNull().defaultTo(0))
+        .addColumn('amount', big, (c) => c.notNull().defaultTo(0))
+        .addPrimaryKeyConstraint('usage_hourly_pk', ['key_id', 'hour', 'outcome'])
+        .execute();
+
+      await db.schema
+        .createTable('request_log')
+        .addColumn('seq', dialect === 'postgres' ? 'bigserial' : 'integer', (c) =>
+          dialect === 'postgres' ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('owner_id', 'text', (c) => c.notNull())
+        .addColumn('at', big, (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .addColumn('ip', 'text')
+        .addColumn('method', 'text')
+        .addColumn('path', 'text')
+        .addColumn('cost', big, (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex('request_log_key_seq')
+        .on('request_log')
+        .columns(['key_id', 'seq'])
+        .execute();
+      await db.schema.createIndex('request_log_at').on('request_log').column('at').execute();
+
+      await db.schema
+        .createTable('credit_reservations')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('key_id', 'text', (c) => c.notNull())
+        .addColumn('reserved', big, (c) => c.notNull())
+        .addColumn('created_at', big, (c) => c.notNull())
+        .addColumn('settled_at', big)
+        .execute();
+      await db.schema
+        .createIndex('credit_reservations_created')
+        .on('credit_reservations')
+        .column('created_at')
         .execute();
     },
   };

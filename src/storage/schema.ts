@@ -11,6 +11,9 @@ export interface Database {
   tokens: TokensTable;
   audit_log: AuditLogTable;
   usage_daily: UsageDailyTable;
+  usage_hourly: UsageHourlyTable;
+  request_log: RequestLogTable;
+  credit_reservations: CreditReservationsTable;
 }
 
 export interface UsersTable {
@@ -56,6 +59,8 @@ export interface ApiKeysTable {
   limits: string;
   credits_remaining: number | null;
   credits_refill: string | null;
+  /** The refill period (`2026-06-01` daily, `2026-06` monthly) the balance was last refilled for. */
+  credits_refill_period: string | null;
   billing: 'per_request' | 'usage';
   metadata: string;
   rotated_from: string | null;
@@ -90,11 +95,56 @@ export interface AuditLogTable {
   details: string;
 }
 
+/** Outcome of one attributable request: `VALID` or the refusal code. */
+export type UsageOutcome =
+  | 'VALID'
+  | 'REVOKED'
+  | 'EXPIRED'
+  | 'DISABLED'
+  | 'IP_NOT_ALLOWED'
+  | 'FORBIDDEN'
+  | 'RATE_LIMITED'
+  | 'QUOTA_EXCEEDED'
+  | 'INSUFFICIENT_CREDITS';
+
 export interface UsageDailyTable {
   key_id: string;
   owner_id: string;
   /** Calendar day in the deployment's time zone, `YYYY-MM-DD`. */
   day: string;
+  outcome: UsageOutcome;
+  requests: number;
+  /** Summed cost of the requests (valid ones are charged; refused ones record what they asked). */
+  amount: number;
+}
+
+export interface UsageHourlyTable {
+  key_id: string;
+  owner_id: string;
+  /** Start of the UTC hour, epoch ms. */
+  hour: number;
+  outcome: UsageOutcome;
   requests: number;
   amount: number;
+}
+
+export interface RequestLogTable {
+  seq: Generated<number>;
+  key_id: string;
+  owner_id: string;
+  at: number;
+  outcome: UsageOutcome;
+  ip: string | null;
+  method: string | null;
+  path: string | null;
+  cost: number;
+}
+
+/** A usage-billing reservation made at verify time, settled once by `POST /v1/usage`. */
+export interface CreditReservationsTable {
+  id: string;
+  key_id: string;
+  reserved: number;
+  created_at: number;
+  settled_at: number | null;
 }

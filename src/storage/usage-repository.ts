@@ -1,39 +1,88 @@
 import { type Kysely, sql } from 'kysely';
-import type { Database } from './schema.ts';
+import type { Database, UsageOutcome } from './schema.ts';
 
 type Db = Kysely<Database>;
 
-export interface DailyUsageDelta {
+export interface RollupDelta {
   keyId: string;
   ownerId: string;
+  outcome: UsageOutcome;
+  /** `YYYY-MM-DD` in the deployment's time zone. */
   day: string;
+  /** Start of the UTC hour, epoch ms. */
+  hour: number;
   requests: number;
   amount: number;
 }
 
-/** Upserts daily rollups; both dialects support `on conflict … do update`. */
-export async function addDailyUsage(db: Db, deltas: readonly DailyUsageDelta[]): Promise<void> {
+export interface LogEntry {
+  keyId: string;
+  ownerId: string;
+  at: number;
+  outcome: UsageOutcome;
+  ip: string | null;
+  method: string | null;
+  path: string | null;
+  cost: number;
+}
+
+/** Upserts hourly and daily rollups; both dialects support `on conflict … do update`. */
+export async function addRollups(db: Db, deltas: readonly RollupDelta[]): Promise<void> {
   for (const d of deltas) {
+    const base = {
+      key_id: d.keyId,
+      owner_id: d.ownerId,
+      outcome: d.outcome,
+      requests: d.requests,
+      amount: d.amount,
+    };
     await db
       .insertInto('usage_daily')
-      .values({
-        key_id: d.keyId,
-        owner_id: d.ownerId,
-        day: d.day,
-        requests: d.requests,
-        amount: d.amount,
-      })
+      .values({ ...base, day: d.day })
       .onConflict((oc) =>
-        oc.columns(['key_id', 'day']).doUpdateSet({
+        oc.columns(['key_id', 'day', 'outcome']).doUpdateSet({
           requests: sql<number>`usage_daily.requests + ${d.requests}`,
           amount: sql<number>`usage_daily.amount + ${d.amount}`,
+        }),
+      )
+      .execute();
+    await db
+      .insertInto('usage_hourly')
+      .values({ ...base, hour: d.hour })
+      .onConflict((oc) =>
+        oc.columns(['key_id', 'hour', 'outcome']).doUpdateSet({
+          requests: sql<number>`usage_hourly.requests + ${d.requests}`,
+          amount: sql<number>`usage_hourly.amount + ${d.amount}`,
         }),
       )
       .execute();
   }
 }
 
-export async function sumUsage(
+const LOG_CHUNK = 500;
+
+export async function appendRequestLog(db: Db, entries: readonly LogEntry[]): Promise<void> {
+  for (let i = 0; i < entries.length; i += LOG_CHUNK) {
+    await db
+      .insertInto('request_log')
+      .values(
+        entries.slice(i, i + LOG_CHUNK).map((e) => ({
+          key_id: e.keyId,
+          owner_id: e.ownerId,
+          at: e.at,
+          outcome: e.outcome,
+          ip: e.ip,
+          method: e.method,
+          path: e.path,
+          cost: e.cost,
+        })),
+      )
+      .execute();
+  }
+}
+
+/** Valid requests and their summed cost between two days (inclusive): what quotas count. */
+export async function sumValidUsage(
   db: Db,
   keyId: string,
   fromDay: string,
@@ -46,8 +95,97 @@ export async function sumUsage(
       eb.fn.coalesce(eb.fn.sum<number>('amount'), sql<number>`0`).as('amount'),
     ])
     .where('key_id', '=', keyId)
+    .where('outcome', '=', 'VALID')
     .where('day', '>=', fromDay)
     .where('day', '<=', toDay)
     .executeTakeFirstOrThrow();
   return { requests: Number(row.requests), amount: Number(row.amount) };
+}
+
+export interface UsageBucket {
+  bucket: string;
+  outcome: UsageOutcome;
+  requests: number;
+  amount: number;
+}
+
+export async function dailyUsage(
+  db: Db,
+  keyId: string,
+  fromDay: string,
+  toDay: string,
+): Promise<UsageBucket[]> {
+  const rows = await db
+    .selectFrom('usage_daily')
+    .select(['day', 'outcome', 'requests', 'amount'])
+    .where('key_id', '=', keyId)
+    .where('day', '>=', fromDay)
+    .where('day', '<=', toDay)
+    .orderBy('day')
+    .orderBy('outcome')
+    .execute();
+  return rows.map((r) => ({
+    bucket: r.day,
+    outcome: r.outcome,
+    requests: Number(r.requests),
+    amount: Number(r.amount),
+  }));
+}
+
+export async function hourlyUsage(
+  db: Db,
+  keyId: string,
+  from: number,
+  to: number,
+): Promise<UsageBucket[]> {
+  const rows = await db
+    .selectFrom('usage_hourly')
+    .select(['hour', 'outcome', 'requests', 'amount'])
+    .where('key_id', '=', keyId)
+    .where('hour', '>=', from)
+    .where('hour', '<=', to)
+    .orderBy('hour')
+    .orderBy('outcome')
+    .execute();
+  return rows.map((r) => ({
+    bucket: new Date(Number(r.hour)).toISOString(),
+    outcome: r.outcome,
+    requests: Number(r.requests),
+    amount: Number(r.amount),
+  }));
+}
+
+export interface LoggedRequest extends LogEntry {
+  seq: number;
+}
+
+export async function readRequestLog(
+  db: Db,
+  keyId: string,
+  limit: number,
+  beforeSeq?: number,
+): Promise<LoggedRequest[]> {
+  let query = db
+    .selectFrom('request_log')
+    .selectAll()
+    .where('key_id', '=', keyId)
+    .orderBy('seq', 'desc')
+    .limit(limit + 1);
+  if (beforeSeq !== undefined) query = query.where('seq', '<', beforeSeq);
+  const rows = await query.execute();
+  return rows.map((r) => ({
+    seq: Number(r.seq),
+    keyId: r.key_id,
+    ownerId: r.owner_id,
+    at: Number(r.at),
+    outcome: r.outcome,
+    ip: r.ip,
+    method: r.method,
+    path: r.path,
+    cost: Number(r.cost),
+  }));
+}
+
+export async function pruneRequestLog(db: Db, cutoff: number): Promise<void> {
+  await db.deleteFrom('request_log').where('at', '<', cutoff).execute();
 }

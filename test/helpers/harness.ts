@@ -8,6 +8,7 @@ import { createServices, type Services } from '../../src/services/index.ts';
 import { openStore } from '../../src/storage/database.ts';
 import { migrateToLatest } from '../../src/storage/migrations.ts';
 import type { DatabaseKind, TestDatabase } from './databases.ts';
+import { dropRedisPrefix } from './redis.ts';
 
 /** Everything any test sent or received that must never reach storage or logs in plain text. */
 export const SECRETS_SEEN = new Set<string>();
@@ -125,6 +126,7 @@ export async function createHarness(
       await services.stop();
       await store.close();
       await database.drop();
+      if (config.redisUrl !== null) await dropRedisPrefix(config.redisKeyPrefix);
     },
   };
 }

@@ -15,7 +15,15 @@ import {
 import { insertAuditEntry, listAuditEntries } from '../../src/storage/audit-repository.ts';
 import { openStore, type Store } from '../../src/storage/database.ts';
 import { migrateToLatest, pendingMigrations } from '../../src/storage/migrations.ts';
-import { addDailyUsage, sumUsage } from '../../src/storage/usage-repository.ts';
+import {
+  addRollups,
+  appendRequestLog,
+  dailyUsage,
+  hourlyUsage,
+  pruneRequestLog,
+  readRequestLog,
+  sumValidUsage,
+} from '../../src/storage/usage-repository.ts';
 import { findUserByEmail, insertUser, updateUser } from '../../src/storage/users-repository.ts';
 import { DATABASES, type TestDatabase } from '../helpers/databases.ts';
 
@@ -209,25 +217,67 @@ describe.each(DATABASES)('repositories on $name', (kind) => {
       usageCount: 5,
       lastUsedAt: NOW + 50,
     });
-    await addDailyUsage(store.db, [
-      { keyId: key.id, ownerId, day: '2026-04-01', requests: 2, amount: 7 },
+    const hour = NOW;
+    const valid = { keyId: key.id, ownerId, outcome: 'VALID' as const, hour };
+    await addRollups(store.db, [{ ...valid, day: '2026-04-01', requests: 2, amount: 7 }]);
+    await addRollups(store.db, [
+      { ...valid, day: '2026-04-01', requests: 1, amount: 3 },
+      { ...valid, day: '2026-04-02', hour: hour + 86_400_000, requests: 4, amount: 0 },
+      { ...valid, outcome: 'RATE_LIMITED', day: '2026-04-01', requests: 9, amount: 9 },
     ]);
-    await addDailyUsage(store.db, [
-      { keyId: key.id, ownerId, day: '2026-04-01', requests: 1, amount: 3 },
-      { keyId: key.id, ownerId, day: '2026-04-02', requests: 4, amount: 0 },
-    ]);
-    expect(await sumUsage(store.db, key.id, '2026-04-01', '2026-04-01')).toEqual({
+    expect(await sumValidUsage(store.db, key.id, '2026-04-01', '2026-04-01')).toEqual({
       requests: 3,
       amount: 10,
     });
-    expect(await sumUsage(store.db, key.id, '2026-04-01', '2026-04-30')).toEqual({
+    expect(await sumValidUsage(store.db, key.id, '2026-04-01', '2026-04-30')).toEqual({
       requests: 7,
       amount: 10,
     });
-    expect(await sumUsage(store.db, 'key_none', '2026-04-01', '2026-04-30')).toEqual({
+    expect(await sumValidUsage(store.db, 'key_none', '2026-04-01', '2026-04-30')).toEqual({
       requests: 0,
       amount: 0,
     });
+    expect(await dailyUsage(store.db, key.id, '2026-04-01', '2026-04-01')).toEqual([
+      { bucket: '2026-04-01', outcome: 'RATE_LIMITED', requests: 9, amount: 9 },
+      { bucket: '2026-04-01', outcome: 'VALID', requests: 3, amount: 10 },
+    ]);
+    expect(await hourlyUsage(store.db, key.id, hour + 1, hour + 86_400_000)).toEqual([
+      {
+        bucket: new Date(hour + 86_400_000).toISOString(),
+        outcome: 'VALID',
+        requests: 4,
+        amount: 0,
+      },
+    ]);
+  });
+
+  it('the request log is appended in order, paged newest first, and pruned by age', async () => {
+    const entry = {
+      keyId: 'key_log',
+      ownerId,
+      outcome: 'VALID' as const,
+      ip: '2001:db8::1',
+      method: 'GET',
+      path: '/v1/key',
+      cost: 1,
+    };
+    await appendRequestLog(
+      store.db,
+      Array.from({ length: 1200 }, (_, i) => ({ ...entry, at: NOW + i })),
+    );
+    const page = await readRequestLog(store.db, 'key_log', 2);
+    expect(page.map((e) => e.at)).toEqual([NOW + 1199, NOW + 1198, NOW + 1197]);
+    expect(page[0]).toMatchObject({
+      ip: '2001:db8::1',
+      method: 'GET',
+      path: '/v1/key',
+      cost: 1,
+      outcome: 'VALID',
+    });
+    const older = await readRequestLog(store.db, 'key_log', 1, page[1]?.seq);
+    expect(older.map((e) => e.at)).toEqual([NOW + 1197, NOW + 1196]);
+    await pruneRequestLog(store.db, NOW + 1000);
+    expect(await readRequestLog(store.db, 'key_log', 500)).toHaveLength(200);
   });
 
   it('audit entries are appended and read newest first, per owner', async () => {

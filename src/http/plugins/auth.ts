@@ -1,18 +1,19 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../core/errors.ts';
-import type { ApiKey } from '../../core/models.ts';
 import { constantTimeEqual } from '../../core/secrets.ts';
 import type { Scope } from '../../core/token.ts';
-import { REFUSAL } from '../../core/verify-codes.ts';
+import { REFUSAL, type RefusalCode } from '../../core/verify-codes.ts';
 import { type Actor, anonymousActor, hasScope, sessionActor } from '../../services/actor.ts';
 import type { Services } from '../../services/index.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
+import type { Verification } from '../../services/verify.ts';
+import { rateLimitHeaders } from '../rate-limit-headers.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     actor: Actor;
     session: ActiveSession | null;
-    apiKey: ApiKey | null;
+    verification: Verification | null;
   }
 }
 
@@ -133,21 +134,35 @@ export function anonymous(request: FastifyRequest): void {
 }
 
 /**
- * Authenticates a key holder (`Authorization: Bearer sk_…` or `X-API-Key`) through the policy
- * chain; a refusal answers 401 with the RFC 6750 challenge.
+ * Authenticates a key holder (`Authorization: Bearer sk_…` or `X-API-Key`) through the whole
+ * policy chain with the permission the route needs. A refusal answers with its status (401 with
+ * the RFC 6750 challenge, 402, 403 or 429 with Retry-After); every answer carries the rate-limit
+ * headers of the key's rules.
  */
-export function authenticateKey(services: Services) {
+export function authenticateKey(services: Services, permission: string) {
   return (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void => {
-    const presented = bearer(request) ?? '';
-    const outcome = services.verify.verify(presented);
-    const finish = (result: Awaited<typeof outcome>) => {
+    const outcome = services.verify.verify({
+      key: bearer(request) ?? '',
+      ip: request.ip,
+      permission,
+      method: request.method,
+      path: request.routeOptions.url ?? null,
+    });
+    const finish = (result: Verification) => {
+      const headers = rateLimitHeaders(result.rate);
+      if (headers !== null) reply.headers(headers);
       if (result.valid) {
-        request.apiKey = result.key;
+        request.verification = result;
         done();
         return;
       }
-      reply.header('www-authenticate', 'Bearer error="invalid_token"');
-      const refusal = REFUSAL[result.code];
+      const code = result.code as RefusalCode;
+      if (result.retryAfterMs !== null)
+        reply.header('retry-after', String(Math.max(1, Math.ceil(result.retryAfterMs / 1000))));
+      if (code === 'NOT_FOUND' || code === 'REVOKED' || code === 'EXPIRED' || code === 'DISABLED') {
+        reply.header('www-authenticate', 'Bearer error="invalid_token"');
+      }
+      const refusal = REFUSAL[code];
       done(new AppError(refusal.error, refusal.message));
     };
     if (outcome instanceof Promise) outcome.then(finish, done);

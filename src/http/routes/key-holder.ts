@@ -12,13 +12,14 @@ const Totals = Type.Object({ requests: Type.Integer(), amount: Type.Integer() })
 
 export function keyHolderRoutes(app: App, services: Services): void {
   const tags = ['Key holder'];
-  const keyAuth = authenticateKey(services);
+  const readKey = authenticateKey(services, 'key:read');
+  const readUsage = authenticateKey(services, 'usage:read');
   const security = [{ bearerKey: [] }];
 
   app.get(
     '/v1/key',
     {
-      preHandler: keyAuth,
+      preHandler: readKey,
       schema: {
         tags,
         security,
@@ -41,8 +42,9 @@ export function keyHolderRoutes(app: App, services: Services): void {
       },
     },
     (request, reply) => {
-      const key = request.apiKey;
-      if (key === null) throw new AppError('unauthorized', 'send an API key');
+      const verification = request.verification;
+      const key = verification?.key;
+      if (!key) throw new AppError('unauthorized', 'send an API key');
       reply.send({
         id: key.id,
         name: key.name,
@@ -51,7 +53,11 @@ export function keyHolderRoutes(app: App, services: Services): void {
         permissions: key.permissions,
         expires_at: iso(key.expiresAt),
         limits: key.limits,
-        credits: key.credits,
+        // The balance the credit spend just returned is fresher than the cached record's.
+        credits: {
+          remaining: verification?.creditsRemaining ?? key.credits.remaining,
+          refill: key.credits.refill,
+        },
       });
     },
   );
@@ -59,7 +65,7 @@ export function keyHolderRoutes(app: App, services: Services): void {
   app.get(
     '/v1/usage',
     {
-      preHandler: keyAuth,
+      preHandler: readUsage,
       schema: {
         tags,
         security,
@@ -73,8 +79,8 @@ export function keyHolderRoutes(app: App, services: Services): void {
       },
     },
     async (request) => {
-      const key = request.apiKey;
-      if (key === null) throw new AppError('unauthorized', 'send an API key');
+      const key = request.verification?.key;
+      if (!key) throw new AppError('unauthorized', 'send an API key');
       const totals = await services.usage.totals(key.id);
       return { today_usage: totals.today, month_usage: totals.month };
     },

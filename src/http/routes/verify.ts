@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { Type } from 'typebox';
 import { VERIFY_CODES } from '../../core/verify-codes.ts';
 import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { iso } from '../presenters.ts';
+import { tightest } from '../rate-limit-headers.ts';
 import { errors } from '../schemas/common.ts';
 
 const VerifyBody = Type.Object(
@@ -13,7 +13,12 @@ const VerifyBody = Type.Object(
     permission: Type.Optional(Type.String({ maxLength: 101 })),
     resource: Type.Optional(Type.String({ maxLength: 200 })),
     cost: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e12 })),
-    ip: Type.Optional(Type.String({ maxLength: 64 })),
+    ip: Type.Optional(
+      Type.String({
+        maxLength: 64,
+        description: "The end client's IP address; needed when the key has an IP allowlist",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -29,6 +34,22 @@ const VerifyAnswer = Type.Object({
   permissions: Type.Array(Type.String()),
   metadata: Type.Record(Type.String(), Type.Unknown()),
   expires_at: Type.Union([Type.String(), Type.Null()]),
+  ratelimit: Type.Union([
+    Type.Object({
+      limit: Type.Integer(),
+      remaining: Type.Integer(),
+      reset: Type.Integer({ description: 'Epoch ms when the tightest rule is fully replenished' }),
+    }),
+    Type.Null(),
+  ]),
+  credits: Type.Union([
+    Type.Object({ remaining: Type.Union([Type.Integer(), Type.Null()]) }),
+    Type.Null(),
+  ]),
+  retry_after: Type.Union([
+    Type.Integer({ description: 'Seconds, for RATE_LIMITED and QUOTA_EXCEEDED' }),
+    Type.Null(),
+  ]),
 });
 
 export function verifyRoutes(app: App, services: Services, cookie: CookieSettings): void {
@@ -48,14 +69,21 @@ export function verifyRoutes(app: App, services: Services, cookie: CookieSetting
       },
     },
     async (request) => {
-      const result = await verify.verify(request.body.key);
+      const b = request.body;
+      const result = await verify.verify({
+        key: b.key,
+        ip: b.ip ?? null,
+        permission: b.permission,
+        resource: b.resource,
+        cost: b.cost,
+      });
       const key = result.key;
       // Refusals other than NOT_FOUND identify the key to its verifier, like Unkey and Stripe do;
       // only the valid answer carries permissions and metadata.
       return {
         valid: result.valid,
         code: result.code,
-        verification_id: `ver_${randomUUID().replaceAll('-', '')}`,
+        verification_id: result.verificationId,
         key_id: key?.id ?? null,
         owner_id: key?.ownerId ?? null,
         name: key?.name ?? null,
@@ -63,6 +91,10 @@ export function verifyRoutes(app: App, services: Services, cookie: CookieSetting
         permissions: result.valid ? (key?.permissions ?? []) : [],
         metadata: result.valid ? (key?.metadata ?? {}) : {},
         expires_at: key === null ? null : iso(key.expiresAt),
+        ratelimit: tightest(result.rate, services.clock.now()),
+        credits: key === null ? null : { remaining: result.valid ? result.creditsRemaining : null },
+        retry_after:
+          result.retryAfterMs === null ? null : Math.max(1, Math.ceil(result.retryAfterMs / 1000)),
       };
     },
   );

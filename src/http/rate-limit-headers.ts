@@ -1,0 +1,40 @@
+import type { RateState } from '../limits/limiter.ts';
+
+const NAMES: Record<number, string> = {
+  1000: 'second',
+  60000: 'minute',
+  3600000: 'hour',
+  86400000: 'day',
+};
+
+function policyName(windowMs: number): string {
+  return NAMES[windowMs] ?? `w${Math.ceil(windowMs / 1000)}s`;
+}
+
+/**
+ * `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers), one item per rate
+ * rule: `"minute";q=60;w=60` and `"minute";r=12;t=41`.
+ */
+export function rateLimitHeaders(rate: readonly RateState[]): Record<string, string> | null {
+  if (rate.length === 0) return null;
+  const policy: string[] = [];
+  const state: string[] = [];
+  for (const r of rate) {
+    const name = policyName(r.windowMs);
+    policy.push(`"${name}";q=${r.limit};w=${Math.ceil(r.windowMs / 1000)}`);
+    state.push(`"${name}";r=${Math.max(0, r.remaining)};t=${Math.ceil(r.resetMs / 1000)}`);
+  }
+  return { 'ratelimit-policy': policy.join(', '), ratelimit: state.join(', ') };
+}
+
+/** The rule with the least left: what `POST /v1/verify` reports as `ratelimit`. */
+export function tightest(
+  rate: readonly RateState[],
+  now: number,
+): { limit: number; remaining: number; reset: number } | null {
+  let best: RateState | undefined;
+  for (const r of rate) if (best === undefined || r.remaining < best.remaining) best = r;
+  return best === undefined
+    ? null
+    : { limit: best.limit, remaining: Math.max(0, best.remaining), reset: now + best.resetMs };
+}
