@@ -231,7 +231,7 @@ describe.each(COMBINATIONS)('policy chain on $name', ({ database: kind, limiter 
       const again = await other.verify.verify({ key, ip: null, cost: 5 });
       expect(again.code).toBe('QUOTA_EXCEEDED');
       expect((await other.verify.verify({ key, ip: null, cost: 4 })).code).toBe('VALID');
-      await other.usage.flush();
+      await other.stop();
       expect(id).toMatch(/^key_/);
     });
   });
@@ -268,6 +268,29 @@ describe.each(COMBINATIONS)('policy chain on $name', ({ database: kind, limiter 
         code: 'VALID',
         credits: { remaining: 1 },
       });
+    });
+
+    it('a spend acknowledged before a crash is still spent after restart', async () => {
+      const { key, id } = await createKey(h, owner, { credits: { remaining: 5 } });
+      expect((await verify({ key, cost: 2 })).json().credits.remaining).toBe(3);
+      // No flush, no graceful stop: a new process over the same database, as after a crash.
+      const { openStore } = await import('../../src/storage/database.ts');
+      const { createServices } = await import('../../src/services/index.ts');
+      const store = openStore(h.config.database);
+      const restarted = createServices(h.config, store, { clock: h.clock });
+      try {
+        expect(await credits(id)).toBe(3);
+        expect(await restarted.verify.verify({ key, ip: null, cost: 3 })).toMatchObject({
+          valid: true,
+          creditsRemaining: 0,
+        });
+        expect((await restarted.verify.verify({ key, ip: null, cost: 1 })).code).toBe(
+          'INSUFFICIENT_CREDITS',
+        );
+      } finally {
+        await restarted.stop();
+        await store.close();
+      }
     });
 
     it('R1: N credits and 10·N concurrent verifications → exactly N succeed; cost 10 → ⌊N/10⌋; 1 credit → 1', async () => {
