@@ -10,6 +10,17 @@ export const REDACT_PATHS = [
   'res.headers["set-cookie"]',
 ];
 
+/**
+ * Every secret Keyward issues (API keys, tokens) ends in 40 random hex characters; ids never hold
+ * such a run. A secret pasted into a URL path is cut down to its first four characters.
+ */
+const SECRET_IN_PATH = /([0-9a-f]{4})[0-9a-f]{28,}/gi;
+
+export function loggablePath(url: string): string {
+  const path = url.split('?')[0] ?? '';
+  return path.replace(SECRET_IN_PATH, '$1…');
+}
+
 interface LoggedRequest {
   id: string;
   method: string;
@@ -33,7 +44,7 @@ export function createLogger(
         req: (req: LoggedRequest) => ({
           id: req.id,
           method: req.method,
-          path: req.url.split('?')[0],
+          path: loggablePath(req.url),
           ip: req.ip,
         }),
         res: (res: { statusCode: number }) => ({ status: res.statusCode }),

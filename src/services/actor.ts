@@ -40,9 +40,14 @@ export function hasScope(actor: Actor, scope: Scope): boolean {
   return (IMPLIED[scope] ?? []).some((broader) => actor.scopes.includes(broader));
 }
 
-/** Admins, the CLI and `keys:manage` service tokens act on every owner's keys. */
+/**
+ * The CLI, `keys:manage` service tokens and admins signed in with a session act on every owner's
+ * keys. An admin's management token does not: it carries its own scopes, like anyone's.
+ */
 export function actsOnAnyOwner(actor: Actor): boolean {
   return (
-    actor.type === 'cli' || actor.scopes.includes('keys:manage') || actor.user?.role === 'admin'
+    actor.type === 'cli' ||
+    actor.scopes.includes('keys:manage') ||
+    (actor.type === 'user' && actor.user?.role === 'admin')
   );
 }

@@ -16,7 +16,9 @@ describe.each(DATABASES)('plan limit under concurrency on $name (R2)', (kind) =>
 
   it('50 concurrent creates against a limit of 10 create exactly 10 keys', async () => {
     const responses = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => h.request({ method: 'POST', url: '/v1/keys', as: owner, body: { name: `c${i}` } })),
+      Array.from({ length: 50 }, (_, i) =>
+        h.request({ method: 'POST', url: '/v1/keys', as: owner, body: { name: `c${i}` } }),
+      ),
     );
     const codes = responses.map((r) => r.statusCode);
     expect(codes.filter((c) => c === 201)).toHaveLength(10);
@@ -39,16 +41,33 @@ describe.each(DATABASES)('usage accounting on $name', (kind) => {
 
   it('counts uses in memory and writes them in one batch, not per request', async () => {
     const { id, key } = await createKey(h, owner);
-    for (let i = 0; i < 25; i++) expect((await h.request({ method: 'GET', url: '/v1/key', bearer: key })).statusCode).toBe(200);
-    const stored = await h.services.store.db.selectFrom('api_keys').select(['usage_count', 'last_used_at']).where('id', '=', id).executeTakeFirstOrThrow();
+    for (let i = 0; i < 25; i++)
+      expect((await h.request({ method: 'GET', url: '/v1/key', bearer: key })).statusCode).toBe(
+        200,
+      );
+    const stored = await h.services.store.db
+      .selectFrom('api_keys')
+      .select(['usage_count', 'last_used_at'])
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
     expect(stored).toEqual({ usage_count: 0, last_used_at: null });
     const shown = await h.request({ method: 'GET', url: `/v1/keys/${id}`, as: owner });
-    expect(shown.json()).toMatchObject({ usage_count: 25, last_used_at: new Date(h.clock.now()).toISOString() });
+    expect(shown.json()).toMatchObject({
+      usage_count: 25,
+      last_used_at: new Date(h.clock.now()).toISOString(),
+    });
     await h.services.usage.flush();
-    const flushed = await h.services.store.db.selectFrom('api_keys').select(['usage_count', 'last_used_at']).where('id', '=', id).executeTakeFirstOrThrow();
+    const flushed = await h.services.store.db
+      .selectFrom('api_keys')
+      .select(['usage_count', 'last_used_at'])
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
     expect(flushed).toEqual({ usage_count: 25, last_used_at: h.clock.now() });
     const usage = await h.request({ method: 'GET', url: '/v1/usage', bearer: key });
-    expect(usage.json()).toEqual({ today_usage: { requests: 26, amount: 26 }, month_usage: { requests: 26, amount: 26 } });
+    expect(usage.json()).toEqual({
+      today_usage: { requests: 26, amount: 26 },
+      month_usage: { requests: 26, amount: 26 },
+    });
   });
 
   it('a failed flush keeps its counts for the next one', async () => {
@@ -62,7 +81,11 @@ describe.each(DATABASES)('usage accounting on $name', (kind) => {
     await expect(h.services.usage.flush()).rejects.toThrow('database down');
     (db as { transaction: unknown }).transaction = original;
     await h.services.usage.flush();
-    const row = await db.selectFrom('api_keys').select('usage_count').where('id', '=', id).executeTakeFirstOrThrow();
+    const row = await db
+      .selectFrom('api_keys')
+      .select('usage_count')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
     expect(row.usage_count).toBe(1);
   });
 
@@ -70,7 +93,11 @@ describe.each(DATABASES)('usage accounting on $name', (kind) => {
     const { id, key } = await createKey(h, owner);
     for (let i = 0; i < 3; i++) await h.request({ method: 'GET', url: '/v1/key', bearer: key });
     await h.services.usage.stop();
-    const row = await h.services.store.db.selectFrom('api_keys').select('usage_count').where('id', '=', id).executeTakeFirstOrThrow();
+    const row = await h.services.store.db
+      .selectFrom('api_keys')
+      .select('usage_count')
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
     expect(row.usage_count).toBe(3);
   });
 });

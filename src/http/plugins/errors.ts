@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../../core/errors.ts';
+import { loggablePath } from '../../logger.ts';
 
 export function errorBody(code: ErrorCode, message: string, requestId: string) {
   return { error: { code, message, request_id: requestId } };
@@ -18,6 +19,10 @@ const DB_DOWN = new Set([
   'SQLITE_BUSY',
   'SQLITE_CANTOPEN',
 ]);
+
+/** Errors the pg driver raises without a code when the server goes away or cannot be reached. */
+const DB_DOWN_MESSAGE =
+  /connection terminated|timeout exceeded when trying to connect|connection error|not queryable/i;
 
 /** Turns anything thrown into the one error shape, with the status from the one code map. */
 function classify(error: FastifyError & { code?: string }): { code: ErrorCode; message: string } {
@@ -51,7 +56,7 @@ function classify(error: FastifyError & { code?: string }): { code: ErrorCode; m
   }
   if (error instanceof SyntaxError && error.statusCode === 400)
     return { code: 'invalid_json', message: 'request body is not valid JSON' };
-  if (error.code !== undefined && DB_DOWN.has(error.code))
+  if ((error.code !== undefined && DB_DOWN.has(error.code)) || DB_DOWN_MESSAGE.test(error.message))
     return {
       code: 'service_unavailable',
       message: 'the database is unavailable; try again shortly',
@@ -83,7 +88,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
       .send(
         errorBody(
           'not_found',
-          `no route for ${request.method} ${request.url.split('?')[0]}`,
+          `no route for ${request.method} ${loggablePath(request.url)}`,
           request.id,
         ),
       );
