@@ -22,6 +22,10 @@ export interface Config {
   redisUrl: string | null;
   /** Prepended to every Redis key Keyward writes. */
   redisKeyPrefix: string;
+  /** How cache invalidations reach other nodes (`auto` resolved: Redis, else PostgreSQL, else local). */
+  invalidationBus: 'redis' | 'postgres' | 'local';
+  /** While Redis is unreachable, rate limits and quotas admit requests (`open`) or answer 503. */
+  rateLimitFailure: 'open' | 'closed';
   keyPrefix: string;
   trustedProxies: string[];
   maxKeyLifetime: string | null;
@@ -58,6 +62,8 @@ export const SETTINGS = {
   DATABASE_URL: 'sqlite:./data/keyward.db',
   REDIS_URL: '',
   REDIS_KEY_PREFIX: 'keyward:',
+  INVALIDATION_BUS: 'auto',
+  RATE_LIMIT_FAILURE: 'closed',
   KEY_PREFIX: 'sk',
   TRUSTED_PROXIES: '',
   MAX_KEY_LIFETIME: '',
@@ -138,6 +144,12 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     problems.push('REDIS_KEY_PREFIX must be 1-64 letters, digits, _ : . or -');
   }
 
+  const invalidationBus = resolveBus(get('INVALIDATION_BUS'), redisUrl, database, problems);
+  const rateLimitFailure = get('RATE_LIMIT_FAILURE');
+  if (rateLimitFailure !== 'open' && rateLimitFailure !== 'closed') {
+    problems.push(`RATE_LIMIT_FAILURE must be open or closed (got "${rateLimitFailure}")`);
+  }
+
   const keyPrefix = get('KEY_PREFIX');
   if (!KEY_PREFIX_PATTERN.test(keyPrefix)) {
     problems.push(
@@ -190,6 +202,8 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     database,
     redisUrl,
     redisKeyPrefix,
+    invalidationBus,
+    rateLimitFailure: rateLimitFailure === 'open' ? 'open' : 'closed',
     keyPrefix,
     trustedProxies,
     maxKeyLifetime,
@@ -270,6 +284,31 @@ function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
   }
   problems.push('DATABASE_URL must start with sqlite: or postgres://');
   return { kind: 'sqlite', url, path: '' };
+}
+
+function resolveBus(
+  text: string,
+  redisUrl: string | null,
+  database: DatabaseConfig,
+  problems: string[],
+): Config['invalidationBus'] {
+  switch (text) {
+    case 'auto':
+      return redisUrl !== null ? 'redis' : database.kind === 'postgres' ? 'postgres' : 'local';
+    case 'redis':
+      if (redisUrl === null) problems.push('INVALIDATION_BUS=redis needs REDIS_URL');
+      return 'redis';
+    case 'postgres':
+      if (database.kind !== 'postgres') {
+        problems.push('INVALIDATION_BUS=postgres needs a postgres:// DATABASE_URL');
+      }
+      return 'postgres';
+    case 'local':
+      return 'local';
+    default:
+      problems.push(`INVALIDATION_BUS must be auto, redis, postgres or local (got "${text}")`);
+      return 'local';
+  }
 }
 
 function parsePlans(text: string, problems: string[]): PlanConfig[] {

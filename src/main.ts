@@ -30,4 +30,5 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv);
+// Exit explicitly: after a failed shutdown, reconnect timers must not keep the process alive.
+process.exit(await main(process.argv));

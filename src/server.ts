@@ -27,7 +27,7 @@ export async function startServer(
   }
   const services = createServices(config, store);
   const app = await buildApp(services, { logger });
-  services.start();
+  await services.start();
   const address = await app.listen({ port: config.port, host: config.host });
   let closing: Promise<void> | undefined;
   return {

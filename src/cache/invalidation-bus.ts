@@ -1,13 +1,21 @@
-export interface Invalidation {
-  kind: 'key' | 'token';
-  hash: string;
-}
+import { randomBytes } from 'node:crypto';
+
+export type Invalidation =
+  | { kind: 'key' | 'token'; hash: string }
+  /**
+   * To this node's caches only. `offline`: the transport lost its connection, so messages from
+   * other nodes may be missed: drop everything and cache nothing until `online`, which says the
+   * connection is back (drop everything again: what was sent meanwhile is gone).
+   */
+  | { kind: 'offline' | 'online' };
 
 /**
- * Carries cache invalidations to every cache that holds records. This process's caches are
- * subscribed directly; a cross-node transport (Redis pub/sub, PostgreSQL NOTIFY) plugs in here.
+ * Carries cache invalidations to every cache that holds records, on this node at once and on
+ * every other node through a transport (Redis pub/sub or PostgreSQL LISTEN/NOTIFY).
  */
 export interface InvalidationBus {
+  /** Connects the cross-node transport, if any. */
+  start?(): Promise<void>;
   publish(message: Invalidation): void;
   subscribe(handler: (message: Invalidation) => void): void;
   close(): Promise<void>;
@@ -26,5 +34,71 @@ export class LocalInvalidationBus implements InvalidationBus {
 
   async close(): Promise<void> {
     this.handlers.length = 0;
+  }
+}
+
+export interface TransportHandlers {
+  onMessage(text: string): void;
+  onUp(): void;
+  onDown(): void;
+}
+
+/** How messages leave this node and arrive from the others. */
+export interface BusTransport {
+  /** Sends one message to every node (this one included, which ignores its own). */
+  send(text: string): void;
+  /**
+   * `onMessage` gets every text sent by any node; `onUp` is called each time the transport is
+   * (again) receiving, `onDown` each time it stopped receiving.
+   */
+  start(handlers: TransportHandlers): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Invalidations for many nodes: applied to this node's caches synchronously (so the node that
+ * made a change refuses the old record on the very next request), then sent to every other node.
+ * A message is `<node id> <kind> <hash>`; hashes are SHA-256 digests, never secrets. While the
+ * transport is down the caches are bypassed (every request reads the database), so a revocation
+ * made on another node meanwhile cannot be missed; the caches' fresh-TTL bounds staleness when a
+ * message is lost without the transport noticing.
+ */
+export class DistributedInvalidationBus implements InvalidationBus {
+  private readonly local = new LocalInvalidationBus();
+  private readonly nodeId = randomBytes(8).toString('hex');
+  private readonly transport: BusTransport;
+
+  constructor(transport: BusTransport) {
+    this.transport = transport;
+  }
+
+  start(): Promise<void> {
+    // Until the transport is receiving, nothing may be served from a cache.
+    this.local.publish({ kind: 'offline' });
+    return this.transport.start({
+      onMessage: (text) => {
+        const [node, kind, hash] = text.split(' ');
+        if (node === this.nodeId || hash === undefined) return;
+        if (kind === 'key' || kind === 'token') this.local.publish({ kind, hash });
+      },
+      onUp: () => this.local.publish({ kind: 'online' }),
+      onDown: () => this.local.publish({ kind: 'offline' }),
+    });
+  }
+
+  publish(message: Invalidation): void {
+    this.local.publish(message);
+    if (message.kind === 'key' || message.kind === 'token') {
+      this.transport.send(`${this.nodeId} ${message.kind} ${message.hash}`);
+    }
+  }
+
+  subscribe(handler: (message: Invalidation) => void): void {
+    this.local.subscribe(handler);
+  }
+
+  async close(): Promise<void> {
+    await this.transport.close();
+    await this.local.close();
   }
 }

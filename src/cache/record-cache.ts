@@ -15,6 +15,7 @@ export class RecordCache<V> {
   private readonly maxSize: number;
   private readonly ttlMs: number;
   private readonly clock: Clock;
+  private enabled = true;
 
   constructor(options: { maxSize: number; ttlMs: number; clock: Clock }) {
     this.maxSize = options.maxSize;
@@ -27,6 +28,7 @@ export class RecordCache<V> {
   }
 
   get(key: string): V | undefined {
+    if (!this.enabled) return undefined;
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     if (entry.freshUntil <= this.clock.now()) {
@@ -37,7 +39,7 @@ export class RecordCache<V> {
   }
 
   set(key: string, value: V): void {
-    if (this.maxSize === 0) return;
+    if (this.maxSize === 0 || !this.enabled) return;
     this.entries.delete(key);
     if (this.entries.size >= this.maxSize) {
       const oldest = this.entries.keys().next();
@@ -52,5 +54,11 @@ export class RecordCache<V> {
 
   clear(): void {
     this.entries.clear();
+  }
+
+  /** Drops everything and, with `false`, serves and keeps nothing until enabled again. */
+  setEnabled(enabled: boolean): void {
+    this.entries.clear();
+    this.enabled = enabled;
   }
 }

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Config } from '../config.ts';
 import { ENVIRONMENTS, type Environment, maskKey } from '../core/api-key.ts';
+import { AppError } from '../core/errors.ts';
 import { EXPIRATION_PRESETS, type ExpirationPreset } from '../core/expiration.ts';
 import { ALL_SCOPES, type Scope } from '../core/token.ts';
 import { pingRedis } from '../limits/redis-client.ts';
@@ -30,6 +31,9 @@ function parseScopes(text: string): Scope[] {
   }
   return scopes as Scope[];
 }
+
+/** How long `serve` waits for in-flight requests and the last usage flush after a signal. */
+const SHUTDOWN_DEADLINE_MS = 10_000;
 
 /** Opens the database with migrations applied, runs `fn` with the services, and closes again. */
 async function withServices<T>(config: Config, fn: (services: Services) => Promise<T>): Promise<T> {
@@ -89,7 +93,19 @@ export function buildProgram(ctx: CliContext): Command {
       }
       const signal = await ctx.untilSignal();
       output.out(`${signal} received: finishing requests and flushing usage…`);
-      await server.close();
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), SHUTDOWN_DEADLINE_MS);
+      });
+      const outcome = await Promise.race([server.close().then(() => 'stopped' as const), deadline]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        // The database is unreachable: unflushed usage counts are lost, nothing else is.
+        throw new AppError(
+          'service_unavailable',
+          `could not finish shutting down within ${SHUTDOWN_DEADLINE_MS / 1000} s (is the database reachable?); exiting`,
+        );
+      }
       output.out('stopped');
     });
 

@@ -138,6 +138,11 @@ export interface RedisLimiterOptions {
   url: string;
   /** Prepended to every key Keyward writes, so several deployments (or test runs) can share a server. */
   prefix?: string;
+  /**
+   * While Redis cannot be reached: admit requests without rate limits and quotas (true), or
+   * answer 503 (false, the default). Credits live in the database and are never affected.
+   */
+  failOpen?: boolean;
 }
 
 /**
@@ -147,15 +152,18 @@ export interface RedisLimiterOptions {
 export class RedisLimiter implements Limiter {
   readonly redis: Redis;
   private readonly prefix: string;
+  private readonly failOpen: boolean;
 
   constructor(options: RedisLimiterOptions) {
     this.prefix = options.prefix ?? 'keyward:';
+    this.failOpen = options.failOpen ?? false;
     this.redis = createRedisClient(options.url);
     this.redis.defineCommand('keywardLimits', { lua: SCRIPT });
   }
 
   async consume(request: LimitRequest): Promise<LimitDecision> {
     const reply = await this.run('consume', request);
+    if (reply === null) return { allowed: true, rate: [] };
     const rate: RateState[] = [];
     for (let i = 0; i < request.rate.length; i++) {
       const rule = request.rate[i] as LimitRequest['rate'][number];
@@ -184,7 +192,8 @@ export class RedisLimiter implements Limiter {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
-  private async run(mode: 'consume' | 'release', request: LimitRequest): Promise<Reply> {
+  /** The script's reply; null when Redis is unreachable and the limiter fails open. */
+  private async run(mode: 'consume' | 'release', request: LimitRequest): Promise<Reply | null> {
     const { keyId, now, cost, rate, quotas } = request;
     const tag = `${this.prefix}{${keyId}}`;
     const keys: string[] = [];
@@ -210,9 +219,10 @@ export class RedisLimiter implements Limiter {
         ...args,
       );
     } catch {
+      if (this.failOpen) return null;
       throw new AppError(
         'service_unavailable',
-        'The rate limiter (Redis) is unavailable; try again shortly.',
+        'the rate limiter is unavailable; try again shortly',
       );
     }
   }

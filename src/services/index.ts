@@ -1,5 +1,11 @@
-import { type InvalidationBus, LocalInvalidationBus } from '../cache/invalidation-bus.ts';
+import {
+  DistributedInvalidationBus,
+  type InvalidationBus,
+  LocalInvalidationBus,
+} from '../cache/invalidation-bus.ts';
+import { PostgresBusTransport } from '../cache/postgres-transport.ts';
 import { RecordCache } from '../cache/record-cache.ts';
+import { RedisBusTransport } from '../cache/redis-transport.ts';
 import type { Config } from '../config.ts';
 import { apiKeyShapeChecker } from '../core/api-key.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
@@ -31,7 +37,7 @@ export interface Services {
   billing: BillingService;
   bus: InvalidationBus;
   /** Starts background work (usage flushes); `stop()` ends it and flushes what is pending. */
-  start(): void;
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -41,6 +47,19 @@ const PRUNE_INTERVAL_MS = 10 * 60_000;
 /** Negative entries get a smaller share so a flood of made-up keys cannot push out real ones. */
 const NEGATIVE_CACHE_SHARE = 0.1;
 
+/** The transport that carries invalidations to the other nodes, as configured. */
+function createBus(config: Config): InvalidationBus {
+  if (config.invalidationBus === 'redis' && config.redisUrl !== null) {
+    return new DistributedInvalidationBus(
+      new RedisBusTransport(config.redisUrl, config.redisKeyPrefix),
+    );
+  }
+  if (config.invalidationBus === 'postgres' && config.database.kind === 'postgres') {
+    return new DistributedInvalidationBus(new PostgresBusTransport(config.database.url));
+  }
+  return new LocalInvalidationBus();
+}
+
 /** The composition root of the domain: one place that wires every service to its ports. */
 export function createServices(
   config: Config,
@@ -48,7 +67,7 @@ export function createServices(
   options: { clock?: Clock; bus?: InvalidationBus; limiter?: Limiter } = {},
 ): Services {
   const clock = options.clock ?? systemClock;
-  const bus = options.bus ?? new LocalInvalidationBus();
+  const bus = options.bus ?? createBus(config);
   const db = store.db;
   const cacheOptions = { maxSize: config.keyCacheSize, ttlMs: config.keyCacheTtlMs, clock };
   const keyCache = new RecordCache<CachedKey>(cacheOptions);
@@ -61,15 +80,22 @@ export function createServices(
     if (message.kind === 'key') {
       keyCache.delete(message.hash);
       missCache.delete(message.hash);
-    } else {
+    } else if (message.kind === 'token') {
       tokenCache.delete(message.hash);
+    } else {
+      const online = message.kind === 'online';
+      for (const cache of [keyCache, missCache, tokenCache]) cache.setEnabled(online);
     }
   });
   const limiter: Limiter =
     options.limiter ??
     (config.redisUrl === null
       ? new MemoryLimiter()
-      : new RedisLimiter({ url: config.redisUrl, prefix: config.redisKeyPrefix }));
+      : new RedisLimiter({
+          url: config.redisUrl,
+          prefix: config.redisKeyPrefix,
+          failOpen: config.rateLimitFailure === 'open',
+        }));
   const usage = new UsageRecorder({
     db,
     clock,
@@ -120,7 +146,8 @@ export function createServices(
     verify,
     usage,
     bus,
-    start() {
+    async start() {
+      await bus.start?.();
       usage.start(config.usageFlushIntervalMs);
       pruneTimer = setInterval(() => {
         sessions.prune().catch(() => {});
