@@ -268,9 +268,12 @@ describe.skipIf(postgres === undefined)('many nodes on PostgreSQL + Redis', () =
       const proxy = await TcpProxy.start({ host: url.hostname, port: Number(url.port || 5432) });
       url.port = String(proxy.port);
       const behind = await node({ DATABASE_URL: url.toString() });
+      // The same, with the bus on PostgreSQL: when the database goes, the bus goes with it.
+      const behindNoRedis = await node({ DATABASE_URL: url.toString(), REDIS_URL: '' });
       const cached = await createKey(a);
       const revoked = await createKey(a);
       expect((await holder(behind, cached.key)).status).toBe(200);
+      expect((await holder(behindNoRedis, cached.key)).status).toBe(200);
       expect((await revoke(a, revoked.id)).status).toBe(200);
       expect((await holder(behind, revoked.key)).status).toBe(401);
       const sessionOnBehind = await login(behind, 'owner@example.com', 'cluster owner password');
@@ -282,6 +285,13 @@ describe.skipIf(postgres === undefined)('many nodes on PostgreSQL + Redis', () =
         expect((await holder(behind, `sk_live_${'1'.repeat(40)}`)).status).toBe(503);
         expect((await holder(behind, revoked.key)).status).toBe(401);
         expect((await holder(behind, cached.key)).status).toBe(200);
+        // Its bus is down, so it trusts no cached record: nothing is accepted.
+        await eventually(
+          'the PostgreSQL-bus node stops trusting its cache',
+          async () => (await holder(behindNoRedis, cached.key)).status === 503,
+          5_000,
+        );
+        expect((await holder(behindNoRedis, revoked.key)).status).toBe(503);
         const management = await behind.request('GET', '/v1/keys', {
           headers: asUser(sessionOnBehind),
         });
@@ -304,6 +314,12 @@ describe.skipIf(postgres === undefined)('many nodes on PostgreSQL + Redis', () =
         15_000,
       );
       expect((await holder(behind, unknownKey)).status).toBe(200);
+      await eventually(
+        'the PostgreSQL-bus node serves again',
+        async () => (await holder(behindNoRedis, cached.key)).status === 200,
+        15_000,
+      );
+      await Promise.all([behind.stop(), behindNoRedis.stop()]);
       await proxy.cut();
     },
     SLOW,
