@@ -11,7 +11,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Node } from '../test/helpers/cluster.ts';
 
-const POSTGRES_URL = process.env.KEYWARD_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const POSTGRES_URL =
+  process.env.KEYWARD_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const REDIS_URL = process.env.KEYWARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const roundsArg = process.argv.indexOf('--rounds');
 const ROUNDS = roundsArg === -1 ? 200 : Number(process.argv[roundsArg + 1]);
@@ -40,7 +41,9 @@ async function measure(bus: 'redis' | 'postgres'): Promise<number[]> {
     KEY_CACHE_TTL: '10m',
     PLANS: 'free:unlimited',
     LOG_LEVEL: 'error',
-    ...(bus === 'redis' ? { REDIS_URL, REDIS_KEY_PREFIX: `kwbench:${randomBytes(4).toString('hex')}:` } : {}),
+    ...(bus === 'redis'
+      ? { REDIS_URL, REDIS_KEY_PREFIX: `kwbench:${randomBytes(4).toString('hex')}:` }
+      : {}),
   };
   const nodes: Node[] = [];
   try {
@@ -48,7 +51,14 @@ async function measure(bus: 'redis' | 'postgres'): Promise<number[]> {
     nodes.push(a);
     const b = await Node.start(env);
     nodes.push(b);
-    await Node.cli(env, ['user', 'create', '--email', 'p7@example.com', '--password', 'p7 bench password']);
+    await Node.cli(env, [
+      'user',
+      'create',
+      '--email',
+      'p7@example.com',
+      '--password',
+      'p7 bench password',
+    ]);
     const login = await a.request('POST', '/v1/auth/login', {
       body: { email: 'p7@example.com', password: 'p7 bench password' },
     });
@@ -58,7 +68,10 @@ async function measure(bus: 'redis' | 'postgres'): Promise<number[]> {
     };
     const samples: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      const created = await a.request('POST', '/v1/keys', { headers, body: { name: `p7-${round}` } });
+      const created = await a.request('POST', '/v1/keys', {
+        headers,
+        body: { name: `p7-${round}` },
+      });
       const { id, key } = (await created.json()) as { id: string; key: string };
       const holder = { authorization: `Bearer ${key}` };
       const warm = await b.request('GET', '/v1/key', { headers: holder });
