@@ -4,7 +4,7 @@ import { AppError } from '../core/errors.ts';
 import { adjustCredits, findApiKeyById } from '../storage/api-keys-repository.ts';
 import { claimReservation, deleteReservationsBefore } from '../storage/reservations-repository.ts';
 import type { Database } from '../storage/schema.ts';
-import { type Actor, actsOnAnyOwner } from './actor.ts';
+import { type Actor, actsOnAnyOwner, hasScope } from './actor.ts';
 import type { UsageRecorder } from './usage-recorder.ts';
 
 export interface Settlement {
@@ -62,7 +62,9 @@ export class BillingService {
         keyId = input.keyId as string;
       }
       const key = await findApiKeyById(trx, keyId);
-      if (key === undefined || (!actsOnAnyOwner(actor) && key.ownerId !== actor.user?.id))
+      // Like verification, settling serves every owner's keys for a `keys:verify` service token.
+      const anyOwner = hasScope(actor, 'keys:verify') || actsOnAnyOwner(actor);
+      if (key === undefined || (!anyOwner && key.ownerId !== actor.user?.id))
         throw new AppError('not_found', 'API key not found');
       if (key.billing !== 'usage')
         throw new AppError(
