@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import ipaddr from 'ipaddr.js';
 import { KEY_PREFIX_PATTERN } from './core/api-key.ts';
 import { addCalendarDuration, parseDurationMs } from './core/duration.ts';
 
@@ -162,7 +163,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     .map((entry) => entry.trim())
     .filter((entry) => entry !== '');
   for (const entry of trustedProxies) {
-    if (!/^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(entry)) {
+    if (!isAddressOrRange(entry)) {
       problems.push(`TRUSTED_PROXIES entry "${entry}" is not an IP address or CIDR range`);
     }
   }
@@ -284,6 +285,11 @@ function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
   }
   problems.push('DATABASE_URL must start with sqlite: or postgres://');
   return { kind: 'sqlite', url, path: '' };
+}
+
+/** An IPv4/IPv6 address or CIDR range that ipaddr.js (and so Fastify's trustProxy) accepts. */
+function isAddressOrRange(entry: string): boolean {
+  return entry.includes('/') ? ipaddr.isValidCIDR(entry) : ipaddr.isValid(entry);
 }
 
 function resolveBus(

@@ -42,6 +42,10 @@ describe('config', () => {
         TIME_ZONE: 'Mars/Base',
         SESSION_IDLE_TIMEOUT: '0s',
         PLANS: 'free:ten',
+        TRUSTED_PROXIES: '10.0.0.1, 999.1.1.1, 10.0.0.0/33',
+        INVALIDATION_BUS: 'carrier-pigeon',
+        RATE_LIMIT_FAILURE: 'maybe',
+        REDIS_KEY_PREFIX: 'has space',
       });
     } catch (e) {
       error = e;
@@ -56,9 +60,27 @@ describe('config', () => {
       'TIME_ZONE',
       'SESSION_IDLE_TIMEOUT',
       'PLANS',
+      'TRUSTED_PROXIES entry "999.1.1.1"',
+      'TRUSTED_PROXIES entry "10.0.0.0/33"',
+      'INVALIDATION_BUS',
+      'RATE_LIMIT_FAILURE',
+      'REDIS_KEY_PREFIX',
     ]) {
       expect(problems).toContain(name);
     }
+    expect(problems).not.toContain('"10.0.0.1"');
+  });
+
+  it('picks the invalidation bus: Redis when REDIS_URL is set, else PostgreSQL, else local', () => {
+    const pg = 'postgres://u@h/db';
+    expect(loadConfig({}).invalidationBus).toBe('local');
+    expect(loadConfig({ DATABASE_URL: pg }).invalidationBus).toBe('postgres');
+    expect(loadConfig({ DATABASE_URL: pg, REDIS_URL: 'redis://h' }).invalidationBus).toBe('redis');
+    expect(loadConfig({ DATABASE_URL: pg, INVALIDATION_BUS: 'local' }).invalidationBus).toBe(
+      'local',
+    );
+    expect(() => loadConfig({ INVALIDATION_BUS: 'postgres' })).toThrow(/needs a postgres/);
+    expect(() => loadConfig({ INVALIDATION_BUS: 'redis' })).toThrow(/needs REDIS_URL/);
   });
 
   it('refuses an argon2 memory below the OWASP floor', () => {
