@@ -80,7 +80,7 @@ export function buildProgram(ctx: CliContext): Command {
       const logger = createLogger(config.logLevel);
       const server = await startServer(config, logger);
       output.out(
-        `Keyward is listening on ${server.address} (database: ${config.database.kind}); API docs at ${config.publicUrl}/docs`,
+        `Keyward is listening on ${server.address} (database: ${config.database.kind}); dashboard at ${config.publicUrl}/, API docs at ${config.publicUrl}/docs`,
       );
       if (!(await server.services.accounts.hasAnyUser())) {
         output.out('No account exists yet. Create the first admin with:');

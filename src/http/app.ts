@@ -18,6 +18,7 @@ import { validatorCompiler } from './plugins/validation.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
 import { healthRoutes } from './routes/health.ts';
 import { keyHolderRoutes } from './routes/key-holder.ts';
 import { keyRoutes } from './routes/keys.ts';
@@ -36,6 +37,8 @@ export type App = FastifyInstance<
 export interface AppOptions {
   /** A pino logger, or false for none (tests pass a logger that writes to a buffer). */
   logger: FastifyBaseLogger | false;
+  /** The built dashboard (dashboard/dist by default); tests point it elsewhere. */
+  dashboardDir?: string;
 }
 
 /** Builds the HTTP app over the services. It never listens; main.ts (or a test's inject) drives it. */
@@ -125,5 +128,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     routePrefix: '/docs',
     configuration: { url: '/openapi.json', title: 'Keyward API' },
   });
+  // Last: its catch-all GET answers only what no route above claims.
+  dashboardRoutes(app, options.dashboardDir === undefined ? {} : { dir: options.dashboardDir });
   return app;
 }

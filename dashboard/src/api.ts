@@ -1,0 +1,371 @@
+// The dashboard's only way to the server: the public HTTP API under /v1, with the session cookie
+// (sent by the browser) and the CSRF token on every write.
+
+export type Environment = 'live' | 'test';
+export type KeyStatus = 'active' | 'revoked' | 'expired' | 'disabled';
+export type Billing = 'per_request' | 'usage';
+
+export interface RateRule {
+  limit: number;
+  window: string;
+}
+export interface Quota {
+  requests?: number;
+  amount?: number;
+}
+export interface Limits {
+  rate?: RateRule[];
+  daily?: Quota;
+  monthly?: Quota;
+  max_cost_per_request?: number;
+}
+export interface Credits {
+  remaining: number | null;
+  refill?: { amount: number; interval: 'daily' | 'monthly' } | null;
+}
+
+export interface ApiKey {
+  object: 'api_key';
+  id: string;
+  owner_id: string;
+  name: string;
+  environment: Environment;
+  start: string;
+  last4: string;
+  masked: string;
+  status: KeyStatus;
+  permissions: string[];
+  ip_allowlist: string[];
+  allowed_resources: string[];
+  expires_at: string | null;
+  enabled: boolean;
+  revoked_at: string | null;
+  created_at: string;
+  updated_at: string;
+  last_used_at: string | null;
+  usage_count: number;
+  limits: Limits;
+  credits: Credits;
+  billing: Billing;
+  metadata: Record<string, unknown>;
+  rotated_from: string | null;
+  rotated_to: string | null;
+}
+
+export interface CreatedKey extends ApiKey {
+  key: string;
+}
+
+export interface KeyList {
+  object: 'list';
+  data: ApiKey[];
+  has_more: boolean;
+  next_cursor: string | null;
+}
+
+export interface User {
+  id: string;
+  email: string;
+  role: 'user' | 'admin';
+  plan: string;
+  disabled: boolean;
+  created_at: string;
+}
+
+export interface Me {
+  user: User;
+  csrf_token: string | null;
+  ip: string;
+  plan_usage: { plan: string; keys_used: number; keys_limit: number | null };
+}
+
+export type Scope =
+  | 'keys:read'
+  | 'keys:write'
+  | 'usage:read'
+  | 'keys:verify'
+  | 'keys:manage'
+  | 'users:manage';
+
+export interface Token {
+  object: 'token';
+  id: string;
+  name: string;
+  kind: 'management' | 'service';
+  masked: string;
+  scopes: Scope[];
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+}
+
+export interface CreatedToken extends Token {
+  token: string;
+}
+
+export interface AuditEntry {
+  id: number;
+  created_at: string;
+  actor_type: string;
+  actor_id: string | null;
+  owner_id: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  ip: string | null;
+  details: Record<string, unknown>;
+}
+
+export interface UsagePoint {
+  bucket: string;
+  requests: number;
+  amount: number;
+  outcomes: Record<string, number>;
+}
+
+export interface UsageSeries {
+  key_id: string;
+  granularity: 'hour' | 'day';
+  from: string;
+  to: string;
+  data: UsagePoint[];
+}
+
+export interface LoggedRequest {
+  at: string;
+  outcome: string;
+  ip: string | null;
+  method: string | null;
+  path: string | null;
+  cost: number;
+}
+
+export interface Page<T, C = number> {
+  object: 'list';
+  data: T[];
+  next_cursor: C | null;
+}
+
+export interface Plan {
+  name: string;
+  max_keys: number | null;
+}
+
+/** An error answer of the API (or a network failure), with a message meant for a person. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly requestId: string | null;
+  /** The server's own wording, for the cases where the friendly message hides a detail. */
+  readonly serverMessage: string;
+
+  constructor(status: number, code: string, serverMessage: string, requestId: string | null) {
+    super(friendlyMessage(status, code, serverMessage, requestId));
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.serverMessage = serverMessage;
+    this.requestId = requestId;
+  }
+}
+
+/** "the free plan allows 2 active keys; revoke…" → "The free plan allows 2 active keys; revoke…." */
+export function sentence(text: string): string {
+  const trimmed = text.trim();
+  if (trimmed === '') return trimmed;
+  const first = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(first) ? first : `${first}.`;
+}
+
+/** Turns an API error into words a person understands, keeping the server's detail where useful. */
+export function friendlyMessage(
+  status: number,
+  code: string,
+  message: string,
+  requestId: string | null,
+): string {
+  switch (code) {
+    case 'network':
+      return 'Keyward could not be reached. Check your connection and try again.';
+    case 'invalid_credentials':
+      return message.includes('current')
+        ? 'Your current password is not correct.'
+        : 'That email and password do not match an account.';
+    case 'email_taken':
+      return 'An account with this email already exists. Sign in instead.';
+    case 'too_many_attempts':
+      return 'Too many failed sign-in attempts. Wait a few minutes, then try again.';
+    case 'account_disabled':
+      return 'This account is disabled. Contact the operator of this Keyward server.';
+    case 'session_expired':
+    case 'unauthorized':
+      return 'Your session has ended. Sign in again to continue.';
+    case 'csrf_failed':
+      return 'This page is out of date with your session. Reload the page and try again.';
+    case 'plan_limit_reached':
+      // The server says "the free plan allows 2 active keys; revoke or delete one, or upgrade …".
+      return `You have reached your plan's key limit. ${sentence(message.split(';')[0] ?? message)} Revoke or delete a key you no longer need, or ask your operator for a bigger plan.`;
+    case 'not_found':
+      return sentence(message);
+    case 'invalid_state':
+      return sentence(message);
+    case 'forbidden':
+      return `You are not allowed to do this: ${sentence(message).replace(/^./, (c) => c.toLowerCase())}`;
+    case 'validation_error':
+    case 'unknown_field':
+    case 'invalid_json':
+      return `Please check the form: ${sentence(message.replace(/^body\/?/, '')).replace(/^./, (c) => c.toLowerCase())}`;
+    case 'payload_too_large':
+      return 'That is too much data for one request (metadata may be at most 16 KB).';
+    case 'rate_limited':
+    case 'quota_exceeded':
+      return 'Too many requests right now. Wait a moment and try again.';
+    case 'service_unavailable':
+      return 'The Keyward database is unavailable at the moment. Try again shortly.';
+    default:
+      if (status >= 500)
+        return `Something went wrong on the server. Try again; if it keeps happening, give your operator this reference: ${requestId ?? 'none'}.`;
+      return sentence(message) || 'The request failed.';
+  }
+}
+
+let csrfToken: string | null = null;
+let sessionLost: ((error: ApiError) => void) | null = null;
+
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+
+/** Called when a request that needed the session was refused with 401 (the session ended). */
+export function onSessionLost(handler: ((error: ApiError) => void) | null): void {
+  sessionLost = handler;
+}
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface RequestOptions {
+  /** Don't report a 401 as a lost session (sign-in, sign-up and the first /me). */
+  anonymous?: boolean;
+  signal?: AbortSignal;
+}
+
+export async function request<T>(
+  method: Method,
+  path: string,
+  body?: unknown,
+  options: RequestOptions = {},
+): Promise<T> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET' && csrfToken !== null) headers['x-csrf-token'] = csrfToken;
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      credentials: 'same-origin',
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+      ...(options.signal !== undefined && { signal: options.signal }),
+    });
+  } catch (error) {
+    if ((error as Error).name === 'AbortError') throw error;
+    throw new ApiError(0, 'network', String(error), null);
+  }
+  if (response.status === 204) return undefined as T;
+  let payload: unknown = null;
+  try {
+    payload = await response.json();
+  } catch {
+    payload = null;
+  }
+  if (!response.ok) {
+    const error = (payload as { error?: { code?: string; message?: string; request_id?: string } })
+      ?.error;
+    const apiError = new ApiError(
+      response.status,
+      error?.code ?? (response.status >= 500 ? 'internal_error' : 'unknown'),
+      error?.message ?? response.statusText,
+      error?.request_id ?? null,
+    );
+    // A wrong current password is a 401 too (invalid_credentials): only these mean "signed out".
+    const signedOut = apiError.code === 'session_expired' || apiError.code === 'unauthorized';
+    if (response.status === 401 && signedOut && !options.anonymous && sessionLost !== null)
+      sessionLost(apiError);
+    throw apiError;
+  }
+  return payload as T;
+}
+
+export interface ListKeysQuery {
+  /** Your own id: an admin would otherwise list every account's keys. */
+  owner_id?: string;
+  status?: KeyStatus;
+  environment?: Environment;
+  search?: string;
+  cursor?: string;
+  limit?: number;
+}
+
+function query(params: Record<string, string | number | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params))
+    if (value !== undefined && value !== '') search.set(name, String(value));
+  const text = search.toString();
+  return text === '' ? '' : `?${text}`;
+}
+
+const id = (value: string) => encodeURIComponent(value);
+
+export const api = {
+  me: (options?: RequestOptions) => request<Me>('GET', '/v1/auth/me', undefined, options),
+  signup: (email: string, password: string) =>
+    request<{ user: User; csrf_token: string }>(
+      'POST',
+      '/v1/auth/signup',
+      { email, password },
+      { anonymous: true },
+    ),
+  login: (email: string, password: string) =>
+    request<{ user: User; csrf_token: string }>(
+      'POST',
+      '/v1/auth/login',
+      { email, password },
+      { anonymous: true },
+    ),
+  logout: () => request<void>('POST', '/v1/auth/logout', undefined, { anonymous: true }),
+  changePassword: (current_password: string, new_password: string) =>
+    request<void>('POST', '/v1/auth/password', { current_password, new_password }),
+
+  listKeys: (q: ListKeysQuery, signal?: AbortSignal) =>
+    request<KeyList>('GET', `/v1/keys${query({ ...q })}`, undefined, signal ? { signal } : {}),
+  getKey: (keyId: string) => request<ApiKey>('GET', `/v1/keys/${id(keyId)}`),
+  createKey: (body: Record<string, unknown>) => request<CreatedKey>('POST', '/v1/keys', body),
+  updateKey: (keyId: string, body: Record<string, unknown>) =>
+    request<ApiKey>('PATCH', `/v1/keys/${id(keyId)}`, body),
+  revokeKey: (keyId: string) => request<ApiKey>('POST', `/v1/keys/${id(keyId)}/revoke`),
+  rotateKey: (keyId: string, grace_period: string) =>
+    request<CreatedKey>('POST', `/v1/keys/${id(keyId)}/rotate`, { grace_period }),
+  deleteKey: (keyId: string) => request<void>('DELETE', `/v1/keys/${id(keyId)}`),
+  usage: (keyId: string, q: { from?: string; to?: string; granularity?: 'hour' | 'day' }) =>
+    request<UsageSeries>('GET', `/v1/keys/${id(keyId)}/usage${query(q)}`),
+  logs: (keyId: string, cursor?: number) =>
+    request<Page<LoggedRequest>>(
+      'GET',
+      `/v1/keys/${id(keyId)}/logs${query({ limit: 25, cursor })}`,
+    ),
+
+  listTokens: () => request<{ object: 'list'; data: Token[] }>('GET', '/v1/tokens'),
+  createToken: (body: { name: string; scopes: Scope[]; expires_in?: string }) =>
+    request<CreatedToken>('POST', '/v1/tokens', body),
+  deleteToken: (tokenId: string) => request<void>('DELETE', `/v1/tokens/${id(tokenId)}`),
+
+  auditLog: (cursor?: number) =>
+    request<Page<AuditEntry>>('GET', `/v1/audit-log${query({ limit: 50, cursor })}`),
+
+  listUsers: (cursor?: string) =>
+    request<Page<User, string>>('GET', `/v1/admin/users${query({ limit: 50, cursor })}`),
+  updateUser: (userId: string, body: { plan?: string; disabled?: boolean }) =>
+    request<User>('PATCH', `/v1/admin/users/${id(userId)}`, body),
+  plans: () =>
+    request<{ object: 'list'; data: Plan[]; default_plan: string }>('GET', '/v1/admin/plans'),
+};

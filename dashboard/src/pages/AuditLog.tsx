@@ -1,0 +1,196 @@
+import { useCallback, useEffect, useState } from 'react';
+import { type ApiError, type AuditEntry, api } from '../api.ts';
+import {
+  Alert,
+  Button,
+  EmptyState,
+  PageHeader,
+  RelativeTime,
+  Spinner,
+  useNow,
+} from '../components/ui.tsx';
+import { formatDateTime } from '../format.ts';
+import { Link } from '../router.tsx';
+import { useSession } from '../session.ts';
+
+const ACTIONS: Record<string, string> = {
+  'key.created': 'Created key',
+  'key.updated': 'Changed key',
+  'key.revoked': 'Revoked key',
+  'key.rotated': 'Rotated key',
+  'key.deleted': 'Deleted key',
+  'key.leaked': 'Key reported as leaked',
+  'token.created': 'Created token',
+  'token.deleted': 'Revoked token',
+  'account.created': 'Created account',
+  'account.updated': 'Changed account',
+  'account.password_changed': 'Changed password',
+  'auth.login': 'Signed in',
+  'auth.login_failed': 'Failed sign-in',
+  'auth.logout': 'Signed out',
+};
+
+export function actionLabel(action: string): string {
+  return ACTIONS[action] ?? action;
+}
+
+function tone(action: string): string {
+  if (action === 'auth.login_failed' || action === 'key.leaked') return 'bad';
+  if (action.endsWith('.revoked') || action.endsWith('.deleted')) return 'warn';
+  if (action.endsWith('.created')) return 'good';
+  return 'neutral';
+}
+
+/** A few readable details (name, grace period …); never the whole JSON blob. */
+function detailText(entry: AuditEntry): string {
+  const parts: string[] = [];
+  for (const [name, value] of Object.entries(entry.details)) {
+    if (name === 'name' || value === null || value === undefined) continue;
+    const label = name.replaceAll('_', ' ');
+    if (Array.isArray(value)) {
+      if (value.every((v) => typeof v !== 'object')) parts.push(`${label}: ${value.join(', ')}`);
+    } else if (typeof value !== 'object') parts.push(`${label}: ${String(value)}`);
+  }
+  return parts.slice(0, 4).join(' · ');
+}
+
+/** A long id, shortened for the table; the whole id is in the tooltip. */
+function ShortId({ id }: { id: string | null }) {
+  if (id === null) return <span className="muted">—</span>;
+  const short = id.length > 14 ? `${id.slice(0, 12)}…` : id;
+  return <code title={id}>{short}</code>;
+}
+
+export function AuditLog() {
+  const { me } = useSession();
+  const now = useNow();
+  const [entries, setEntries] = useState<AuditEntry[] | null>(null);
+  const [cursor, setCursor] = useState<number | null>(null);
+  const [failure, setFailure] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const load = useCallback(async (from?: number) => {
+    setBusy(true);
+    try {
+      const page = await api.auditLog(from);
+      setEntries((list) => (from === undefined ? page.data : [...(list ?? []), ...page.data]));
+      setCursor(page.next_cursor);
+      setFailure(null);
+    } catch (error) {
+      setFailure((error as ApiError).message);
+    } finally {
+      setBusy(false);
+    }
+  }, []);
+
+  useEffect(() => {
+    document.title = 'Audit log · Keyward';
+    load();
+  }, [load]);
+
+  const actor = (entry: AuditEntry) => {
+    if (entry.actor_type === 'user')
+      return entry.actor_id === me.user.id ? 'You' : <ShortId id={entry.actor_id} />;
+    if (entry.actor_type === 'token')
+      return (
+        <>
+          Token <ShortId id={entry.actor_id} />
+        </>
+      );
+    if (entry.actor_type === 'anonymous') return 'Anonymous';
+    if (entry.actor_type === 'cli') return 'Command line';
+    return entry.actor_type === 'system' ? 'Keyward' : entry.actor_type;
+  };
+
+  // Entries that name their target (key.created …) name it for the entries that do not.
+  const names = new Map<string, string>();
+  for (const entry of entries ?? [])
+    if (entry.target_id && typeof entry.details.name === 'string' && !names.has(entry.target_id))
+      names.set(entry.target_id, entry.details.name);
+
+  const target = (entry: AuditEntry) => {
+    const name =
+      typeof entry.details.name === 'string'
+        ? entry.details.name
+        : entry.target_id
+          ? (names.get(entry.target_id) ?? null)
+          : null;
+    if (entry.target_id?.startsWith('key_') && entry.action !== 'key.deleted')
+      return <Link to={`/keys/${entry.target_id}`}>{name ?? entry.target_id}</Link>;
+    if (name) return name;
+    if (entry.target_id === me.user.id) return 'Your account';
+    if (entry.target_id) return <ShortId id={entry.target_id} />;
+    return <span className="muted">—</span>;
+  };
+
+  return (
+    <>
+      <PageHeader
+        title="Audit log"
+        description={
+          me.user.role === 'admin'
+            ? 'Everything that happened on this Keyward server: who did what, from where, and when.'
+            : 'Everything done to your account, keys and tokens: who did it, from where, and when.'
+        }
+        actions={
+          <Button onClick={() => load()} busy={busy && entries !== null}>
+            Refresh
+          </Button>
+        }
+      />
+      {failure && <Alert>{failure}</Alert>}
+      {entries === null && !failure && <Spinner label="Loading the audit log" />}
+      {entries !== null && entries.length === 0 && (
+        <EmptyState title="Nothing here yet">
+          <p>Create a key or a token, and the change is recorded here.</p>
+        </EmptyState>
+      )}
+      {entries !== null && entries.length > 0 && (
+        <div className="card table-card">
+          <table className="table audit-table">
+            <caption className="visually-hidden">Audit log, newest first</caption>
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Action</th>
+                <th scope="col">Target</th>
+                <th scope="col">By</th>
+                <th scope="col">IP address</th>
+                <th scope="col">Details</th>
+              </tr>
+            </thead>
+            <tbody>
+              {entries.map((entry) => (
+                <tr key={entry.id}>
+                  <td data-label="When">
+                    <span title={formatDateTime(entry.created_at)}>
+                      <RelativeTime iso={entry.created_at} now={now} />
+                    </span>
+                  </td>
+                  <td data-label="Action">
+                    <span className={`action action-${tone(entry.action)}`}>
+                      {actionLabel(entry.action)}
+                    </span>
+                  </td>
+                  <td data-label="Target">{target(entry)}</td>
+                  <td data-label="By">{actor(entry)}</td>
+                  <td data-label="IP address">{entry.ip ?? <span className="muted">—</span>}</td>
+                  <td data-label="Details" className="cell-details">
+                    {detailText(entry)}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {cursor !== null && (
+            <div className="card-footer">
+              <Button size="sm" onClick={() => load(cursor)} busy={busy}>
+                Load older entries
+              </Button>
+            </div>
+          )}
+        </div>
+      )}
+    </>
+  );
+}

@@ -1,0 +1,121 @@
+import { type FormEvent, useEffect, useRef, useState } from 'react';
+import { type ApiError, api, setCsrfToken } from '../api.ts';
+import { Alert, Button, Field } from '../components/ui.tsx';
+import { Link, useLocation } from '../router.tsx';
+import { safeNext } from '../session.ts';
+
+const MIN_PASSWORD = 8;
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
+
+export function AuthPage({
+  mode,
+  message,
+  onSignedIn,
+}: {
+  mode: 'login' | 'signup';
+  message: string | null;
+  onSignedIn: (next: string) => Promise<void>;
+}) {
+  const { search } = useLocation();
+  const [email, setEmail] = useState('');
+  const [password, setPassword] = useState('');
+  const [errors, setErrors] = useState<{ email?: string; password?: string }>({});
+  const [failure, setFailure] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const heading = useRef<HTMLHeadingElement>(null);
+  const signup = mode === 'signup';
+
+  useEffect(() => {
+    document.title = signup ? 'Create your account · Keyward' : 'Sign in · Keyward';
+    setFailure(null);
+    setErrors({});
+  }, [signup]);
+
+  const validate = () => {
+    const next: typeof errors = {};
+    if (!EMAIL.test(email.trim())) next.email = 'Enter an email address, like you@example.com.';
+    if (password === '') next.password = 'Enter your password.';
+    else if (signup && [...password].length < MIN_PASSWORD)
+      next.password = `Use at least ${MIN_PASSWORD} characters.`;
+    setErrors(next);
+    return Object.keys(next).length === 0;
+  };
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setFailure(null);
+    if (!validate()) return;
+    setBusy(true);
+    try {
+      const answer = signup
+        ? await api.signup(email.trim(), password)
+        : await api.login(email.trim(), password);
+      setCsrfToken(answer.csrf_token);
+      await onSignedIn(safeNext(search.get('next')));
+    } catch (error) {
+      setFailure((error as ApiError).message);
+      setBusy(false);
+      heading.current?.focus();
+    }
+  };
+
+  const other = signup ? '/login' : '/signup';
+  const nextParam = search.get('next');
+  const otherHref = nextParam ? `${other}?next=${encodeURIComponent(nextParam)}` : other;
+
+  return (
+    <main className="auth-screen">
+      <div className="auth-brand">
+        <img src="/favicon.svg" alt="" width="36" height="36" />
+        <span>Keyward</span>
+      </div>
+      <div className="auth-card">
+        <h1 ref={heading} tabIndex={-1}>
+          {signup ? 'Create your account' : 'Sign in to Keyward'}
+        </h1>
+        <p className="muted">
+          {signup
+            ? 'Create API keys for your applications, and see how they are used.'
+            : 'Manage your API keys, tokens and usage.'}
+        </p>
+        {message && !failure && <Alert kind="info">{message}</Alert>}
+        {failure && <Alert>{failure}</Alert>}
+        <form onSubmit={submit} noValidate>
+          <Field label="Email" error={errors.email}>
+            <input
+              type="email"
+              name="email"
+              autoComplete={signup ? 'email' : 'username'}
+              value={email}
+              onChange={(event) => setEmail(event.target.value)}
+              required
+            />
+          </Field>
+          <Field
+            label="Password"
+            error={errors.password}
+            hint={
+              signup ? `At least ${MIN_PASSWORD} characters. A passphrase works well.` : undefined
+            }
+          >
+            <input
+              type="password"
+              name="password"
+              autoComplete={signup ? 'new-password' : 'current-password'}
+              value={password}
+              onChange={(event) => setPassword(event.target.value)}
+              required
+            />
+          </Field>
+          <Button type="submit" variant="primary" busy={busy} className="btn-block">
+            {signup ? 'Create account' : 'Sign in'}
+          </Button>
+        </form>
+      </div>
+      <p className="auth-switch">
+        {signup ? 'Already have an account?' : 'New to Keyward?'}{' '}
+        <Link to={otherHref}>{signup ? 'Sign in' : 'Create an account'}</Link>
+      </p>
+    </main>
+  );
+}
