@@ -1,0 +1,55 @@
+/**
+ * P9: cold start to ready. Times `node src/main.ts serve` on a fresh SQLite file (so migrations
+ * are applied) until it prints that it listens, and, as the baseline, the bare Fastify server of
+ * bench/server.ts until it listens. Neither is pinned: this is how a deployment starts.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..');
+
+function timeToReady(args: string[], ready: string, env: NodeJS.ProcessEnv): Promise<number> {
+  const started = process.hrtime.bigint();
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let output = '';
+    let done = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (!done && output.includes(ready)) {
+        done = true;
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        child.kill('SIGTERM');
+        child.once('exit', () => resolve(ms));
+      }
+    });
+    child.once('exit', (code) => {
+      if (!done) reject(new Error(`${args.join(' ')} exited with ${code} before ready: ${output}`));
+    });
+  });
+}
+
+/** Milliseconds from spawn to "Keyward is listening", on a fresh database. */
+export async function keywardColdStart(): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'kw-bench-'));
+  try {
+    return await timeToReady(['src/main.ts', 'serve'], 'Keyward is listening', {
+      DATABASE_URL: `sqlite:${join(dir, 'k.db')}`,
+      PORT: '0',
+      LOG_LEVEL: 'silent',
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Milliseconds from spawn to a bare Fastify server listening, with the same logger. */
+export function bareColdStart(): Promise<number> {
+  return timeToReady(['bench/server.ts', '--mode', 'bare'], 'BENCH_READY', {});
+}
