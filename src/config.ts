@@ -38,6 +38,8 @@ export interface Config {
   keyCacheTtlMs: number;
   usageFlushIntervalMs: number;
   requestLogRetentionMs: number;
+  /** Request-log entries kept per key per usage flush interval; usage counts stay exact. */
+  requestLogMaxPerKey: number;
   bodyLimitBytes: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   timeZone: string;
@@ -76,6 +78,7 @@ export const SETTINGS = {
   KEY_CACHE_TTL: '5s',
   USAGE_FLUSH_INTERVAL: '1s',
   REQUEST_LOG_RETENTION: '30d',
+  REQUEST_LOG_MAX_PER_KEY: '100',
   BODY_LIMIT: '65536',
   LOG_LEVEL: 'info',
   TIME_ZONE: 'UTC',
@@ -216,6 +219,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     keyCacheTtlMs: duration('KEY_CACHE_TTL'),
     usageFlushIntervalMs: duration('USAGE_FLUSH_INTERVAL'),
     requestLogRetentionMs: duration('REQUEST_LOG_RETENTION'),
+    requestLogMaxPerKey: int('REQUEST_LOG_MAX_PER_KEY', 1, 1_000_000),
     bodyLimitBytes: int('BODY_LIMIT', 1024, 10 * 1024 * 1024),
     logLevel,
     timeZone,

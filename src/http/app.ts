@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -34,6 +34,13 @@ export type App = FastifyInstance<
   TypeBoxTypeProvider
 >;
 
+/**
+ * `req_` + 32 hex digits as before, but 64 random bits per process and a counter instead of a
+ * UUID per request (randomUUID and replaceAll cost several percent of a cached verification).
+ */
+const REQUEST_ID_PREFIX = `req_${randomBytes(8).toString('hex')}`;
+let requestSeq = 0;
+
 export interface AppOptions {
   /** A pino logger, or false for none (tests pass a logger that writes to a buffer). */
   logger: FastifyBaseLogger | false;
@@ -49,7 +56,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     ...(options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: config.trustedProxies.length > 0 ? [...config.trustedProxies] : false,
-    genReqId: () => `req_${randomUUID().replaceAll('-', '')}`,
+    genReqId: () => REQUEST_ID_PREFIX + (++requestSeq).toString(16).padStart(16, '0'),
     requestIdHeader: false,
     ajv: {
       customOptions: {
@@ -65,10 +72,11 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   app.decorateRequest('actor', null as unknown as ReturnType<typeof anonymousActor>);
   app.decorateRequest('session', null);
   app.decorateRequest('verification', null);
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('referrer-policy', 'no-referrer');
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    done(null, payload);
   });
   app.addHook('onClose', async () => {
     state.closing = true;

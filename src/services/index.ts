@@ -101,6 +101,7 @@ export function createServices(
     clock,
     timeZone: config.timeZone,
     logRetentionMs: config.requestLogRetentionMs,
+    logMaxPerKey: config.requestLogMaxPerKey,
   });
   const invalidator = new CredentialInvalidator(db, bus);
   const sessions = new SessionService({

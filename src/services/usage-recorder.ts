@@ -59,11 +59,13 @@ export class UsageRecorder {
   private closed: RollupDelta[] = [];
   private log: LogEntry[] = [];
   private tokenUses = new Map<string, number>();
+  private loggedPerKey = new Map<string, number>();
   private droppedLog = 0;
   private readonly db: Kysely<Database>;
   private readonly clock: Clock;
   private readonly days: CalendarDays;
   private readonly logRetentionMs: number;
+  private readonly logMaxPerKey: number;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
 
@@ -72,11 +74,14 @@ export class UsageRecorder {
     clock: Clock;
     timeZone: string;
     logRetentionMs: number;
+    /** Request-log entries kept per key per flush interval (a hot key would otherwise flood it). */
+    logMaxPerKey?: number;
   }) {
     this.db = options.db;
     this.clock = options.clock;
     this.days = new CalendarDays(options.timeZone);
     this.logRetentionMs = options.logRetentionMs;
+    this.logMaxPerKey = options.logMaxPerKey ?? Number.POSITIVE_INFINITY;
   }
 
   get calendar(): CalendarDays {
@@ -113,6 +118,10 @@ export class UsageRecorder {
       if (bucket !== undefined) this.closed.push({ keyId, outcome, ...bucket });
       perOutcome.set(outcome, { ownerId: event.ownerId, day, hour, requests: 1, amount: cost });
     }
+    const logged = this.loggedPerKey.get(keyId) ?? 0;
+    // Counts and rollups above are exact; the log keeps the first entries of each interval.
+    if (logged >= this.logMaxPerKey) return;
+    this.loggedPerKey.set(keyId, logged + 1);
     if (this.log.length < MAX_PENDING_LOG) this.log.push(event);
     else this.droppedLog += 1;
   }
@@ -212,6 +221,7 @@ export class UsageRecorder {
     this.closed = [];
     this.log = [];
     this.tokenUses = new Map();
+    this.loggedPerKey = new Map();
     try {
       await this.db.transaction().execute(async (trx) => {
         await applyUsageDeltas(

@@ -39,6 +39,40 @@ describe.each(DATABASES)('usage accounting on $name', (kind) => {
     await h.close();
   });
 
+  it('keeps REQUEST_LOG_MAX_PER_KEY log entries per key per flush; the counts stay exact', async () => {
+    const capped = await createHarness(kind, { REQUEST_LOG_MAX_PER_KEY: '3' });
+    try {
+      const user = await capped.signup();
+      const { id, key } = await createKey(capped, user);
+      const other = await createKey(capped, user);
+      const use = (k: string) => capped.request({ method: 'GET', url: '/v1/key', bearer: k });
+      for (let i = 0; i < 5; i++) await use(key);
+      await use(other.key);
+      await capped.services.usage.flush();
+      for (let i = 0; i < 2; i++) await use(key);
+      await capped.services.usage.flush();
+      const logs = await capped.request({
+        method: 'GET',
+        url: `/v1/keys/${id}/logs?limit=100`,
+        as: user,
+      });
+      // 3 of the first interval's 5, then both of the second's.
+      expect(logs.json().data).toHaveLength(5);
+      const otherLogs = await capped.request({
+        method: 'GET',
+        url: `/v1/keys/${other.id}/logs`,
+        as: user,
+      });
+      expect(otherLogs.json().data).toHaveLength(1);
+      const stored = await capped.request({ method: 'GET', url: `/v1/keys/${id}`, as: user });
+      expect(stored.json().usage_count).toBe(7);
+      const usage = await capped.request({ method: 'GET', url: '/v1/usage', bearer: key });
+      expect(usage.json().today_usage.requests).toBe(8);
+    } finally {
+      await capped.close();
+    }
+  });
+
   it('counts uses in memory and writes them in one batch, not per request', async () => {
     const { id, key } = await createKey(h, owner);
     for (let i = 0; i < 25; i++)
