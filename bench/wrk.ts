@@ -20,6 +20,8 @@ export interface WrkSpec {
   pathSuffixFile?: string;
   connections: number;
   durationS: number;
+  /** Each connection waits this long before each request: a paced load instead of a flood. */
+  delayMs?: number;
 }
 
 export interface WrkResult {
@@ -74,6 +76,7 @@ function script(spec: WrkSpec): string {
   for (const [name, value] of Object.entries(spec.headers))
     lines.push(`wrk.headers[${lua(name)}] = ${lua(value)}`);
   if (spec.body !== undefined) lines.push(`wrk.body = ${lua(spec.body)}`);
+  if (spec.delayMs !== undefined) lines.push(`function delay() return ${spec.delayMs} end`);
   const file = spec.bearerFile ?? spec.pathSuffixFile;
   if (file !== undefined) {
     // Loaded in init(), which runs once per wrk thread before the timed part starts.
