@@ -127,6 +127,7 @@ function plot(slices: Slice[]): string {
       .join(' ');
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h + 20}" viewBox="0 0 ${w} ${h + 20}">`,
+    '<title>Resident memory and p99 latency over the soak</title>',
     `<polyline fill="none" stroke="#4f46e5" stroke-width="2" points="${line((s) => s.rssMb, maxRss)}"/>`,
     `<polyline fill="none" stroke="#d97706" stroke-width="2" points="${line((s) => s.result.p99Ms, maxP99)}"/>`,
     `<text x="4" y="${h + 16}" font-size="12" fill="#4f46e5">RSS (0–${maxRss.toFixed(0)} MB)</text>`,
