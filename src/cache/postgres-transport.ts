@@ -21,6 +21,9 @@ export class PostgresBusTransport implements BusTransport {
     this.url = url;
     this.notifier = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 2000 });
     this.notifier.on('error', () => {});
+    this.notifier.on('connect', (client) => {
+      client.on('error', () => {});
+    });
   }
 
   async start(handlers: TransportHandlers): Promise<void> {

@@ -58,8 +58,14 @@ function openSqlite(path: string): Store {
 
 function openPostgres(url: string): Store {
   const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 3000 });
-  // An idle client losing its connection (database restart) must not crash the process.
+  // A client losing its connection (database restart, network cut) must not crash the process:
+  // the pool reports idle clients' errors, and a checked-out client (inside a transaction, between
+  // two queries) emits its own, with no listener unless we add one. The query in flight fails
+  // either way, and the pool drops the broken client when it is released.
   pool.on('error', () => {});
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,

@@ -270,11 +270,13 @@ describe.skipIf(postgres === undefined)('many nodes on PostgreSQL + Redis', () =
       const behind = await node({ DATABASE_URL: url.toString() });
       // The same, with the bus on PostgreSQL: when the database goes, the bus goes with it.
       const behindNoRedis = await node({ DATABASE_URL: url.toString(), REDIS_URL: '' });
-      const cached = await createKey(a);
-      const revoked = await createKey(a);
+      // Made and revoked on `behind` itself: a late bus message from another node could otherwise
+      // drop the entries this test expects `behind` to have cached.
+      const cached = await createKey(behind);
+      const revoked = await createKey(behind);
       expect((await holder(behind, cached.key)).status).toBe(200);
       expect((await holder(behindNoRedis, cached.key)).status).toBe(200);
-      expect((await revoke(a, revoked.id)).status).toBe(200);
+      expect((await revoke(behind, revoked.id)).status).toBe(200);
       expect((await holder(behind, revoked.key)).status).toBe(401);
       const sessionOnBehind = await login(behind, 'owner@example.com', 'cluster owner password');
       const unknownKey = (await createKey(a)).key;

@@ -83,19 +83,28 @@ export class Node {
     return output;
   }
 
-  request(
+  async request(
     method: string,
     path: string,
     options: { headers?: Record<string, string>; body?: unknown } = {},
-  ) {
-    return fetch(`${this.url}${path}`, {
-      method,
-      headers: {
-        ...(options.body !== undefined && { 'content-type': 'application/json' }),
-        ...options.headers,
-      },
-      ...(options.body !== undefined && { body: JSON.stringify(options.body) }),
-    });
+  ): Promise<Response> {
+    try {
+      return await fetch(`${this.url}${path}`, {
+        method,
+        headers: {
+          ...(options.body !== undefined && { 'content-type': 'application/json' }),
+          ...options.headers,
+        },
+        ...(options.body !== undefined && { body: JSON.stringify(options.body) }),
+      });
+    } catch (error) {
+      // Say what the process printed and whether it is still alive: the failing test needs it.
+      const state = this.child.exitCode === null ? 'running' : `exited ${this.child.exitCode}`;
+      throw new Error(
+        `${method} ${path} failed (${(error as Error).message}; node ${state}):\n${this.output}`,
+        { cause: error },
+      );
+    }
   }
 
   async stop(): Promise<void> {
