@@ -19,7 +19,7 @@ import type {
 } from '../limits/limiter.ts';
 import { findApiKeyByHash, spendCredits } from '../storage/api-keys-repository.ts';
 import { insertReservation } from '../storage/reservations-repository.ts';
-import type { Database } from '../storage/schema.ts';
+import type { Database, UsageOutcome } from '../storage/schema.ts';
 import type { UsageRecorder, UsageTotals } from './usage-recorder.ts';
 
 /** A key as the cache holds it: the record plus what the policy checks need, compiled once. */
@@ -274,16 +274,7 @@ export class VerifyService {
     id: string,
   ): Verification {
     const key = entry.key;
-    this.usage.record({
-      keyId: key.id,
-      ownerId: key.ownerId,
-      outcome: 'VALID',
-      cost,
-      at: now,
-      ip: request.ip,
-      method: request.method ?? null,
-      path: request.path ?? null,
-    });
+    this.recordOutcome(key, request, now, cost, 'VALID');
     return {
       valid: true,
       code: 'VALID',
@@ -305,16 +296,7 @@ export class VerifyService {
     retryAfterMs: number | null = null,
   ): Verification {
     const key = entry.key;
-    this.usage.record({
-      keyId: key.id,
-      ownerId: key.ownerId,
-      outcome: code,
-      cost,
-      at: now,
-      ip: request.ip,
-      method: request.method ?? null,
-      path: request.path ?? null,
-    });
+    this.recordOutcome(key, request, now, cost, code);
     return {
       valid: false,
       code,
@@ -324,6 +306,26 @@ export class VerifyService {
       creditsRemaining: null,
       verificationId: verificationId(),
     };
+  }
+
+  /** Every request made with an existing key is counted, whatever its outcome (off the hot path). */
+  private recordOutcome(
+    key: ApiKey,
+    request: VerifyRequest,
+    now: number,
+    cost: number,
+    outcome: UsageOutcome,
+  ): void {
+    this.usage.record({
+      keyId: key.id,
+      ownerId: key.ownerId,
+      outcome,
+      cost,
+      at: now,
+      ip: request.ip,
+      method: request.method ?? null,
+      path: request.path ?? null,
+    });
   }
 
   private quotaRules(key: ApiKey, now: number): QuotaRule[] {
