@@ -38,3 +38,8 @@ export function tightest(
     ? null
     : { limit: best.limit, remaining: Math.max(0, best.remaining), reset: now + best.resetMs };
 }
+
+/** A wait in milliseconds as `Retry-After` / `retry_after` seconds: rounded up, at least 1. */
+export function retryAfterSeconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}

@@ -7,7 +7,7 @@ import { type Actor, anonymousActor, hasScope, sessionActor } from '../../servic
 import type { Services } from '../../services/index.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
 import type { Verification } from '../../services/verify.ts';
-import { rateLimitHeaders } from '../rate-limit-headers.ts';
+import { rateLimitHeaders, retryAfterSeconds } from '../rate-limit-headers.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -156,14 +156,13 @@ export function authenticateKey(services: Services, permission: string) {
         done();
         return;
       }
-      const code = result.code as RefusalCode;
+      const refusal = REFUSAL[result.code as RefusalCode];
+      const error = new AppError(refusal.error, refusal.message);
       if (result.retryAfterMs !== null)
-        reply.header('retry-after', String(Math.max(1, Math.ceil(result.retryAfterMs / 1000))));
-      if (code === 'NOT_FOUND' || code === 'REVOKED' || code === 'EXPIRED' || code === 'DISABLED') {
-        reply.header('www-authenticate', 'Bearer error="invalid_token"');
-      }
-      const refusal = REFUSAL[code];
-      done(new AppError(refusal.error, refusal.message));
+        reply.header('retry-after', String(retryAfterSeconds(result.retryAfterMs)));
+      // Every 401 (unknown, revoked, expired, disabled) carries the RFC 6750 challenge.
+      if (error.status === 401) reply.header('www-authenticate', 'Bearer error="invalid_token"');
+      done(error);
     };
     if (outcome instanceof Promise) outcome.then(finish, done);
     else finish(outcome);

@@ -4,7 +4,7 @@ import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { iso } from '../presenters.ts';
-import { tightest } from '../rate-limit-headers.ts';
+import { retryAfterSeconds, tightest } from '../rate-limit-headers.ts';
 import { errors } from '../schemas/common.ts';
 
 const VerifyBody = Type.Object(
@@ -93,8 +93,7 @@ export function verifyRoutes(app: App, services: Services, cookie: CookieSetting
         expires_at: key === null ? null : iso(key.expiresAt),
         ratelimit: tightest(result.rate, services.clock.now()),
         credits: key === null ? null : { remaining: result.valid ? result.creditsRemaining : null },
-        retry_after:
-          result.retryAfterMs === null ? null : Math.max(1, Math.ceil(result.retryAfterMs / 1000)),
+        retry_after: result.retryAfterMs === null ? null : retryAfterSeconds(result.retryAfterMs),
       };
     },
   );
