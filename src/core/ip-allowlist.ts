@@ -14,6 +14,11 @@ function toBytes16(address: ipaddr.IPv4 | ipaddr.IPv6): Uint8Array {
   return new Uint8Array(address.toByteArray());
 }
 
+/** Whether `ip` is one IPv4 or IPv6 address (no range): what a verification may report. */
+export function isIpAddress(ip: string): boolean {
+  return ipaddr.isValid(ip);
+}
+
 function parseClient(ip: string): Uint8Array | null {
   if (!ipaddr.isValid(ip)) return null;
   return toBytes16(ipaddr.parse(ip));

@@ -94,6 +94,11 @@ describe.each(COMBINATIONS)('policy chain on $name', ({ database: kind, limiter 
       expect((await verify({ key, ip: '203.0.113.1' })).json().code).toBe('VALID');
       expect((await verify({ key, ip: '192.0.2.1' })).json().code).toBe('IP_NOT_ALLOWED');
       expect((await verify({ key })).json().code).toBe('IP_NOT_ALLOWED');
+      for (const ip of ['not-an-ip', '203.0.113.0/24', '300.1.1.1']) {
+        const bad = await verify({ key, ip });
+        expect(bad.statusCode).toBe(400);
+        expect(bad.json().error.code).toBe('validation_error');
+      }
     });
 
     it('refuses malformed entries on create and PATCH, naming the entry', async () => {

@@ -1,4 +1,6 @@
 import { Type } from 'typebox';
+import { AppError } from '../../core/errors.ts';
+import { isIpAddress } from '../../core/ip-allowlist.ts';
 import { VERIFY_CODES } from '../../core/verify-codes.ts';
 import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
@@ -70,6 +72,9 @@ export function verifyRoutes(app: App, services: Services, cookie: CookieSetting
     },
     async (request) => {
       const b = request.body;
+      if (b.ip !== undefined && !isIpAddress(b.ip)) {
+        throw new AppError('validation_error', `ip "${b.ip}" is not an IPv4 or IPv6 address`);
+      }
       const result = await verify.verify({
         key: b.key,
         ip: b.ip ?? null,
