@@ -5,6 +5,7 @@
  *
  *   node bench/compare.ts --b /tmp/keyward-experiment [--a .] [--only P1,P2,P4] [--keys 100000]
  *   node bench/compare.ts --b . --b-args='--usage off'    # what usage accounting costs
+ *   node bench/compare.ts --b /tmp/x --fresh --rounds 8  # new server processes every round
  *
  * Each checkout builds its own database with its own bench/dataset.ts (so a migration change is
  * measured too); both servers are pinned to core 0 and driven by wrk on core 1. Prints, per scenario, requests/s of A and B, the median of the per-round ratios B/A
@@ -17,7 +18,13 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Dataset } from './dataset.ts';
 import { fmt, latency, median } from './report.ts';
-import { type LoadSpec, runRounds, type Sample, startBenchServer } from './servers.ts';
+import {
+  type BenchServer,
+  type LoadSpec,
+  runRounds,
+  type Sample,
+  startBenchServer,
+} from './servers.ts';
 import { HAVE_WRK } from './wrk.ts';
 
 const { values } = parseArgs({
@@ -32,6 +39,7 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '64' },
     'a-args': { type: 'string', default: '' },
     'b-args': { type: 'string', default: '' },
+    fresh: { type: 'boolean', default: false },
   },
 });
 if (values.b === undefined || !HAVE_WRK) {
@@ -111,53 +119,68 @@ try {
     { name: 'A', root: resolve(values.a), args: values['a-args'].split(' ').filter(Boolean) },
     { name: 'B', root: resolve(values.b), args: values['b-args'].split(' ').filter(Boolean) },
   ].map((side) => ({ ...side, data: dataset(side.root, side.name) }));
-  const servers = [];
-  for (const side of sides) {
-    servers.push(
-      await startBenchServer(
-        side.name,
-        ['--mode', 'keyward', '--db', side.data.dbPath, ...side.args],
-        {
-          script: join(side.root, 'bench', 'server.ts'),
-        },
-      ),
-    );
-  }
-  try {
-    const lines = [
-      '| scenario | A req/s | B req/s | B / A | B / A per CPU-s | A p50 / p99 ms | B p50 / p99 ms |',
-      '|---|---|---|---|---|---|---|',
-    ];
-    const perSide = sides.map((side) => scenarios(side.data));
-    for (const [index, scenario] of (perSide[0] ?? []).entries()) {
-      const [a, b] = (await runRounds(
-        scenario.title,
-        servers.map((server, side) => ({
-          label: server.name,
-          server,
-          spec: perSide[side]?.[index]?.spec ?? scenario.spec,
-        })),
-        {
-          rounds: Number(values.rounds),
-          warmupS: Number(values.warmup),
-          settings: { durationS: Number(values.duration), useWrk: true, scriptDir: work },
-          onSample(entry, round, sample) {
-            console.log(
-              `${scenario.id} ${entry.label} round ${round + 1}: ${fmt.int(sample.rps)} req/s, ${fmt.int(sample.perCpuSecond)} per CPU-s, p99 ${fmt.ms(sample.p99Ms)} ms${sample.problem === null ? '' : ` — ${sample.problem}`}`,
-            );
-          },
-        },
-      )) as [Sample[], Sample[]];
-      const ratio = median(b.map((s, i) => s.rps / (a[i] as Sample).rps));
-      const cpu = median(b.map((s, i) => s.perCpuSecond / (a[i] as Sample).perCpuSecond));
-      lines.push(
-        `| ${scenario.id} ${scenario.title} | ${fmt.int(median(a.map((s) => s.rps)))} | ${fmt.int(median(b.map((s) => s.rps)))} | ${fmt.pct(ratio)} | ${fmt.pct(cpu)} | ${latency(a)} | ${latency(b)} |`,
+  const startSides = async () => {
+    const started: BenchServer[] = [];
+    for (const side of sides) {
+      started.push(
+        await startBenchServer(
+          side.name,
+          ['--mode', 'keyward', '--db', side.data.dbPath, ...side.args],
+          { script: join(side.root, 'bench', 'server.ts') },
+        ),
       );
     }
-    console.log(`\nA = ${sides[0]?.root}\nB = ${sides[1]?.root}\n\n${lines.join('\n')}`);
-  } finally {
-    for (const server of servers) await server.stop();
+    return started;
+  };
+  const lines = [
+    '| scenario | A req/s | B req/s | B / A | B / A per CPU-s | A p50 / p99 ms | B p50 / p99 ms |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  const perSide = sides.map((side) => scenarios(side.data));
+  const rounds = Number(values.rounds);
+  const fresh = values.fresh;
+  const collected = (perSide[0] ?? []).map((): [Sample[], Sample[]] => [[], []]);
+  // With --fresh every round gets new server processes (one Node process can settle 20 % faster
+  // or slower than another of the same code); otherwise one process per side serves every round.
+  for (let batch = 0; batch < (fresh ? rounds : 1); batch++) {
+    const servers = await startSides();
+    try {
+      for (const [index, scenario] of (perSide[0] ?? []).entries()) {
+        const got = (await runRounds(
+          scenario.title,
+          servers.map((server, side) => ({
+            label: server.name,
+            server,
+            spec: perSide[side]?.[index]?.spec ?? scenario.spec,
+          })),
+          {
+            rounds: fresh ? 1 : rounds,
+            firstRound: batch,
+            warmupS: Number(values.warmup),
+            settings: { durationS: Number(values.duration), useWrk: true, scriptDir: work },
+            onSample(entry, round, sample) {
+              console.log(
+                `${scenario.id} ${entry.label} round ${round + 1}: ${fmt.int(sample.rps)} req/s, ${fmt.int(sample.perCpuSecond)} per CPU-s, p99 ${fmt.ms(sample.p99Ms)} ms${sample.problem === null ? '' : ` — ${sample.problem}`}`,
+              );
+            },
+          },
+        )) as [Sample[], Sample[]];
+        collected[index]?.[0].push(...got[0]);
+        collected[index]?.[1].push(...got[1]);
+      }
+    } finally {
+      for (const server of servers) await server.stop();
+    }
   }
+  for (const [index, scenario] of (perSide[0] ?? []).entries()) {
+    const [a, b] = collected[index] as [Sample[], Sample[]];
+    const ratio = median(b.map((s, i) => s.rps / (a[i] as Sample).rps));
+    const cpu = median(b.map((s, i) => s.perCpuSecond / (a[i] as Sample).perCpuSecond));
+    lines.push(
+      `| ${scenario.id} ${scenario.title} | ${fmt.int(median(a.map((s) => s.rps)))} | ${fmt.int(median(b.map((s) => s.rps)))} | ${fmt.pct(ratio)} | ${fmt.pct(cpu)} | ${latency(a)} | ${latency(b)} |`,
+    );
+  }
+  console.log(`\nA = ${sides[0]?.root}\nB = ${sides[1]?.root}\n\n${lines.join('\n')}`);
 } finally {
   await rm(work, { recursive: true, force: true });
 }

@@ -14,6 +14,7 @@ import type { anonymousActor } from '../services/actor.ts';
 import type { Services } from '../services/index.ts';
 import { cookieSettings } from './plugins/auth.ts';
 import { registerErrorHandling } from './plugins/errors.ts';
+import { addSecurityHeaders } from './plugins/security-headers.ts';
 import { validatorCompiler } from './plugins/validation.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -71,13 +72,6 @@ export async function buildApp(services: Services, options: AppOptions): Promise
 
   app.decorateRequest('actor', null as unknown as ReturnType<typeof anonymousActor>);
   app.decorateRequest('session', null);
-  app.decorateRequest('verification', null);
-  app.addHook('onSend', (_request, reply, payload, done) => {
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'no-referrer');
-    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
-    done(null, payload);
-  });
   app.addHook('onClose', async () => {
     state.closing = true;
   });
@@ -86,7 +80,6 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   // Only JSON bodies are accepted; anything else is answered 415.
   app.removeContentTypeParser('text/plain');
   registerErrorHandling(app);
-  await app.register(cookie);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -121,22 +114,32 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   });
 
   const cookieConfig = cookieSettings(config.secureCookies);
-  healthRoutes(app, services, state);
-  authRoutes(app, services, cookieConfig);
-  keyRoutes(app, services, cookieConfig);
-  tokenRoutes(app, services, cookieConfig);
-  auditRoutes(app, services, cookieConfig);
+  // The hot path, in the root scope where no hook runs: these routes add the security headers
+  // themselves and authenticate inside their handlers.
   verifyRoutes(app, services, cookieConfig);
   keyHolderRoutes(app, services);
-  usageRoutes(app, services, cookieConfig);
-  adminRoutes(app, services, cookieConfig);
-
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  await app.register(scalar, {
-    routePrefix: '/docs',
-    configuration: { url: '/openapi.json', title: 'Keyward API' },
+  // Everything else, in a scope whose hooks add the security headers and write Set-Cookie.
+  await app.register(async (scope: App) => {
+    scope.addHook('onSend', (_request, reply, payload, done) => {
+      addSecurityHeaders(reply);
+      done(null, payload);
+    });
+    // Sessions are read from the Cookie header where needed (plugins/auth.ts), not by a hook.
+    await scope.register(cookie, { hook: false });
+    healthRoutes(scope, services, state);
+    authRoutes(scope, services, cookieConfig);
+    keyRoutes(scope, services, cookieConfig);
+    tokenRoutes(scope, services, cookieConfig);
+    auditRoutes(scope, services, cookieConfig);
+    usageRoutes(scope, services, cookieConfig);
+    adminRoutes(scope, services, cookieConfig);
+    scope.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    await scope.register(scalar, {
+      routePrefix: '/docs',
+      configuration: { url: '/openapi.json', title: 'Keyward API' },
+    });
+    // Last: its catch-all GET answers only what no route above claims.
+    dashboardRoutes(scope, options.dashboardDir === undefined ? {} : { dir: options.dashboardDir });
   });
-  // Last: its catch-all GET answers only what no route above claims.
-  dashboardRoutes(app, options.dashboardDir === undefined ? {} : { dir: options.dashboardDir });
   return app;
 }

@@ -151,17 +151,27 @@ export class TokenService {
     this.invalidator.token(hash);
   }
 
-  /** Resolves a presented token. Cached by hash, positive and negative, invalidated on delete. */
-  async authenticate(secret: string): Promise<TokenAuthResult> {
+  /**
+   * Resolves a presented token. Cached by hash, positive and negative, invalidated on delete; a
+   * cached token is answered without a promise (POST /v1/verify authenticates one per request).
+   */
+  authenticate(secret: string): TokenAuthResult | Promise<TokenAuthResult> {
     if (!isTokenShape(secret)) return { ok: false, reason: 'unknown' };
     const hash = sha256Hex(secret);
-    let entry = this.cache.get(hash);
-    if (entry === undefined) {
-      const token = await findTokenByHash(this.db, hash);
-      const owner = token && (await findUserById(this.db, token.ownerId));
-      entry = token !== undefined && owner !== undefined ? { token, owner } : null;
-      this.cache.set(hash, entry);
-    }
+    const entry = this.cache.get(hash);
+    if (entry !== undefined) return this.check(entry);
+    return this.load(hash).then((loaded) => this.check(loaded));
+  }
+
+  private async load(hash: string): Promise<CachedToken | null> {
+    const token = await findTokenByHash(this.db, hash);
+    const owner = token && (await findUserById(this.db, token.ownerId));
+    const entry = token !== undefined && owner !== undefined ? { token, owner } : null;
+    this.cache.set(hash, entry);
+    return entry;
+  }
+
+  private check(entry: CachedToken | null): TokenAuthResult {
     if (entry === null) return { ok: false, reason: 'unknown' };
     const now = this.clock.now();
     if (entry.token.expiresAt !== null && entry.token.expiresAt <= now)

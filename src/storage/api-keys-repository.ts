@@ -262,17 +262,25 @@ export interface UsageDelta {
   lastUsedAt: number;
 }
 
-/** Adds batched usage counts; keys deleted in the meantime are skipped by the WHERE. */
+/** Keys per statement: SQLite allows 500 terms in a compound SELECT. */
+const USAGE_CHUNK = 500;
+
+/**
+ * Adds batched usage counts, up to 500 keys per statement: `update … from` a derived table of
+ * `select … union all select …` rows, which both dialects accept (the casts give PostgreSQL the
+ * parameters' types). Keys deleted in the meantime have no row to join and are skipped.
+ */
 export async function applyUsageDeltas(db: Db, deltas: readonly UsageDelta[]): Promise<void> {
-  for (const delta of deltas) {
-    await db
-      .updateTable('api_keys')
-      .set((eb) => ({
-        usage_count: eb('usage_count', '+', delta.count),
-        last_used_at: sql<number>`case when last_used_at is null or last_used_at < ${delta.lastUsedAt} then ${delta.lastUsedAt} else last_used_at end`,
-      }))
-      .where('id', '=', delta.keyId)
-      .execute();
+  for (let i = 0; i < deltas.length; i += USAGE_CHUNK) {
+    const rows = deltas
+      .slice(i, i + USAGE_CHUNK)
+      .map(
+        (d) =>
+          sql`select cast(${d.keyId} as text) as id, cast(${d.count} as bigint) as n, cast(${d.lastUsedAt} as bigint) as last_used`,
+      );
+    await sql`update api_keys set usage_count = usage_count + v.n, last_used_at = case when api_keys.last_used_at is null or api_keys.last_used_at < v.last_used then v.last_used else api_keys.last_used_at end from (${sql.join(rows, sql` union all `)}) as v where api_keys.id = v.id`.execute(
+      db,
+    );
   }
 }
 

@@ -26,33 +26,63 @@ export interface LogEntry {
   cost: number;
 }
 
-/** Upserts hourly and daily rollups; both dialects support `on conflict … do update`. */
-export async function addRollups(db: Db, deltas: readonly RollupDelta[]): Promise<void> {
+/** Rows per multi-row statement: far below both dialects' limits on bound parameters. */
+const ROLLUP_CHUNK = 500;
+
+/**
+ * Sums deltas that land on the same row: one multi-row upsert may not touch a row twice on
+ * PostgreSQL ("ON CONFLICT DO UPDATE command cannot affect row a second time").
+ */
+function merge(deltas: readonly RollupDelta[], period: 'day' | 'hour'): RollupDelta[] {
+  const rows = new Map<string, RollupDelta>();
   for (const d of deltas) {
-    const base = {
-      key_id: d.keyId,
-      owner_id: d.ownerId,
-      outcome: d.outcome,
-      requests: d.requests,
-      amount: d.amount,
-    };
+    const id = `${d.keyId} ${d[period]} ${d.outcome}`;
+    const row = rows.get(id);
+    if (row === undefined) rows.set(id, { ...d });
+    else {
+      row.requests += d.requests;
+      row.amount += d.amount;
+    }
+  }
+  return [...rows.values()];
+}
+
+const rollupRow = (d: RollupDelta) => ({
+  key_id: d.keyId,
+  owner_id: d.ownerId,
+  outcome: d.outcome,
+  requests: d.requests,
+  amount: d.amount,
+});
+
+/**
+ * Upserts hourly and daily rollups, a few hundred rows per statement (the usage flush writes one
+ * row per active key and outcome; a statement each made the flush the cost of a busy server).
+ * Both dialects support multi-row `insert … on conflict … do update` with `excluded`.
+ */
+export async function addRollups(db: Db, deltas: readonly RollupDelta[]): Promise<void> {
+  const daily = merge(deltas, 'day').map((d) => ({ ...rollupRow(d), day: d.day }));
+  for (let i = 0; i < daily.length; i += ROLLUP_CHUNK) {
     await db
       .insertInto('usage_daily')
-      .values({ ...base, day: d.day })
+      .values(daily.slice(i, i + ROLLUP_CHUNK))
       .onConflict((oc) =>
         oc.columns(['key_id', 'day', 'outcome']).doUpdateSet({
-          requests: sql<number>`usage_daily.requests + ${d.requests}`,
-          amount: sql<number>`usage_daily.amount + ${d.amount}`,
+          requests: sql<number>`usage_daily.requests + excluded.requests`,
+          amount: sql<number>`usage_daily.amount + excluded.amount`,
         }),
       )
       .execute();
+  }
+  const hourly = merge(deltas, 'hour').map((d) => ({ ...rollupRow(d), hour: d.hour }));
+  for (let i = 0; i < hourly.length; i += ROLLUP_CHUNK) {
     await db
       .insertInto('usage_hourly')
-      .values({ ...base, hour: d.hour })
+      .values(hourly.slice(i, i + ROLLUP_CHUNK))
       .onConflict((oc) =>
         oc.columns(['key_id', 'hour', 'outcome']).doUpdateSet({
-          requests: sql<number>`usage_hourly.requests + ${d.requests}`,
-          amount: sql<number>`usage_hourly.amount + ${d.amount}`,
+          requests: sql<number>`usage_hourly.requests + excluded.requests`,
+          amount: sql<number>`usage_hourly.amount + excluded.amount`,
         }),
       )
       .execute();

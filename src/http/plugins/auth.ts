@@ -1,19 +1,21 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../core/errors.ts';
+import type { ApiKey } from '../../core/models.ts';
 import { constantTimeEqual } from '../../core/secrets.ts';
 import type { Scope } from '../../core/token.ts';
 import { REFUSAL, type RefusalCode } from '../../core/verify-codes.ts';
 import { type Actor, anonymousActor, hasScope, sessionActor } from '../../services/actor.ts';
 import type { Services } from '../../services/index.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
+import type { TokenAuthResult } from '../../services/tokens.ts';
 import type { Verification } from '../../services/verify.ts';
 import { rateLimitHeaders, retryAfterSeconds } from '../rate-limit-headers.ts';
+import { addSecurityHeaders } from './security-headers.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     actor: Actor;
     session: ActiveSession | null;
-    verification: Verification | null;
   }
 }
 
@@ -38,6 +40,28 @@ function bearer(request: FastifyRequest): string | undefined {
 }
 
 /**
+ * One cookie's value from a Cookie header (the first of that name, as browsers send the most
+ * specific first), or undefined. Session ids are base64url, so a value that is not valid
+ * percent-encoding is taken as it is.
+ */
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq < 0 || pair.slice(0, eq).trim() !== name) continue;
+    let value = pair.slice(eq + 1).trim();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"'))
+      value = value.slice(1, -1);
+    try {
+      return decodeURIComponent(value);
+    } catch {
+      return value;
+    }
+  }
+  return undefined;
+}
+
+/**
  * A browser request's Origin, when present, must be this deployment's public origin or the
  * origin the request itself was addressed to; anything else is a cross-site request.
  */
@@ -57,64 +81,18 @@ export interface AuthOptions {
   admin?: boolean;
 }
 
-/** Builds the preHandler that authenticates management routes: session + CSRF, or a token. */
-export function authenticate(services: Services, cookie: CookieSettings, options: AuthOptions) {
+/**
+ * Builds the check that authenticates management routes: session + CSRF, or a token. A cached
+ * token is checked without a promise (POST /v1/verify calls this on the hot path); a session
+ * always reads the database.
+ */
+export function authenticator(
+  services: Services,
+  cookie: CookieSettings,
+  options: AuthOptions,
+): (request: FastifyRequest) => void | Promise<void> {
   const keyPrefix = `${services.config.keyPrefix}_`;
-  return async (request: FastifyRequest): Promise<void> => {
-    const presented = bearer(request);
-    if (presented !== undefined) {
-      if (presented.startsWith(keyPrefix)) {
-        throw new AppError(
-          'forbidden',
-          'an API key cannot manage keys or tokens; use a session or a management token',
-        );
-      }
-      if (options.sessionOnly)
-        throw new AppError('forbidden', 'this can only be done from a signed-in dashboard session');
-      const result = await services.tokens.authenticate(presented);
-      if (!result.ok) {
-        if (result.reason === 'owner_disabled')
-          throw new AppError('account_disabled', 'the account that owns this token is disabled');
-        throw new AppError(
-          'unauthorized',
-          result.reason === 'expired' ? 'this token has expired' : 'the token is not valid',
-        );
-      }
-      request.actor = {
-        type: 'token',
-        id: result.token.id,
-        user: result.owner,
-        scopes: result.token.scopes,
-        ip: request.ip,
-      };
-    } else {
-      const sessionId = request.cookies[cookie.name];
-      const session =
-        sessionId === undefined ? null : await services.sessions.authenticate(sessionId);
-      if (session === null) {
-        throw new AppError(
-          sessionId === undefined ? 'unauthorized' : 'session_expired',
-          sessionId === undefined
-            ? 'sign in or send a token'
-            : 'your session has ended; sign in again',
-        );
-      }
-      if (!SAFE_METHODS.has(request.method)) {
-        const csrf = request.headers['x-csrf-token'];
-        if (
-          typeof csrf !== 'string' ||
-          !constantTimeEqual(csrf, session.csrfToken) ||
-          !originAllowed(request, services.config.publicUrl)
-        ) {
-          throw new AppError(
-            'csrf_failed',
-            'missing or wrong X-CSRF-Token header, or a cross-site request',
-          );
-        }
-      }
-      request.session = session;
-      request.actor = sessionActor(session.user, request.ip);
-    }
+  const authorize = (request: FastifyRequest): void => {
     if (
       options.admin &&
       !(request.actor.user?.role === 'admin' && request.actor.type === 'user') &&
@@ -126,6 +104,78 @@ export function authenticate(services: Services, cookie: CookieSettings, options
       throw new AppError('forbidden', `this needs the ${options.scope} scope`);
     }
   };
+  const acceptToken = (request: FastifyRequest, result: TokenAuthResult): void => {
+    if (!result.ok) {
+      if (result.reason === 'owner_disabled')
+        throw new AppError('account_disabled', 'the account that owns this token is disabled');
+      throw new AppError(
+        'unauthorized',
+        result.reason === 'expired' ? 'this token has expired' : 'the token is not valid',
+      );
+    }
+    request.actor = {
+      type: 'token',
+      id: result.token.id,
+      user: result.owner,
+      scopes: result.token.scopes,
+      ip: request.ip,
+    };
+    authorize(request);
+  };
+  const acceptSession = async (request: FastifyRequest): Promise<void> => {
+    // Parsed here rather than by a hook on every request: only session-authenticated routes
+    // need the Cookie header, and the key-holder and verify routes run without hooks.
+    const sessionId = cookieValue(request.headers.cookie, cookie.name);
+    const session =
+      sessionId === undefined ? null : await services.sessions.authenticate(sessionId);
+    if (session === null) {
+      throw new AppError(
+        sessionId === undefined ? 'unauthorized' : 'session_expired',
+        sessionId === undefined
+          ? 'sign in or send a token'
+          : 'your session has ended; sign in again',
+      );
+    }
+    if (!SAFE_METHODS.has(request.method)) {
+      const csrf = request.headers['x-csrf-token'];
+      if (
+        typeof csrf !== 'string' ||
+        !constantTimeEqual(csrf, session.csrfToken) ||
+        !originAllowed(request, services.config.publicUrl)
+      ) {
+        throw new AppError(
+          'csrf_failed',
+          'missing or wrong X-CSRF-Token header, or a cross-site request',
+        );
+      }
+    }
+    request.session = session;
+    request.actor = sessionActor(session.user, request.ip);
+    authorize(request);
+  };
+  return (request) => {
+    const presented = bearer(request);
+    if (presented === undefined) return acceptSession(request);
+    if (presented.startsWith(keyPrefix)) {
+      throw new AppError(
+        'forbidden',
+        'an API key cannot manage keys or tokens; use a session or a management token',
+      );
+    }
+    if (options.sessionOnly)
+      throw new AppError('forbidden', 'this can only be done from a signed-in dashboard session');
+    const result = services.tokens.authenticate(presented);
+    if (result instanceof Promise) return result.then((r) => acceptToken(request, r));
+    acceptToken(request, result);
+  };
+}
+
+/** The same check as a preHandler hook, for the routes off the hot path. */
+export function authenticate(services: Services, cookie: CookieSettings, options: AuthOptions) {
+  const check = authenticator(services, cookie, options);
+  return async (request: FastifyRequest): Promise<void> => {
+    await check(request);
+  };
 }
 
 /** Sets `request.actor` to an anonymous caller with the client's address (public routes). */
@@ -134,37 +184,42 @@ export function anonymous(request: FastifyRequest): void {
 }
 
 /**
- * Authenticates a key holder (`Authorization: Bearer sk_…` or `X-API-Key`) through the whole
- * policy chain with the permission the route needs. A refusal answers with its status (401 with
- * the RFC 6750 challenge, 402, 403 or 429 with Retry-After); every answer carries the rate-limit
- * headers of the key's rules.
+ * Wraps a key-holder route's handler: authenticates the key (`Authorization: Bearer sk_…` or
+ * `X-API-Key`) through the whole policy chain with the permission the route needs, then calls
+ * `handler`. A refusal answers with its status (401 with the RFC 6750 challenge, 402, 403 or 429
+ * with Retry-After); every answer carries the rate-limit headers of the key's rules and the
+ * security headers. This runs inside the route handler rather than as a preHandler hook, and a
+ * cached key is verified without a promise: this is the hot path.
  */
-export function authenticateKey(services: Services, permission: string) {
-  return (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void): void => {
+export function withKey<T>(
+  services: Services,
+  route: { method: string; path: string; permission: string },
+  handler: (key: ApiKey, verification: Verification) => T,
+) {
+  const { method, path, permission } = route;
+  return (request: FastifyRequest, reply: FastifyReply): T | Promise<Awaited<T>> => {
+    addSecurityHeaders(reply);
     const outcome = services.verify.verify({
       key: bearer(request) ?? '',
       ip: request.ip,
       permission,
-      method: request.method,
-      path: request.routeOptions.url ?? null,
+      method,
+      path,
     });
-    const finish = (result: Verification) => {
+    const finish = (result: Verification): T => {
       const headers = rateLimitHeaders(result.rate);
       if (headers !== null) reply.headers(headers);
-      if (result.valid) {
-        request.verification = result;
-        done();
-        return;
-      }
+      if (result.valid && result.key !== null) return handler(result.key, result);
       const refusal = REFUSAL[result.code as RefusalCode];
       const error = new AppError(refusal.error, refusal.message);
       if (result.retryAfterMs !== null)
         reply.header('retry-after', String(retryAfterSeconds(result.retryAfterMs)));
       // Every 401 (unknown, revoked, expired, disabled) carries the RFC 6750 challenge.
       if (error.status === 401) reply.header('www-authenticate', 'Bearer error="invalid_token"');
-      done(error);
+      throw error;
     };
-    if (outcome instanceof Promise) outcome.then(finish, done);
-    else finish(outcome);
+    return outcome instanceof Promise
+      ? (outcome.then(finish) as Promise<Awaited<T>>)
+      : finish(outcome);
   };
 }

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../../core/errors.ts';
 import { loggablePath } from '../../logger.ts';
+import { addSecurityHeaders } from './security-headers.ts';
 
 export function errorBody(code: ErrorCode, message: string, requestId: string) {
   return { error: { code, message, request_id: requestId } };
@@ -69,6 +70,7 @@ function classify(error: FastifyError & { code?: string }): { code: ErrorCode; m
 
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    addSecurityHeaders(reply);
     if (error instanceof AppError) {
       if (error.headers) reply.headers(error.headers);
       return reply.status(error.status).send(errorBody(error.code, error.message, request.id));
@@ -83,6 +85,7 @@ export function registerErrorHandling(app: FastifyInstance): void {
     return reply.status(status).send(errorBody(code, message, request.id));
   });
   app.setNotFoundHandler((request, reply) => {
+    addSecurityHeaders(reply);
     reply
       .status(404)
       .send(

@@ -4,7 +4,7 @@ import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { userView } from '../presenters.ts';
 import { UserView } from '../schemas/accounts.ts';
-import { errors, IdParams } from '../schemas/common.ts';
+import { errors, IdParams, Nullable } from '../schemas/common.ts';
 
 export function adminRoutes(app: App, services: Services, cookie: CookieSettings): void {
   const { accounts } = services;
@@ -29,7 +29,7 @@ export function adminRoutes(app: App, services: Services, cookie: CookieSettings
           200: Type.Object({
             object: Type.Literal('list'),
             data: Type.Array(UserView),
-            next_cursor: Type.Union([Type.String(), Type.Null()]),
+            next_cursor: Nullable(Type.String()),
           }),
           ...errors(400, 401, 403),
         },
@@ -91,7 +91,7 @@ export function adminRoutes(app: App, services: Services, cookie: CookieSettings
             data: Type.Array(
               Type.Object({
                 name: Type.String(),
-                max_keys: Type.Union([Type.Integer(), Type.Null()]),
+                max_keys: Nullable(Type.Integer()),
               }),
             ),
             default_plan: Type.String(),

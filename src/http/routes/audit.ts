@@ -5,7 +5,7 @@ import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { auditView } from '../presenters.ts';
 import { AuditEntryView } from '../schemas/accounts.ts';
-import { errors } from '../schemas/common.ts';
+import { errors, Nullable } from '../schemas/common.ts';
 
 export function auditRoutes(app: App, services: Services, cookie: CookieSettings): void {
   const read = authenticate(services, cookie, { scope: 'keys:read' });
@@ -30,7 +30,7 @@ export function auditRoutes(app: App, services: Services, cookie: CookieSettings
           200: Type.Object({
             object: Type.Literal('list'),
             data: Type.Array(AuditEntryView),
-            next_cursor: Type.Union([Type.Integer(), Type.Null()]),
+            next_cursor: Nullable(Type.Integer()),
           }),
           ...errors(400, 401, 403),
         },

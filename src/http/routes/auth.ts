@@ -12,7 +12,7 @@ import {
   SessionAnswer,
   UserView,
 } from '../schemas/accounts.ts';
-import { errors } from '../schemas/common.ts';
+import { errors, Nullable } from '../schemas/common.ts';
 
 export function authRoutes(app: App, services: Services, cookie: CookieSettings): void {
   const { accounts, keys } = services;
@@ -116,7 +116,7 @@ export function authRoutes(app: App, services: Services, cookie: CookieSettings)
         response: {
           200: Type.Object({
             user: UserView,
-            csrf_token: Type.Union([Type.String(), Type.Null()]),
+            csrf_token: Nullable(Type.String()),
             ip: Type.String({ description: 'Your address as Keyward sees it' }),
             plan_usage: PlanUsage,
           }),

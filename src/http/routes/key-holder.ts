@@ -1,25 +1,21 @@
 import { Type } from 'typebox';
-import { AppError } from '../../core/errors.ts';
 import { keyStatus } from '../../core/key-status.ts';
 import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
-import { authenticateKey } from '../plugins/auth.ts';
+import { withKey } from '../plugins/auth.ts';
 import { iso } from '../presenters.ts';
-import { errors } from '../schemas/common.ts';
+import { errors, Nullable } from '../schemas/common.ts';
 import { Credits, Limits } from '../schemas/keys.ts';
 
 const Totals = Type.Object({ requests: Type.Integer(), amount: Type.Integer() });
 
 export function keyHolderRoutes(app: App, services: Services): void {
   const tags = ['Key holder'];
-  const readKey = authenticateKey(services, 'key:read');
-  const readUsage = authenticateKey(services, 'usage:read');
   const security = [{ bearerKey: [] }];
 
   app.get(
     '/v1/key',
     {
-      preHandler: readKey,
       schema: {
         tags,
         security,
@@ -33,7 +29,7 @@ export function keyHolderRoutes(app: App, services: Services): void {
             environment: Type.String(),
             status: Type.String(),
             permissions: Type.Array(Type.String()),
-            expires_at: Type.Union([Type.String(), Type.Null()]),
+            expires_at: Nullable(Type.String()),
             limits: Limits,
             credits: Credits,
           }),
@@ -41,11 +37,8 @@ export function keyHolderRoutes(app: App, services: Services): void {
         },
       },
     },
-    (request, reply) => {
-      const verification = request.verification;
-      const key = verification?.key;
-      if (!key) throw new AppError('unauthorized', 'send an API key');
-      reply.send({
+    withKey(services, { method: 'GET', path: '/v1/key', permission: 'key:read' }, (key, v) => {
+      return {
         id: key.id,
         name: key.name,
         environment: key.environment,
@@ -55,17 +48,16 @@ export function keyHolderRoutes(app: App, services: Services): void {
         limits: key.limits,
         // The balance the credit spend just returned is fresher than the cached record's.
         credits: {
-          remaining: verification?.creditsRemaining ?? key.credits.remaining,
+          remaining: v.creditsRemaining ?? key.credits.remaining,
           refill: key.credits.refill,
         },
-      });
-    },
+      };
+    }),
   );
 
   app.get(
     '/v1/usage',
     {
-      preHandler: readUsage,
       schema: {
         tags,
         security,
@@ -78,11 +70,13 @@ export function keyHolderRoutes(app: App, services: Services): void {
         },
       },
     },
-    async (request) => {
-      const key = request.verification?.key;
-      if (!key) throw new AppError('unauthorized', 'send an API key');
-      const totals = await services.usage.totals(key.id);
-      return { today_usage: totals.today, month_usage: totals.month };
-    },
+    withKey(
+      services,
+      { method: 'GET', path: '/v1/usage', permission: 'usage:read' },
+      async (key) => {
+        const totals = await services.usage.totals(key.id);
+        return { today_usage: totals.today, month_usage: totals.month };
+      },
+    ),
   );
 }

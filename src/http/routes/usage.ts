@@ -5,7 +5,7 @@ import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { iso, parseTime } from '../presenters.ts';
-import { errors, IdParams } from '../schemas/common.ts';
+import { errors, IdParams, Nullable } from '../schemas/common.ts';
 
 const DAY_MS = 86_400_000;
 const MAX_RANGE = { hour: 31 * DAY_MS, day: 400 * DAY_MS } as const;
@@ -33,16 +33,14 @@ export function usageRoutes(app: App, services: Services, cookie: CookieSettings
           {
             from: Type.Optional(Type.String({ format: 'date-time' })),
             to: Type.Optional(Type.String({ format: 'date-time' })),
-            granularity: Type.Optional(
-              Type.Union([Type.Literal('hour'), Type.Literal('day')], { default: 'day' }),
-            ),
+            granularity: Type.Optional(Type.Enum(['hour', 'day'], { default: 'day' })),
           },
           { additionalProperties: false },
         ),
         response: {
           200: Type.Object({
             key_id: Type.String(),
-            granularity: Type.Union([Type.Literal('hour'), Type.Literal('day')]),
+            granularity: Type.Enum(['hour', 'day']),
             from: Type.String(),
             to: Type.String(),
             data: Type.Array(
@@ -107,13 +105,13 @@ export function usageRoutes(app: App, services: Services, cookie: CookieSettings
               Type.Object({
                 at: Type.String(),
                 outcome: Outcome,
-                ip: Type.Union([Type.String(), Type.Null()]),
-                method: Type.Union([Type.String(), Type.Null()]),
-                path: Type.Union([Type.String(), Type.Null()]),
+                ip: Nullable(Type.String()),
+                method: Nullable(Type.String()),
+                path: Nullable(Type.String()),
                 cost: Type.Integer(),
               }),
             ),
-            next_cursor: Type.Union([Type.Integer(), Type.Null()]),
+            next_cursor: Nullable(Type.Integer()),
           }),
           ...errors(400, 401, 403, 404),
         },
@@ -164,7 +162,7 @@ export function usageRoutes(app: App, services: Services, cookie: CookieSettings
             adjusted: Type.Integer({
               description: 'Credits moved: negative = charged, positive = refunded',
             }),
-            credits: Type.Object({ remaining: Type.Union([Type.Integer(), Type.Null()]) }),
+            credits: Type.Object({ remaining: Nullable(Type.Integer()) }),
           }),
           ...errors(400, 401, 403, 404, 409),
         },

@@ -1,13 +1,15 @@
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 import { AppError } from '../../core/errors.ts';
 import { isIpAddress } from '../../core/ip-allowlist.ts';
 import { VERIFY_CODES } from '../../core/verify-codes.ts';
 import type { Services } from '../../services/index.ts';
+import type { Verification } from '../../services/verify.ts';
 import type { App } from '../app.ts';
-import { authenticate, type CookieSettings } from '../plugins/auth.ts';
+import { authenticator, type CookieSettings } from '../plugins/auth.ts';
+import { addSecurityHeaders } from '../plugins/security-headers.ts';
 import { iso } from '../presenters.ts';
 import { retryAfterSeconds, tightest } from '../rate-limit-headers.ts';
-import { errors } from '../schemas/common.ts';
+import { errors, Nullable } from '../schemas/common.ts';
 
 const VerifyBody = Type.Object(
   {
@@ -29,38 +31,65 @@ const VerifyAnswer = Type.Object({
   valid: Type.Boolean(),
   code: Type.Enum(VERIFY_CODES),
   verification_id: Type.String(),
-  key_id: Type.Union([Type.String(), Type.Null()]),
-  owner_id: Type.Union([Type.String(), Type.Null()]),
-  name: Type.Union([Type.String(), Type.Null()]),
-  environment: Type.Union([Type.String(), Type.Null()]),
+  key_id: Nullable(Type.String()),
+  owner_id: Nullable(Type.String()),
+  name: Nullable(Type.String()),
+  environment: Nullable(Type.String()),
   permissions: Type.Array(Type.String()),
   metadata: Type.Record(Type.String(), Type.Unknown()),
-  expires_at: Type.Union([Type.String(), Type.Null()]),
-  ratelimit: Type.Union([
+  expires_at: Nullable(Type.String()),
+  ratelimit: Nullable(
     Type.Object({
       limit: Type.Integer(),
       remaining: Type.Integer(),
       reset: Type.Integer({ description: 'Epoch ms when the tightest rule is fully replenished' }),
     }),
-    Type.Null(),
-  ]),
-  credits: Type.Union([
-    Type.Object({ remaining: Type.Union([Type.Integer(), Type.Null()]) }),
-    Type.Null(),
-  ]),
-  retry_after: Type.Union([
+  ),
+  credits: Nullable(Type.Object({ remaining: Nullable(Type.Integer()) })),
+  retry_after: Nullable(
     Type.Integer({ description: 'Seconds, for RATE_LIMITED and QUOTA_EXCEEDED' }),
-    Type.Null(),
-  ]),
+  ),
 });
 
 export function verifyRoutes(app: App, services: Services, cookie: CookieSettings): void {
   const { verify } = services;
-  const canVerify = authenticate(services, cookie, { scope: 'keys:verify' });
+  const canVerify = authenticator(services, cookie, { scope: 'keys:verify' });
+  const answer = (result: Verification): Static<typeof VerifyAnswer> => {
+    const key = result.key;
+    // Refusals other than NOT_FOUND identify the key to its verifier, like Unkey and Stripe do;
+    // only the valid answer carries permissions and metadata.
+    return {
+      valid: result.valid,
+      code: result.code,
+      verification_id: result.verificationId,
+      key_id: key?.id ?? null,
+      owner_id: key?.ownerId ?? null,
+      name: key?.name ?? null,
+      environment: key?.environment ?? null,
+      permissions: result.valid ? (key?.permissions ?? []) : [],
+      metadata: result.valid ? (key?.metadata ?? {}) : {},
+      expires_at: key === null ? null : iso(key.expiresAt),
+      ratelimit: tightest(result.rate, services.clock.now()),
+      credits: key === null ? null : { remaining: result.valid ? result.creditsRemaining : null },
+      retry_after: result.retryAfterMs === null ? null : retryAfterSeconds(result.retryAfterMs),
+    };
+  };
+  const check = (b: Static<typeof VerifyBody>) => {
+    if (b.ip !== undefined && !isIpAddress(b.ip)) {
+      throw new AppError('validation_error', `ip "${b.ip}" is not an IPv4 or IPv6 address`);
+    }
+    const result = verify.verify({
+      key: b.key,
+      ip: b.ip ?? null,
+      permission: b.permission,
+      resource: b.resource,
+      cost: b.cost,
+    });
+    return result instanceof Promise ? result.then(answer) : answer(result);
+  };
   app.post(
     '/v1/verify',
     {
-      preHandler: canVerify,
       schema: {
         tags: ['Verification'],
         summary: 'Verify an API key',
@@ -70,36 +99,13 @@ export function verifyRoutes(app: App, services: Services, cookie: CookieSetting
         response: { 200: VerifyAnswer, ...errors(400, 401, 403) },
       },
     },
-    async (request) => {
-      const b = request.body;
-      if (b.ip !== undefined && !isIpAddress(b.ip)) {
-        throw new AppError('validation_error', `ip "${b.ip}" is not an IPv4 or IPv6 address`);
-      }
-      const result = await verify.verify({
-        key: b.key,
-        ip: b.ip ?? null,
-        permission: b.permission,
-        resource: b.resource,
-        cost: b.cost,
-      });
-      const key = result.key;
-      // Refusals other than NOT_FOUND identify the key to its verifier, like Unkey and Stripe do;
-      // only the valid answer carries permissions and metadata.
-      return {
-        valid: result.valid,
-        code: result.code,
-        verification_id: result.verificationId,
-        key_id: key?.id ?? null,
-        owner_id: key?.ownerId ?? null,
-        name: key?.name ?? null,
-        environment: key?.environment ?? null,
-        permissions: result.valid ? (key?.permissions ?? []) : [],
-        metadata: result.valid ? (key?.metadata ?? {}) : {},
-        expires_at: key === null ? null : iso(key.expiresAt),
-        ratelimit: tightest(result.rate, services.clock.now()),
-        credits: key === null ? null : { remaining: result.valid ? result.creditsRemaining : null },
-        retry_after: result.retryAfterMs === null ? null : retryAfterSeconds(result.retryAfterMs),
-      };
+    // The hot path: no hooks run here (app.ts), so the handler authenticates and adds the
+    // security headers itself, and a cached token and key are answered without a promise.
+    (request, reply) => {
+      addSecurityHeaders(reply);
+      const checked = canVerify(request);
+      if (checked instanceof Promise) return checked.then(() => check(request.body));
+      return check(request.body);
     },
   );
 }

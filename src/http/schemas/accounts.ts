@@ -1,12 +1,12 @@
 import { Type } from 'typebox';
 import { ALL_SCOPES } from '../../core/token.ts';
-import { NullableTimestamp, Timestamp } from './common.ts';
+import { Nullable, NullableTimestamp, Timestamp } from './common.ts';
 
 export const UserView = Type.Object(
   {
     id: Type.String(),
     email: Type.String(),
-    role: Type.Union([Type.Literal('user'), Type.Literal('admin')]),
+    role: Type.Enum(['user', 'admin']),
     plan: Type.String(),
     disabled: Type.Boolean(),
     created_at: Timestamp,
@@ -44,7 +44,7 @@ export const TokenView = Type.Object(
     object: Type.Literal('token'),
     id: Type.String(),
     name: Type.String(),
-    kind: Type.Union([Type.Literal('management'), Type.Literal('service')]),
+    kind: Type.Enum(['management', 'service']),
     masked: Type.String(),
     scopes: Type.Array(Scope),
     created_at: Timestamp,
@@ -77,17 +77,17 @@ export const AuditEntryView = Type.Object({
   id: Type.Integer(),
   created_at: Timestamp,
   actor_type: Type.String(),
-  actor_id: Type.Union([Type.String(), Type.Null()]),
-  owner_id: Type.Union([Type.String(), Type.Null()]),
+  actor_id: Nullable(Type.String()),
+  owner_id: Nullable(Type.String()),
   action: Type.String(),
-  target_type: Type.Union([Type.String(), Type.Null()]),
-  target_id: Type.Union([Type.String(), Type.Null()]),
-  ip: Type.Union([Type.String(), Type.Null()]),
+  target_type: Nullable(Type.String()),
+  target_id: Nullable(Type.String()),
+  ip: Nullable(Type.String()),
   details: Type.Record(Type.String(), Type.Unknown()),
 });
 
 export const PlanUsage = Type.Object({
   plan: Type.String(),
   keys_used: Type.Integer(),
-  keys_limit: Type.Union([Type.Integer(), Type.Null()]),
+  keys_limit: Nullable(Type.Integer()),
 });

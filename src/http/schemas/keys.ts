@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import { ENVIRONMENTS } from '../../core/api-key.ts';
 import { EXPIRATION_PRESETS } from '../../core/expiration.ts';
-import { Cursor, NullableTimestamp, Timestamp } from './common.ts';
+import { Cursor, Nullable, NullableTimestamp, Timestamp } from './common.ts';
 
 const Window = Type.String({
   pattern: '^[1-9][0-9]{0,5}[smhd]$',
@@ -42,18 +42,17 @@ export const Limits = Type.Object(
 
 export const Credits = Type.Object(
   {
-    remaining: Type.Union([Count, Type.Null()], { description: 'null = unlimited' }),
+    remaining: Nullable(Count, { description: 'null = unlimited' }),
     refill: Type.Optional(
-      Type.Union([
+      Nullable(
         Type.Object(
           {
             amount: Type.Integer({ minimum: 1, maximum: 1e12 }),
-            interval: Type.Union([Type.Literal('daily'), Type.Literal('monthly')]),
+            interval: Type.Enum(['daily', 'monthly']),
           },
           { additionalProperties: false },
         ),
-        Type.Null(),
-      ]),
+      ),
     ),
   },
   { additionalProperties: false },
@@ -77,7 +76,7 @@ const Resources = Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { ma
 const Metadata = Type.Record(Type.String(), Type.Unknown(), {
   description: 'Any JSON object up to 16 KB',
 });
-const Billing = Type.Union([Type.Literal('per_request'), Type.Literal('usage')]);
+const Billing = Type.Enum(['per_request', 'usage']);
 
 export const KeyView = Type.Object(
   {
@@ -89,12 +88,7 @@ export const KeyView = Type.Object(
     start: Type.String({ description: 'The first characters of the key, safe to show' }),
     last4: Type.String(),
     masked: Type.String({ description: 'How to display the key: start…last4' }),
-    status: Type.Union([
-      Type.Literal('active'),
-      Type.Literal('revoked'),
-      Type.Literal('expired'),
-      Type.Literal('disabled'),
-    ]),
+    status: Type.Enum(['active', 'revoked', 'expired', 'disabled']),
     permissions: Type.Array(Type.String()),
     ip_allowlist: Type.Array(Type.String()),
     allowed_resources: Type.Array(Type.String()),
@@ -109,8 +103,8 @@ export const KeyView = Type.Object(
     credits: Credits,
     billing: Billing,
     metadata: Metadata,
-    rotated_from: Type.Union([Type.String(), Type.Null()]),
-    rotated_to: Type.Union([Type.String(), Type.Null()]),
+    rotated_from: Nullable(Type.String()),
+    rotated_to: Nullable(Type.String()),
   },
   { $id: 'ApiKey' },
 );
@@ -124,7 +118,7 @@ export const KeyList = Type.Object({
   object: Type.Literal('list'),
   data: Type.Array(KeyView),
   has_more: Type.Boolean(),
-  next_cursor: Type.Union([Type.String(), Type.Null()]),
+  next_cursor: Nullable(Type.String()),
 });
 
 export const CreateKeyBody = Type.Object(
@@ -136,9 +130,9 @@ export const CreateKeyBody = Type.Object(
         description: 'Preset lifetime; ignored when expires_at is given',
       }),
     ),
-    expires_at: Type.Optional(Type.Union([Timestamp, Type.Null()])),
+    expires_at: Type.Optional(Nullable(Timestamp)),
     permissions: Type.Optional(Permissions),
-    permission_preset: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('read_only')])),
+    permission_preset: Type.Optional(Type.Enum(['full', 'read_only'])),
     ip_allowlist: Type.Optional(IpAllowlist),
     allowed_resources: Type.Optional(Resources),
     limits: Type.Optional(Limits),
@@ -162,7 +156,7 @@ export const UpdateKeyBody = Type.Object(
     permissions: Type.Optional(Permissions),
     ip_allowlist: Type.Optional(IpAllowlist),
     allowed_resources: Type.Optional(Resources),
-    expires_at: Type.Optional(Type.Union([Timestamp, Type.Null()])),
+    expires_at: Type.Optional(Nullable(Timestamp)),
     enabled: Type.Optional(Type.Boolean()),
     limits: Type.Optional(Limits),
     credits: Type.Optional(Credits),
@@ -189,14 +183,7 @@ export const RotateBody = Type.Object(
 
 export const ListKeysQuery = Type.Object(
   {
-    status: Type.Optional(
-      Type.Union([
-        Type.Literal('active'),
-        Type.Literal('revoked'),
-        Type.Literal('expired'),
-        Type.Literal('disabled'),
-      ]),
-    ),
+    status: Type.Optional(Type.Enum(['active', 'revoked', 'expired', 'disabled'])),
     environment: Type.Optional(Environment),
     search: Type.Optional(Type.String({ maxLength: 100 })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
