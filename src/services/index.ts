@@ -120,9 +120,17 @@ export function createServices(
     invalidator,
   });
   const keys = new KeyService({ db, dialect: store.dialect, config, clock, usage, invalidator });
-  const tokens = new TokenService({ db, clock, cache: tokenCache, invalidator, usage });
+  const tokens = new TokenService({
+    db,
+    readDb: store.readDb,
+    clock,
+    cache: tokenCache,
+    invalidator,
+    usage,
+  });
   const verify = new VerifyService({
     db,
+    readDb: store.readDb,
     clock,
     cache: {
       get: (hash) => keyCache.get(hash) ?? missCache.get(hash),

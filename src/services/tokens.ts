@@ -37,6 +37,7 @@ export type TokenAuthResult =
 
 export class TokenService {
   private readonly db: Kysely<Database>;
+  private readonly readDb: Kysely<Database>;
   private readonly clock: Clock;
   private readonly cache: RecordCache<CachedToken | null>;
   private readonly invalidator: CredentialInvalidator;
@@ -44,12 +45,15 @@ export class TokenService {
 
   constructor(deps: {
     db: Kysely<Database>;
+    /** For the lookup of a cache miss: must not wait for a write transaction (Store.readDb). */
+    readDb: Kysely<Database>;
     clock: Clock;
     cache: RecordCache<CachedToken | null>;
     invalidator: CredentialInvalidator;
     usage: UsageRecorder;
   }) {
     this.db = deps.db;
+    this.readDb = deps.readDb;
     this.clock = deps.clock;
     this.cache = deps.cache;
     this.invalidator = deps.invalidator;
@@ -164,8 +168,8 @@ export class TokenService {
   }
 
   private async load(hash: string): Promise<CachedToken | null> {
-    const token = await findTokenByHash(this.db, hash);
-    const owner = token && (await findUserById(this.db, token.ownerId));
+    const token = await findTokenByHash(this.readDb, hash);
+    const owner = token && (await findUserById(this.readDb, token.ownerId));
     const entry = token !== undefined && owner !== undefined ? { token, owner } : null;
     this.cache.set(hash, entry);
     return entry;

@@ -100,6 +100,7 @@ interface QuotaSeed {
  */
 export class VerifyService {
   private readonly db: Kysely<Database>;
+  private readonly readDb: Kysely<Database>;
   private readonly clock: Clock;
   private readonly cache: KeyCachePort;
   private readonly usage: UsageRecorder;
@@ -110,6 +111,8 @@ export class VerifyService {
 
   constructor(deps: {
     db: Kysely<Database>;
+    /** For the lookup of a cache miss: must not wait for a write transaction (Store.readDb). */
+    readDb: Kysely<Database>;
     clock: Clock;
     cache: KeyCachePort;
     usage: UsageRecorder;
@@ -117,6 +120,7 @@ export class VerifyService {
     isKeyShape: (candidate: string) => boolean;
   }) {
     this.db = deps.db;
+    this.readDb = deps.readDb;
     this.clock = deps.clock;
     this.cache = deps.cache;
     this.usage = deps.usage;
@@ -134,7 +138,7 @@ export class VerifyService {
   }
 
   private async load(hash: string): Promise<CachedKey | null> {
-    const found = await findApiKeyByHash(this.db, hash);
+    const found = await findApiKeyByHash(this.readDb, hash);
     const entry = found === undefined ? null : compileKey(found.key, found.ownerDisabled);
     this.cache.set(hash, entry);
     return entry;

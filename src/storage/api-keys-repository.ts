@@ -1,6 +1,7 @@
 import { type CompiledQuery, type Kysely, type Selectable, sql, type Updateable } from 'kysely';
 import type { KeyStatus } from '../core/key-status.ts';
 import type { ApiKey } from '../core/models.ts';
+import { executeInChunks } from './chunked.ts';
 import type { ApiKeysTable, Database } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -271,17 +272,22 @@ const USAGE_CHUNK = 500;
  * parameters' types). Keys deleted in the meantime have no row to join and are skipped.
  */
 export async function applyUsageDeltas(db: Db, deltas: readonly UsageDelta[]): Promise<void> {
-  for (let i = 0; i < deltas.length; i += USAGE_CHUNK) {
-    const rows = deltas
-      .slice(i, i + USAGE_CHUNK)
-      .map(
+  await executeInChunks(
+    db,
+    'usage_deltas',
+    deltas,
+    USAGE_CHUNK,
+    (chunk) => {
+      const rows = chunk.map(
         (d) =>
           sql`select cast(${d.keyId} as text) as id, cast(${d.count} as bigint) as n, cast(${d.lastUsedAt} as bigint) as last_used`,
       );
-    await sql`update api_keys set usage_count = usage_count + v.n, last_used_at = case when api_keys.last_used_at is null or api_keys.last_used_at < v.last_used then v.last_used else api_keys.last_used_at end from (${sql.join(rows, sql` union all `)}) as v where api_keys.id = v.id`.execute(
-      db,
-    );
-  }
+      return sql`update api_keys set usage_count = usage_count + v.n, last_used_at = case when api_keys.last_used_at is null or api_keys.last_used_at < v.last_used then v.last_used else api_keys.last_used_at end from (${sql.join(rows, sql` union all `)}) as v where api_keys.id = v.id`.compile(
+        db,
+      );
+    },
+    (d) => [d.keyId, d.count, d.lastUsedAt],
+  );
 }
 
 export interface CreditSpend {

@@ -8,6 +8,11 @@ import type { Database } from './schema.ts';
 
 export interface Store {
   db: Kysely<Database>;
+  /**
+   * For reads on the hot path that must not queue behind a write transaction (cache misses of
+   * verification): SQLite's second, read-only connection; PostgreSQL's same pool.
+   */
+  readDb: Kysely<Database>;
   dialect: 'sqlite' | 'postgres';
   /** Resolves when the database answers a trivial query; for /readyz and doctor. */
   ping(): Promise<void>;
@@ -23,17 +28,19 @@ export function openStore(config: DatabaseConfig): Store {
   return openPostgres(config.url);
 }
 
-function openSqlite(path: string): Store {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const connection = new SQLite(path);
-  connection.pragma('journal_mode = WAL');
-  // NORMAL in WAL mode survives a process crash; only an OS crash can lose the last commits.
-  connection.pragma('synchronous = NORMAL');
+/** A better-sqlite3 connection as Kysely's dialect wants it, reusing prepared statements. */
+function sqliteConnection(path: string, readonly: boolean) {
+  const connection = new SQLite(path, { readonly });
+  if (!readonly) {
+    connection.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode survives a process crash; only an OS crash can lose the last commits.
+    connection.pragma('synchronous = NORMAL');
+    connection.pragma('foreign_keys = ON');
+  }
   connection.pragma('busy_timeout = 5000');
-  connection.pragma('foreign_keys = ON');
   // Kysely prepares every query it runs; better-sqlite3 statements can be reused, so keep them.
   const statements = new Map<string, SQLite.Statement>();
-  const database = {
+  return {
     close: () => connection.close(),
     prepare(text: string): SQLite.Statement {
       let statement = statements.get(text);
@@ -45,14 +52,33 @@ function openSqlite(path: string): Store {
       return statement;
     },
   };
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+}
+
+function openSqlite(path: string): Store {
+  const inMemory = path === ':memory:';
+  if (!inMemory) mkdirSync(dirname(path), { recursive: true });
+  const db = new Kysely<Database>({
+    dialect: new SqliteDialect({ database: sqliteConnection(path, false) }),
+  });
+  // A second, read-only connection for the verification lookups: in WAL mode it reads the last
+  // commit while the writer holds a transaction (the usage flush), where the one connection
+  // would make every cache miss wait for the whole flush. An in-memory database is one connection.
+  const readDb = inMemory
+    ? db
+    : new Kysely<Database>({
+        dialect: new SqliteDialect({ database: sqliteConnection(path, true) }),
+      });
   return {
     db,
+    readDb,
     dialect: 'sqlite',
     async ping() {
       await sql`select 1`.execute(db);
     },
-    close: () => db.destroy(),
+    async close() {
+      if (readDb !== db) await readDb.destroy();
+      await db.destroy();
+    },
   };
 }
 
@@ -69,6 +95,7 @@ function openPostgres(url: string): Store {
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
+    readDb: db,
     dialect: 'postgres',
     async ping() {
       await sql`select 1`.execute(db);

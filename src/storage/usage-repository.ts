@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { executeInChunks } from './chunked.ts';
 import type { Database, UsageOutcome } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -61,54 +62,71 @@ const rollupRow = (d: RollupDelta) => ({
  * Both dialects support multi-row `insert … on conflict … do update` with `excluded`.
  */
 export async function addRollups(db: Db, deltas: readonly RollupDelta[]): Promise<void> {
-  const daily = merge(deltas, 'day').map((d) => ({ ...rollupRow(d), day: d.day }));
-  for (let i = 0; i < daily.length; i += ROLLUP_CHUNK) {
-    await db
-      .insertInto('usage_daily')
-      .values(daily.slice(i, i + ROLLUP_CHUNK))
-      .onConflict((oc) =>
-        oc.columns(['key_id', 'day', 'outcome']).doUpdateSet({
-          requests: sql<number>`usage_daily.requests + excluded.requests`,
-          amount: sql<number>`usage_daily.amount + excluded.amount`,
-        }),
-      )
-      .execute();
-  }
-  const hourly = merge(deltas, 'hour').map((d) => ({ ...rollupRow(d), hour: d.hour }));
-  for (let i = 0; i < hourly.length; i += ROLLUP_CHUNK) {
-    await db
-      .insertInto('usage_hourly')
-      .values(hourly.slice(i, i + ROLLUP_CHUNK))
-      .onConflict((oc) =>
-        oc.columns(['key_id', 'hour', 'outcome']).doUpdateSet({
-          requests: sql<number>`usage_hourly.requests + excluded.requests`,
-          amount: sql<number>`usage_hourly.amount + excluded.amount`,
-        }),
-      )
-      .execute();
-  }
+  const row = (d: RollupDelta) => [d.keyId, d.ownerId, d.outcome, d.requests, d.amount];
+  await executeInChunks(
+    db,
+    'usage_daily',
+    merge(deltas, 'day'),
+    ROLLUP_CHUNK,
+    (chunk) =>
+      db
+        .insertInto('usage_daily')
+        .values(chunk.map((d) => ({ ...rollupRow(d), day: d.day })))
+        .onConflict((oc) =>
+          oc.columns(['key_id', 'day', 'outcome']).doUpdateSet({
+            requests: sql<number>`usage_daily.requests + excluded.requests`,
+            amount: sql<number>`usage_daily.amount + excluded.amount`,
+          }),
+        )
+        .compile(),
+    (d) => [...row(d), d.day],
+  );
+  await executeInChunks(
+    db,
+    'usage_hourly',
+    merge(deltas, 'hour'),
+    ROLLUP_CHUNK,
+    (chunk) =>
+      db
+        .insertInto('usage_hourly')
+        .values(chunk.map((d) => ({ ...rollupRow(d), hour: d.hour })))
+        .onConflict((oc) =>
+          oc.columns(['key_id', 'hour', 'outcome']).doUpdateSet({
+            requests: sql<number>`usage_hourly.requests + excluded.requests`,
+            amount: sql<number>`usage_hourly.amount + excluded.amount`,
+          }),
+        )
+        .compile(),
+    (d) => [...row(d), d.hour],
+  );
 }
 
 const LOG_CHUNK = 500;
 
 export async function appendRequestLog(db: Db, entries: readonly LogEntry[]): Promise<void> {
-  for (let i = 0; i < entries.length; i += LOG_CHUNK) {
-    await db
-      .insertInto('request_log')
-      .values(
-        entries.slice(i, i + LOG_CHUNK).map((e) => ({
-          key_id: e.keyId,
-          owner_id: e.ownerId,
-          at: e.at,
-          outcome: e.outcome,
-          ip: e.ip,
-          method: e.method,
-          path: e.path,
-          cost: e.cost,
-        })),
-      )
-      .execute();
-  }
+  await executeInChunks(
+    db,
+    'request_log',
+    entries,
+    LOG_CHUNK,
+    (chunk) =>
+      db
+        .insertInto('request_log')
+        .values(
+          chunk.map((e) => ({
+            key_id: e.keyId,
+            owner_id: e.ownerId,
+            at: e.at,
+            outcome: e.outcome,
+            ip: e.ip,
+            method: e.method,
+            path: e.path,
+            cost: e.cost,
+          })),
+        )
+        .compile(),
+    (e) => [e.keyId, e.ownerId, e.at, e.outcome, e.ip, e.method, e.path, e.cost],
+  );
 }
 
 /** Valid requests and their summed cost between two days (inclusive): what quotas count. */

@@ -251,6 +251,80 @@ describe.each(DATABASES)('repositories on $name', (kind) => {
     ]);
   });
 
+  it('a lookup on readDb does not wait for an open write transaction, nor see it', async () => {
+    const key = makeKey(ownerId);
+    await insertApiKey(store.db, key);
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let written = () => {};
+    const inside = new Promise<void>((resolve) => {
+      written = resolve;
+    });
+    const flush = store.db.transaction().execute(async (trx) => {
+      await applyUsageDeltas(trx, [{ keyId: key.id, count: 1, lastUsedAt: NOW }]);
+      written();
+      await held;
+    });
+    await inside;
+    // With one SQLite connection this lookup would queue behind the transaction and never end.
+    expect((await findApiKeyByHash(store.readDb, key.hash))?.key.usageCount).toBe(0);
+    release();
+    await flush;
+    expect((await findApiKeyByHash(store.readDb, key.hash))?.key.usageCount).toBe(1);
+  });
+
+  it('flush-sized batches: 600 keys in chunks of 500, twice, with rows merged per period', async () => {
+    const keys = Array.from({ length: 600 }, () => makeKey(ownerId));
+    for (const key of keys) await insertApiKey(store.db, key);
+    const hour = NOW;
+    for (let pass = 1; pass <= 2; pass++) {
+      // The second pass runs the statements compiled by the first.
+      await applyUsageDeltas(
+        store.db,
+        keys.map((k, i) => ({ keyId: k.id, count: i + 1, lastUsedAt: NOW + pass })),
+      );
+      // Two hours of one day per key: two hourly rows, and one daily row written once.
+      await addRollups(
+        store.db,
+        keys.flatMap((k, i) => [
+          {
+            keyId: k.id,
+            ownerId,
+            outcome: 'VALID' as const,
+            day: '2026-04-01',
+            hour,
+            requests: 1,
+            amount: i,
+          },
+          {
+            keyId: k.id,
+            ownerId,
+            outcome: 'VALID' as const,
+            day: '2026-04-01',
+            hour: hour + 3_600_000,
+            requests: 2,
+            amount: 1,
+          },
+        ]),
+      );
+    }
+    for (const i of [0, 499, 500, 599]) {
+      const key = keys[i] as ApiKey;
+      expect(await findApiKeyById(store.db, key.id)).toMatchObject({
+        usageCount: 2 * (i + 1),
+        lastUsedAt: NOW + 2,
+      });
+      expect(await dailyUsage(store.db, key.id, '2026-04-01', '2026-04-01')).toEqual([
+        { bucket: '2026-04-01', outcome: 'VALID', requests: 6, amount: 2 * (i + 1) },
+      ]);
+      expect(
+        (await hourlyUsage(store.db, key.id, hour, hour + 3_600_000)).map((r) => r.requests),
+      ).toEqual([2, 4]);
+    }
+  });
+
   it('the request log is appended in order, paged newest first, and pruned by age', async () => {
     const entry = {
       keyId: 'key_log',
