@@ -1,18 +1,20 @@
 /**
- * P9: cold start to ready. Times `node src/main.ts serve` on a fresh SQLite file (so migrations
- * are applied) until it prints that it listens, and, as the baseline, the bare Fastify server of
- * bench/server.ts until it listens. Neither is pinned: this is how a deployment starts.
+ * P9: cold start to ready. Times `node src/main.ts serve` (with npm start's Node flags) on a
+ * fresh SQLite file (so migrations are applied) until it prints that it listens, and, as the
+ * baseline, the bare Fastify server of bench/server.ts until it listens (same flags). Neither is
+ * pinned: this is how a deployment starts.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SERVER_NODE_FLAGS } from './servers.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 
 function timeToReady(args: string[], ready: string, env: NodeJS.ProcessEnv): Promise<number> {
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, args, {
+  const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],

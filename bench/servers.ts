@@ -15,6 +15,24 @@ export const SERVER_CPU = '0';
 export const LOAD_CPU = '1';
 const SERVER_SCRIPT = join(import.meta.dirname, 'server.ts');
 
+/**
+ * The Node flags `npm start` runs Keyward with (package.json's start script), given to every
+ * server under test, Keyward and the bare baselines alike, so each runs as it would be deployed
+ * and all of them with the same process settings.
+ */
+export const SERVER_NODE_FLAGS: string[] = (() => {
+  const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'package.json'), 'utf8')) as {
+    scripts: { start: string };
+  };
+  const words = pkg.scripts.start.split(/\s+/);
+  const flags: string[] = [];
+  for (const word of words.slice(words.indexOf('node') + 1)) {
+    if (!word.startsWith('--')) break;
+    flags.push(word);
+  }
+  return flags;
+})();
+
 export interface BenchServer {
   name: string;
   url: string;
@@ -37,7 +55,8 @@ function procStatusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 
 /**
  * Starts `node bench/server.ts <args>` pinned to the server core and waits until it listens.
- * `script` runs another checkout's bench/server.ts (bench/compare.ts); `nodeFlags` go to node.
+ * `script` runs another checkout's bench/server.ts (bench/compare.ts); `nodeFlags` go to node
+ * after SERVER_NODE_FLAGS.
  */
 export async function startBenchServer(
   name: string,
@@ -45,6 +64,7 @@ export async function startBenchServer(
   options: { nodeFlags?: string[]; script?: string } = {},
 ): Promise<BenchServer> {
   const [command, argv] = pinned(SERVER_CPU, process.execPath, [
+    ...SERVER_NODE_FLAGS,
     ...(options.nodeFlags ?? []),
     options.script ?? SERVER_SCRIPT,
     ...args,
