@@ -24,7 +24,7 @@ export interface Config {
   /** Prepended to every Redis key Keyward writes. */
   redisKeyPrefix: string;
   /** How cache invalidations reach other nodes (`auto` resolved: Redis, else PostgreSQL, else local). */
-  invalidationBus: 'redis' | 'postgres' | 'local';
+  invalidationBus: 'redis' | 'postgres' | 'sqlite' | 'local';
   /** While Redis is unreachable, rate limits and quotas admit requests (`open`) or answer 503. */
   rateLimitFailure: 'open' | 'closed';
   keyPrefix: string;
@@ -304,7 +304,8 @@ function resolveBus(
 ): Config['invalidationBus'] {
   switch (text) {
     case 'auto':
-      return redisUrl !== null ? 'redis' : database.kind === 'postgres' ? 'postgres' : 'local';
+      if (redisUrl !== null) return 'redis';
+      return database.kind === 'postgres' ? 'postgres' : 'sqlite';
     case 'redis':
       if (redisUrl === null) problems.push('INVALIDATION_BUS=redis needs REDIS_URL');
       return 'redis';
@@ -313,10 +314,17 @@ function resolveBus(
         problems.push('INVALIDATION_BUS=postgres needs a postgres:// DATABASE_URL');
       }
       return 'postgres';
+    case 'sqlite':
+      if (database.kind !== 'sqlite') {
+        problems.push('INVALIDATION_BUS=sqlite needs a sqlite: DATABASE_URL');
+      }
+      return 'sqlite';
     case 'local':
       return 'local';
     default:
-      problems.push(`INVALIDATION_BUS must be auto, redis, postgres or local (got "${text}")`);
+      problems.push(
+        `INVALIDATION_BUS must be auto, redis, postgres, sqlite or local (got "${text}")`,
+      );
       return 'local';
   }
 }

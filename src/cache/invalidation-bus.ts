@@ -7,13 +7,20 @@ export type Invalidation =
    * other nodes may be missed: drop everything and cache nothing until `online`, which says the
    * connection is back (drop everything again: what was sent meanwhile is gone).
    */
-  | { kind: 'offline' | 'online' };
+  | { kind: 'offline' | 'online' }
+  /** To this node's caches only: another process changed the database; drop every record. */
+  | { kind: 'reset' };
 
 /**
  * Carries cache invalidations to every cache that holds records, on this node at once and on
  * every other node through a transport (Redis pub/sub or PostgreSQL LISTEN/NOTIFY).
  */
 export interface InvalidationBus {
+  /**
+   * True when no change by any process can escape this bus (SqliteChangeBus): cached records then
+   * need no fresh TTL. Buses that can lose a message, or see only this process, leave it unset.
+   */
+  readonly seesEveryChange?: boolean;
   /** Connects the cross-node transport, if any. */
   start?(): Promise<void>;
   publish(message: Invalidation): void;
@@ -99,6 +106,53 @@ export class DistributedInvalidationBus implements InvalidationBus {
 
   async close(): Promise<void> {
     await this.transport.close();
+    await this.local.close();
+  }
+}
+
+/** How often SqliteChangeBus asks SQLite whether another connection has committed. */
+export const SQLITE_POLL_MS = 100;
+
+/**
+ * The bus of a SQLite deployment: this process's changes are applied to its caches at once, and
+ * a commit by any other process on the same file (the CLI, a second server) is noticed through
+ * SQLite's `data_version`, which changes exactly when another connection has committed, polled
+ * every 100 ms; every cached record is then dropped. No change can be missed, so the caches need
+ * no fresh TTL.
+ */
+export class SqliteChangeBus implements InvalidationBus {
+  readonly seesEveryChange = true;
+  private readonly local = new LocalInvalidationBus();
+  private readonly dataVersion: () => number;
+  private readonly pollMs: number;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(dataVersion: () => number, pollMs = SQLITE_POLL_MS) {
+    this.dataVersion = dataVersion;
+    this.pollMs = pollMs;
+  }
+
+  async start(): Promise<void> {
+    let seen = this.dataVersion();
+    this.timer = setInterval(() => {
+      const now = this.dataVersion();
+      if (now === seen) return;
+      seen = now;
+      this.local.publish({ kind: 'reset' });
+    }, this.pollMs);
+    this.timer.unref();
+  }
+
+  publish(message: Invalidation): void {
+    this.local.publish(message);
+  }
+
+  subscribe(handler: (message: Invalidation) => void): void {
+    this.local.subscribe(handler);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
     await this.local.close();
   }
 }

@@ -2,6 +2,7 @@ import {
   DistributedInvalidationBus,
   type InvalidationBus,
   LocalInvalidationBus,
+  SqliteChangeBus,
 } from '../cache/invalidation-bus.ts';
 import { PostgresBusTransport } from '../cache/postgres-transport.ts';
 import { RecordCache } from '../cache/record-cache.ts';
@@ -48,7 +49,7 @@ const PRUNE_INTERVAL_MS = 10 * 60_000;
 const NEGATIVE_CACHE_SHARE = 0.1;
 
 /** The transport that carries invalidations to the other nodes, as configured. */
-function createBus(config: Config): InvalidationBus {
+function createBus(config: Config, store: Store): InvalidationBus {
   if (config.invalidationBus === 'redis' && config.redisUrl !== null) {
     return new DistributedInvalidationBus(
       new RedisBusTransport(config.redisUrl, config.redisKeyPrefix),
@@ -56,6 +57,9 @@ function createBus(config: Config): InvalidationBus {
   }
   if (config.invalidationBus === 'postgres' && config.database.kind === 'postgres') {
     return new DistributedInvalidationBus(new PostgresBusTransport(config.database.url));
+  }
+  if (config.invalidationBus === 'sqlite' && store.dataVersion !== null) {
+    return new SqliteChangeBus(store.dataVersion);
   }
   return new LocalInvalidationBus();
 }
@@ -67,9 +71,11 @@ export function createServices(
   options: { clock?: Clock; bus?: InvalidationBus; limiter?: Limiter } = {},
 ): Services {
   const clock = options.clock ?? systemClock;
-  const bus = options.bus ?? createBus(config);
+  const bus = options.bus ?? createBus(config, store);
   const db = store.db;
-  const cacheOptions = { maxSize: config.keyCacheSize, ttlMs: config.keyCacheTtlMs, clock };
+  // The fresh TTL bounds how stale a record can be when a change can escape the bus.
+  const ttlMs = bus.seesEveryChange ? Number.POSITIVE_INFINITY : config.keyCacheTtlMs;
+  const cacheOptions = { maxSize: config.keyCacheSize, ttlMs, clock };
   const keyCache = new RecordCache<CachedKey>(cacheOptions);
   const tokenCache = new RecordCache<CachedToken | null>(cacheOptions);
   const missCache = new RecordCache<null>({
@@ -82,6 +88,8 @@ export function createServices(
       missCache.delete(message.hash);
     } else if (message.kind === 'token') {
       tokenCache.delete(message.hash);
+    } else if (message.kind === 'reset') {
+      for (const cache of [keyCache, missCache, tokenCache]) cache.clear();
     } else {
       const online = message.kind === 'online';
       for (const cache of [keyCache, missCache, tokenCache]) cache.setEnabled(online);

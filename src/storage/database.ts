@@ -14,6 +14,11 @@ export interface Store {
    */
   readDb: Kysely<Database>;
   dialect: 'sqlite' | 'postgres';
+  /**
+   * SQLite's `data_version` on the writing connection: it changes when, and only when, another
+   * connection (another process) has committed. Null on PostgreSQL.
+   */
+  dataVersion: (() => number) | null;
   /** Resolves when the database answers a trivial query; for /readyz and doctor. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -42,6 +47,7 @@ function sqliteConnection(path: string, readonly: boolean) {
   const statements = new Map<string, SQLite.Statement>();
   return {
     close: () => connection.close(),
+    dataVersion: () => connection.pragma('data_version', { simple: true }) as number,
     prepare(text: string): SQLite.Statement {
       let statement = statements.get(text);
       if (statement === undefined) {
@@ -57,9 +63,8 @@ function sqliteConnection(path: string, readonly: boolean) {
 function openSqlite(path: string): Store {
   const inMemory = path === ':memory:';
   if (!inMemory) mkdirSync(dirname(path), { recursive: true });
-  const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: sqliteConnection(path, false) }),
-  });
+  const writer = sqliteConnection(path, false);
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: writer }) });
   // A second, read-only connection for the verification lookups: in WAL mode it reads the last
   // commit while the writer holds a transaction (the usage flush), where the one connection
   // would make every cache miss wait for the whole flush. An in-memory database is one connection.
@@ -72,6 +77,7 @@ function openSqlite(path: string): Store {
     db,
     readDb,
     dialect: 'sqlite',
+    dataVersion: writer.dataVersion,
     async ping() {
       await sql`select 1`.execute(db);
     },
@@ -97,6 +103,7 @@ function openPostgres(url: string): Store {
     db,
     readDb: db,
     dialect: 'postgres',
+    dataVersion: null,
     async ping() {
       await sql`select 1`.execute(db);
     },

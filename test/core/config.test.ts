@@ -71,9 +71,10 @@ describe('config', () => {
     expect(problems).not.toContain('"10.0.0.1"');
   });
 
-  it('picks the invalidation bus: Redis when REDIS_URL is set, else PostgreSQL, else local', () => {
+  it('picks the invalidation bus: Redis when REDIS_URL is set, else PostgreSQL, else SQLite', () => {
     const pg = 'postgres://u@h/db';
-    expect(loadConfig({}).invalidationBus).toBe('local');
+    expect(loadConfig({}).invalidationBus).toBe('sqlite');
+    expect(loadConfig({ REDIS_URL: 'redis://h' }).invalidationBus).toBe('redis');
     expect(loadConfig({ DATABASE_URL: pg }).invalidationBus).toBe('postgres');
     expect(loadConfig({ DATABASE_URL: pg, REDIS_URL: 'redis://h' }).invalidationBus).toBe('redis');
     expect(loadConfig({ DATABASE_URL: pg, INVALIDATION_BUS: 'local' }).invalidationBus).toBe(
@@ -81,6 +82,9 @@ describe('config', () => {
     );
     expect(() => loadConfig({ INVALIDATION_BUS: 'postgres' })).toThrow(/needs a postgres/);
     expect(() => loadConfig({ INVALIDATION_BUS: 'redis' })).toThrow(/needs REDIS_URL/);
+    expect(() => loadConfig({ DATABASE_URL: pg, INVALIDATION_BUS: 'sqlite' })).toThrow(
+      /needs a sqlite/,
+    );
   });
 
   it('refuses an argon2 memory below the OWASP floor', () => {
