@@ -208,9 +208,11 @@ ${roundsTable(options.rounds)}
 ## Method
 
 - Each server under test is \`node bench/server.ts\` pinned to core 0 with \`taskset -c 0\`: Keyward
-  through the real \`startServer\` (SQLite, default settings: key cache of 100,000 entries with a
-  5 s fresh TTL, usage flushed every second), or the bare Fastify baseline of \`bench/baseline.ts\`
-  with the same pino logger at the same level. wrk runs pinned to core 1 (\`taskset -c 1 wrk -t1\`).
+  through the real \`startServer\` (SQLite, default settings: key cache of 100,000 entries, kept
+  until evicted or invalidated by the SQLite change bus, usage flushed every second), or the bare
+  Fastify baseline of \`bench/baseline.ts\` with the same pino logger at the same level. Every
+  server runs with the Node flags of \`npm start\` (\`--max-semi-space-size=16\`). wrk runs pinned
+  to core 1 (\`taskset -c 1 wrk -t1\`).
 - Every server is warmed up with the same load before the measured rounds. The rounds of a
   benchmark and its baseline are interleaved (A B A B …, the order rotating each round) so that
   drift on a shared machine hits both alike. P1, P2 and P5 start fresh server processes for every
@@ -227,8 +229,8 @@ ${roundsTable(options.rounds)}
   no-op): the ratio is the share of throughput left with accounting on.
 - **P4** \`GET /v1/key\`, each request presenting a key drawn uniformly from N bulk-generated keys
   (\`bench/dataset.ts\`), against the same server answering P1's single cached key in interleaved
-  rounds. With 10,000 keys the working set fits in the cache; with 1,000,000 (ten times the cache,
-  and each key's entry expires after 5 s) nearly every request is a cache miss that reads SQLite.
+  rounds. With 10,000 keys the working set fits in the cache; with 1,000,000 (ten times the
+  cache) about 90 % of requests are cache misses that read SQLite.
   Memory is the server's peak resident set (VmHWM).
 - **P8** create: \`POST /v1/keys\` with a management token (64 connections), against the bare
   \`POST\`. List: \`GET /v1/keys?limit=100\` over 100,000 keys of one account, one connection, each
