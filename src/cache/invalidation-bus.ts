@@ -135,7 +135,13 @@ export class SqliteChangeBus implements InvalidationBus {
   async start(): Promise<void> {
     let seen = this.dataVersion();
     this.timer = setInterval(() => {
-      const now = this.dataVersion();
+      let now: number;
+      try {
+        now = this.dataVersion();
+      } catch {
+        // The connection is closing (shutdown); a timer must not throw out of the process.
+        return;
+      }
       if (now === seen) return;
       seen = now;
       this.local.publish({ kind: 'reset' });
