@@ -111,7 +111,7 @@ export class DistributedInvalidationBus implements InvalidationBus {
 }
 
 /** How often SqliteChangeBus asks SQLite whether another connection has committed. */
-export const SQLITE_POLL_MS = 100;
+const SQLITE_POLL_MS = 100;
 
 /**
  * The bus of a SQLite deployment: this process's changes are applied to its caches at once, and
@@ -124,12 +124,10 @@ export class SqliteChangeBus implements InvalidationBus {
   readonly seesEveryChange = true;
   private readonly local = new LocalInvalidationBus();
   private readonly dataVersion: () => number;
-  private readonly pollMs: number;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(dataVersion: () => number, pollMs = SQLITE_POLL_MS) {
+  constructor(dataVersion: () => number) {
     this.dataVersion = dataVersion;
-    this.pollMs = pollMs;
   }
 
   async start(): Promise<void> {
@@ -145,7 +143,7 @@ export class SqliteChangeBus implements InvalidationBus {
       if (now === seen) return;
       seen = now;
       this.local.publish({ kind: 'reset' });
-    }, this.pollMs);
+    }, SQLITE_POLL_MS);
     this.timer.unref();
   }
 

@@ -82,6 +82,7 @@ export function createServices(
     ...cacheOptions,
     maxSize: Math.ceil(config.keyCacheSize * NEGATIVE_CACHE_SHARE),
   });
+  const caches = [keyCache, missCache, tokenCache];
   bus.subscribe((message) => {
     if (message.kind === 'key') {
       keyCache.delete(message.hash);
@@ -89,10 +90,10 @@ export function createServices(
     } else if (message.kind === 'token') {
       tokenCache.delete(message.hash);
     } else if (message.kind === 'reset') {
-      for (const cache of [keyCache, missCache, tokenCache]) cache.clear();
+      for (const cache of caches) cache.clear();
     } else {
       const online = message.kind === 'online';
-      for (const cache of [keyCache, missCache, tokenCache]) cache.setEnabled(online);
+      for (const cache of caches) cache.setEnabled(online);
     }
   });
   const limiter: Limiter =

@@ -62,13 +62,14 @@ export function cookieValue(header: string | undefined, name: string): string | 
 }
 
 /**
- * A browser request's Origin, when present, must be this deployment's public origin or the
- * origin the request itself was addressed to; anything else is a cross-site request.
+ * A browser request's Origin, when present, must be this deployment's public origin
+ * (`new URL(PUBLIC_URL).origin`, worked out once by the caller) or the origin the request itself
+ * was addressed to; anything else is a cross-site request.
  */
-export function originAllowed(request: FastifyRequest, publicUrl: string): boolean {
+export function originAllowed(request: FastifyRequest, publicOrigin: string): boolean {
   const origin = request.headers.origin;
   if (origin === undefined) return true;
-  if (origin === new URL(publicUrl).origin) return true;
+  if (origin === publicOrigin) return true;
   return origin === `${request.protocol}://${request.host}`;
 }
 
@@ -92,6 +93,7 @@ export function authenticator(
   options: AuthOptions,
 ): (request: FastifyRequest) => void | Promise<void> {
   const keyPrefix = `${services.config.keyPrefix}_`;
+  const publicOrigin = new URL(services.config.publicUrl).origin;
   const authorize = (request: FastifyRequest): void => {
     if (
       options.admin &&
@@ -141,7 +143,7 @@ export function authenticator(
       if (
         typeof csrf !== 'string' ||
         !constantTimeEqual(csrf, session.csrfToken) ||
-        !originAllowed(request, services.config.publicUrl)
+        !originAllowed(request, publicOrigin)
       ) {
         throw new AppError(
           'csrf_failed',
@@ -197,6 +199,19 @@ export function withKey<T>(
   handler: (key: ApiKey, verification: Verification) => T,
 ) {
   const { method, path, permission } = route;
+  // Defined once, not per request: a cached key is answered without allocating a closure.
+  const finish = (reply: FastifyReply, result: Verification): T => {
+    const headers = rateLimitHeaders(result.rate);
+    if (headers !== null) reply.headers(headers);
+    if (result.valid && result.key !== null) return handler(result.key, result);
+    const refusal = REFUSAL[result.code as RefusalCode];
+    const error = new AppError(refusal.error, refusal.message);
+    if (result.retryAfterMs !== null)
+      reply.header('retry-after', String(retryAfterSeconds(result.retryAfterMs)));
+    // Every 401 (unknown, revoked, expired, disabled) carries the RFC 6750 challenge.
+    if (error.status === 401) reply.header('www-authenticate', 'Bearer error="invalid_token"');
+    throw error;
+  };
   return (request: FastifyRequest, reply: FastifyReply): T | Promise<Awaited<T>> => {
     addSecurityHeaders(reply);
     const outcome = services.verify.verify({
@@ -206,20 +221,8 @@ export function withKey<T>(
       method,
       path,
     });
-    const finish = (result: Verification): T => {
-      const headers = rateLimitHeaders(result.rate);
-      if (headers !== null) reply.headers(headers);
-      if (result.valid && result.key !== null) return handler(result.key, result);
-      const refusal = REFUSAL[result.code as RefusalCode];
-      const error = new AppError(refusal.error, refusal.message);
-      if (result.retryAfterMs !== null)
-        reply.header('retry-after', String(retryAfterSeconds(result.retryAfterMs)));
-      // Every 401 (unknown, revoked, expired, disabled) carries the RFC 6750 challenge.
-      if (error.status === 401) reply.header('www-authenticate', 'Bearer error="invalid_token"');
-      throw error;
-    };
     return outcome instanceof Promise
-      ? (outcome.then(finish) as Promise<Awaited<T>>)
-      : finish(outcome);
+      ? (outcome.then((result) => finish(reply, result)) as Promise<Awaited<T>>)
+      : finish(reply, outcome);
   };
 }

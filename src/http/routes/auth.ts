@@ -29,9 +29,10 @@ export function authRoutes(app: App, services: Services, cookie: CookieSettings)
       maxAge: Math.floor(services.config.sessionAbsoluteTimeoutMs / 1000),
     });
   };
+  const publicOrigin = new URL(services.config.publicUrl).origin;
   const crossSite = async (request: Parameters<typeof anonymous>[0]) => {
     anonymous(request);
-    if (!originAllowed(request, services.config.publicUrl))
+    if (!originAllowed(request, publicOrigin))
       throw new AppError('csrf_failed', 'cross-site request refused');
   };
 
