@@ -197,6 +197,29 @@ const cpuRatio = (a: Sample[], b: Sample[]) =>
 const ratioText = (a: Sample[], b: Sample[]) =>
   `${fmt.pct(pairedRatio(a, b))} (per CPU-s ${fmt.pct(cpuRatio(a, b))})`;
 
+/**
+ * A row measured against a baseline of the same run: requests/s, the paired ratio, both
+ * latencies and Keyward's memory, with `changes` for what a benchmark reports differently.
+ */
+function comparedRow(
+  fields: Pick<Row, 'id' | 'what' | 'target' | 'verdict'> & { baselineName: string },
+  keyward: Sample[],
+  baseline: Sample[],
+  changes: Partial<Row> = {},
+): Row {
+  const { baselineName, ...rest } = fields;
+  return {
+    ...rest,
+    result: `${fmt.int(rps(keyward))} req/s`,
+    baseline: `${fmt.int(rps(baseline))} req/s (${baselineName})`,
+    ratio: ratioText(keyward, baseline),
+    latency: latency(keyward),
+    baselineLatency: latency(baseline),
+    rss: fmt.mb(maxRss(keyward)),
+    ...changes,
+  };
+}
+
 function problemOf(...groups: Sample[][]): string | null {
   for (const samples of groups)
     for (const s of samples) if (s.problem !== null) return `${s.server}: ${s.problem}`;
@@ -322,33 +345,43 @@ async function keyAndVerifyRoutes(): Promise<void> {
       const misses: string[] = [];
       if (!(ratio >= 0.9)) misses.push(`${fmt.pct(ratio)} of the baseline`);
       if (!(p99Factor <= 1.5)) misses.push(`p99 ${p99Factor.toFixed(2)} × the baseline's`);
-      rows.push({
-        id: 'P1',
-        what: `GET /v1/key, cached key, ${connections} connections`,
-        result: `${fmt.int(rps(k))} req/s`,
-        baseline: `${fmt.int(rps(b))} req/s (bare Fastify GET)`,
-        ratio: ratioText(k, b),
-        latency: latency(k),
-        baselineLatency: latency(b),
-        rss: fmt.mb(maxRss(k)),
-        target: TARGET.P1,
-        verdict: judge('P1', problemOf(b, k), misses.length === 0, misses.join('; ')),
-      });
+      rows.push(
+        comparedRow(
+          {
+            id: 'P1',
+            what: `GET /v1/key, cached key, ${connections} connections`,
+            baselineName: 'bare Fastify GET',
+            target: TARGET.P1,
+            verdict: judge('P1', problemOf(b, k), misses.length === 0, misses.join('; ')),
+          },
+          k,
+          b,
+        ),
+      );
     }
     if (off !== undefined) {
       const ratio = pairedRatio(k, off);
-      rows.push({
-        id: 'P5',
-        what: 'usage accounting and request log on vs off (P1 load)',
-        result: `${fmt.int(rps(k))} req/s`,
-        baseline: `${fmt.int(rps(off))} req/s (usage off)`,
-        ratio: `${fmt.pct(ratio)}: costs ${fmt.pct(1 - ratio)} (per CPU-s: ${fmt.pct(1 - cpuRatio(k, off))})`,
-        latency: latency(k),
-        baselineLatency: latency(off),
-        rss: fmt.mb(maxRss(k)),
-        target: TARGET.P5,
-        verdict: judge('P5', problemOf(k, off), 1 - ratio <= 0.1, `costs ${fmt.pct(1 - ratio)}`),
-      });
+      rows.push(
+        comparedRow(
+          {
+            id: 'P5',
+            what: 'usage accounting and request log on vs off (P1 load)',
+            baselineName: 'usage off',
+            target: TARGET.P5,
+            verdict: judge(
+              'P5',
+              problemOf(k, off),
+              1 - ratio <= 0.1,
+              `costs ${fmt.pct(1 - ratio)}`,
+            ),
+          },
+          k,
+          off,
+          {
+            ratio: `${fmt.pct(ratio)}: costs ${fmt.pct(1 - ratio)} (per CPU-s: ${fmt.pct(1 - cpuRatio(k, off))})`,
+          },
+        ),
+      );
     }
   }
 
@@ -356,18 +389,19 @@ async function keyAndVerifyRoutes(): Promise<void> {
     roundLogs.push({ title: verifyTitle, samples: verifySamples.flat() });
     const [b, k] = verifySamples as [Sample[], Sample[]];
     const ratio = pairedRatio(k, b);
-    rows.push({
-      id: 'P2',
-      what: `POST /v1/verify, service token, ${connections} connections`,
-      result: `${fmt.int(rps(k))} req/s`,
-      baseline: `${fmt.int(rps(b))} req/s (bare Fastify POST)`,
-      ratio: ratioText(k, b),
-      latency: latency(k),
-      baselineLatency: latency(b),
-      rss: fmt.mb(maxRss(k)),
-      target: TARGET.P2,
-      verdict: judge('P2', problemOf(b, k), ratio >= 0.8, `${fmt.pct(ratio)} of the baseline`),
-    });
+    rows.push(
+      comparedRow(
+        {
+          id: 'P2',
+          what: `POST /v1/verify, service token, ${connections} connections`,
+          baselineName: 'bare Fastify POST',
+          target: TARGET.P2,
+          verdict: judge('P2', problemOf(b, k), ratio >= 0.8, `${fmt.pct(ratio)} of the baseline`),
+        },
+        k,
+        b,
+      ),
+    );
   }
 }
 
@@ -401,18 +435,28 @@ async function manyKeys(size: number): Promise<void> {
       const misses: string[] = [];
       if (!(ratio >= 0.5)) misses.push(`${fmt.pct(ratio)} of P1`);
       if (!(peak <= 400)) misses.push(`RSS ${fmt.mb(peak)}`);
-      rows.push({
-        id: 'P4',
-        what,
-        result: `${fmt.int(rps(many))} req/s, ${fmt.pct(missRate)} cache misses`,
-        baseline: `${fmt.int(rps(one))} req/s (one cached key, same server)`,
-        ratio: ratioText(many, one),
-        latency: latency(many),
-        baselineLatency: latency(one),
-        rss: `${fmt.mb(peak)} peak`,
-        target: TARGET.P4,
-        verdict: judge(`P4 ${size}`, problemOf(one, many), misses.length === 0, misses.join('; ')),
-      });
+      rows.push(
+        comparedRow(
+          {
+            id: 'P4',
+            what,
+            baselineName: 'one cached key, same server',
+            target: TARGET.P4,
+            verdict: judge(
+              `P4 ${size}`,
+              problemOf(one, many),
+              misses.length === 0,
+              misses.join('; '),
+            ),
+          },
+          many,
+          one,
+          {
+            result: `${fmt.int(rps(many))} req/s, ${fmt.pct(missRate)} cache misses`,
+            rss: `${fmt.mb(peak)} peak`,
+          },
+        ),
+      );
     } finally {
       await stop(keyward);
       await rm(dbPath, { force: true });
@@ -502,23 +546,25 @@ async function management(): Promise<void> {
       },
       { label: 'bare Fastify POST', server: bare, spec: verifyRoute(data.serviceToken, data.key) },
     ])) as [Sample[], Sample[]];
-    rows.push({
-      id: 'P8',
-      what: `create key (POST /v1/keys), ${connections} connections`,
-      result: `${fmt.int(rps(create))} creates/s`,
-      baseline: `${fmt.int(rps(barePost))} req/s (bare Fastify POST)`,
-      ratio: ratioText(create, barePost),
-      latency: latency(create),
-      baselineLatency: latency(barePost),
-      rss: fmt.mb(maxRss(create)),
-      target: TARGET.P8create,
-      verdict: judge(
-        'P8 create',
-        problemOf(create, barePost),
-        rps(create) >= 1000,
-        `${fmt.int(rps(create))}/s`,
+    rows.push(
+      comparedRow(
+        {
+          id: 'P8',
+          what: `create key (POST /v1/keys), ${connections} connections`,
+          baselineName: 'bare Fastify POST',
+          target: TARGET.P8create,
+          verdict: judge(
+            'P8 create',
+            problemOf(create, barePost),
+            rps(create) >= 1000,
+            `${fmt.int(rps(create))}/s`,
+          ),
+        },
+        create,
+        barePost,
+        { result: `${fmt.int(rps(create))} creates/s` },
       ),
-    });
+    );
   } finally {
     await stop(...started);
   }
