@@ -452,6 +452,26 @@ export function EmptyState({
 }
 
 /** The page title: focused after navigation so screen readers announce the new page. */
+/** A table's header row: one header per column, then a visually hidden "Actions" one if asked. */
+export function TableHead({ columns, actions = false }: { columns: string[]; actions?: boolean }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((column) => (
+          <th scope="col" key={column}>
+            {column}
+          </th>
+        ))}
+        {actions && (
+          <th scope="col">
+            <span className="visually-hidden">Actions</span>
+          </th>
+        )}
+      </tr>
+    </thead>
+  );
+}
+
 export function PageHeader({
   title,
   description,

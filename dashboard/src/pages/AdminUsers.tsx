@@ -7,6 +7,7 @@ import {
   EmptyState,
   PageHeader,
   Spinner,
+  TableHead,
   useToast,
 } from '../components/ui.tsx';
 import { formatDate } from '../format.ts';
@@ -100,18 +101,7 @@ export function AdminUsers() {
         <div className="card table-card">
           <table className="table">
             <caption className="visually-hidden">Users</caption>
-            <thead>
-              <tr>
-                <th scope="col">Email</th>
-                <th scope="col">Role</th>
-                <th scope="col">Plan</th>
-                <th scope="col">Status</th>
-                <th scope="col">Joined</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead columns={['Email', 'Role', 'Plan', 'Status', 'Joined']} actions />
             <tbody>
               {users.map((user) => (
                 <tr key={user.id}>

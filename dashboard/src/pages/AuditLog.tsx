@@ -7,6 +7,7 @@ import {
   PageHeader,
   RelativeTime,
   Spinner,
+  TableHead,
   useNow,
 } from '../components/ui.tsx';
 import { formatDateTime } from '../format.ts';
@@ -149,16 +150,7 @@ export function AuditLog() {
         <div className="card table-card">
           <table className="table audit-table">
             <caption className="visually-hidden">Audit log, newest first</caption>
-            <thead>
-              <tr>
-                <th scope="col">When</th>
-                <th scope="col">Action</th>
-                <th scope="col">Target</th>
-                <th scope="col">By</th>
-                <th scope="col">IP address</th>
-                <th scope="col">Details</th>
-              </tr>
-            </thead>
+            <TableHead columns={['When', 'Action', 'Target', 'By', 'IP address', 'Details']} />
             <tbody>
               {entries.map((entry) => (
                 <tr key={entry.id}>

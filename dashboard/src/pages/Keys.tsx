@@ -9,6 +9,7 @@ import {
   RelativeTime,
   Spinner,
   StatusBadge,
+  TableHead,
   useNow,
 } from '../components/ui.tsx';
 import { formatDate, formatDateTime, formatNumber } from '../format.ts';
@@ -199,19 +200,10 @@ export function KeysPage() {
               Your API keys, newest first
               {filtered ? ' (filtered)' : ''}
             </caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Key</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Status</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead
+              columns={['Name', 'Key', 'Created', 'Last used', 'Expires', 'Status']}
+              actions
+            />
             <tbody>
               {page.keys.map((key) => (
                 <tr key={key.id} data-key-id={key.id}>

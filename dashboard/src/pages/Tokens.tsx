@@ -11,6 +11,7 @@ import {
   RelativeTime,
   ShowOnceDialog,
   Spinner,
+  TableHead,
   useNow,
   useToast,
 } from '../components/ui.tsx';
@@ -244,19 +245,10 @@ export function TokenList({ kind }: { kind: 'management' | 'service' }) {
             <caption className="visually-hidden">
               {service ? 'Service tokens' : 'Management tokens'}
             </caption>
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Token</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Created</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Expires</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <TableHead
+              columns={['Name', 'Token', 'Scopes', 'Created', 'Last used', 'Expires']}
+              actions
+            />
             <tbody>
               {tokens.map((token) => {
                 const expired = token.expires_at !== null && Date.parse(token.expires_at) <= now;
