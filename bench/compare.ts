@@ -20,10 +20,12 @@ import type { Dataset } from './dataset.ts';
 import { fmt, latency, median } from './report.ts';
 import {
   type BenchServer,
+  keyRoute,
   type LoadSpec,
   runRounds,
   type Sample,
   startBenchServer,
+  verifyRoute,
 } from './servers.ts';
 import { HAVE_WRK } from './wrk.ts';
 
@@ -75,29 +77,11 @@ interface Scenario {
 
 function scenarios(data: Dataset): Scenario[] {
   const all: Scenario[] = [
-    {
-      id: 'P1',
-      title: 'GET /v1/key, one cached key',
-      spec: {
-        method: 'GET',
-        path: '/v1/key',
-        headers: { authorization: `Bearer ${data.key}` },
-        connections,
-      },
-    },
+    { id: 'P1', title: 'GET /v1/key, one cached key', spec: keyRoute(data.key, connections) },
     {
       id: 'P2',
       title: 'POST /v1/verify, service token',
-      spec: {
-        method: 'POST',
-        path: '/v1/verify',
-        headers: {
-          authorization: `Bearer ${data.serviceToken}`,
-          'content-type': 'application/json',
-        },
-        body: JSON.stringify({ key: data.key }),
-        connections,
-      },
+      spec: verifyRoute(data.serviceToken, data.key, connections),
     },
     {
       id: 'P4',

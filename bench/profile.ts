@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createDataset } from './dataset.ts';
-import { LOAD_CPU, startBenchServer } from './servers.ts';
+import { keyRoute, LOAD_CPU, startBenchServer, verifyRoute } from './servers.ts';
 import { runWrk, type WrkSpec, wrkProblem } from './wrk.ts';
 
 interface ProfileNode {
@@ -163,24 +163,9 @@ if (import.meta.main) {
       dbPath: join(work, 'k.db'),
       ...(needsMany && { extraKeys: 100_000, secretsFile }),
     });
-    const p1: Omit<WrkSpec, 'baseUrl'> = {
-      method: 'GET',
-      path: '/v1/key',
-      headers: { authorization: `Bearer ${data.key}` },
-      connections: 64,
-      durationS: Number(values.duration),
-    };
-    const p2: Omit<WrkSpec, 'baseUrl'> = {
-      method: 'POST',
-      path: '/v1/verify',
-      headers: {
-        authorization: `Bearer ${data.serviceToken}`,
-        'content-type': 'application/json',
-      },
-      body: JSON.stringify({ key: data.key }),
-      connections: 64,
-      durationS: Number(values.duration),
-    };
+    const durationS = Number(values.duration);
+    const p1 = { ...keyRoute(data.key, 64), durationS };
+    const p2 = { ...verifyRoute(data.serviceToken, data.key, 64), durationS };
     const scenarios: {
       id: string;
       title: string;
@@ -195,14 +180,7 @@ if (import.meta.main) {
         id: 'P4',
         title: 'GET /v1/key, keys drawn from 100,000 (cache misses)',
         server: 'keyward',
-        spec: {
-          method: 'GET',
-          path: '/v1/key',
-          headers: {},
-          bearerFile: secretsFile,
-          connections: 64,
-          durationS: Number(values.duration),
-        },
+        spec: { ...p1, headers: {}, bearerFile: secretsFile },
       },
     ];
     for (const scenario of scenarios.filter((s) => only.includes(s.id))) {

@@ -31,12 +31,14 @@ import {
 import {
   type BenchServer,
   type Entry,
+  keyRoute as keyLoad,
   type LoadSettings,
   type LoadSpec,
   runRounds,
   type Sample,
   SERVER_CPU,
   startBenchServer,
+  verifyRoute as verifyLoad,
 } from './servers.ts';
 import { HAVE_TASKSET, HAVE_WRK, pinned } from './wrk.ts';
 
@@ -238,6 +240,11 @@ function failedRow(id: string, what: string, target: string, error: unknown): Ro
   const message = (error as Error).message?.split('\n')[0] ?? String(error);
   failures.push(`${id}: ${message}`);
   log(`${id} failed: ${(error as Error).stack ?? message}`);
+  return blankRow(id, what, target, `failed: ${message}`);
+}
+
+/** A row with nothing measured: only its verdict says why. */
+function blankRow(id: string, what: string, target: string, verdict: string): Row {
   return {
     id,
     what,
@@ -248,24 +255,12 @@ function failedRow(id: string, what: string, target: string, error: unknown): Ro
     baselineLatency: '-',
     rss: '-',
     target,
-    verdict: `failed: ${message}`,
+    verdict,
   };
 }
 
-const keyRoute = (key: string): LoadSpec => ({
-  method: 'GET',
-  path: '/v1/key',
-  headers: { authorization: `Bearer ${key}` },
-  connections,
-});
-
-const verifyRoute = (token: string, key: string): LoadSpec => ({
-  method: 'POST',
-  path: '/v1/verify',
-  headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-  body: JSON.stringify({ key }),
-  connections,
-});
+const keyRoute = (key: string): LoadSpec => keyLoad(key, connections);
+const verifyRoute = (token: string, key: string): LoadSpec => verifyLoad(token, key, connections);
 
 const TARGET = {
   P1: '≥ 90 %; p99 ≤ 1.5 × baseline',
@@ -626,19 +621,14 @@ async function revocationPropagation(): Promise<void> {
     const reason = out.trim().split('\n').at(-1) ?? `exit ${code}`;
     const unreachable = /ECONNREFUSED|connect|getaddrinfo/i.test(out);
     if (!unreachable) throw new Error(`bench/p7.ts exited with ${code}: ${reason}`);
-    rows.push({
-      id: 'P7',
-      what: 'revocation seen by another node',
-      result: '-',
-      baseline: '-',
-      ratio: '-',
-      latency: '-',
-      baselineLatency: '-',
-      rss: '-',
-      target: TARGET.P7,
-      verdict:
+    rows.push(
+      blankRow(
+        'P7',
+        'revocation seen by another node',
+        TARGET.P7,
         'not measured: needs PostgreSQL and Redis (KEYWARD_TEST_POSTGRES_URL, KEYWARD_TEST_REDIS_URL)',
-    });
+      ),
+    );
   }
 }
 
@@ -729,18 +719,7 @@ try {
   });
   await section(['P7'], 'revocation seen by another node', TARGET.P7, revocationPropagation);
   if (wanted('P6'))
-    rows.push({
-      id: 'P6',
-      what: 'gateway mode vs @fastify/http-proxy',
-      result: '-',
-      baseline: '-',
-      ratio: '-',
-      latency: '-',
-      baselineLatency: '-',
-      rss: '-',
-      target: '≥ 70 %',
-      verdict: 'not built yet',
-    });
+    rows.push(blankRow('P6', 'gateway mode vs @fastify/http-proxy', '≥ 70 %', 'not built yet'));
 } finally {
   await stopAll();
   await rm(work, { recursive: true, force: true });

@@ -144,6 +144,27 @@ export interface Sample {
 
 export type LoadSpec = Omit<WrkSpec, 'baseUrl' | 'durationS'>;
 
+/** P1's load (and its baseline's): `GET /v1/key` presenting one key. */
+export function keyRoute(key: string, connections: number): LoadSpec {
+  return {
+    method: 'GET',
+    path: '/v1/key',
+    headers: { authorization: `Bearer ${key}` },
+    connections,
+  };
+}
+
+/** P2's load (and its baseline's): `POST /v1/verify` of one key with a service token. */
+export function verifyRoute(token: string, key: string, connections: number): LoadSpec {
+  return {
+    method: 'POST',
+    path: '/v1/verify',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ key }),
+    connections,
+  };
+}
+
 export interface LoadSettings {
   durationS: number;
   /** wrk when true; the in-Node generator (smoke runs without wrk) otherwise. */
