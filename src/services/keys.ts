@@ -7,7 +7,7 @@ import { AppError } from '../core/errors.ts';
 import { type ExpirationPreset, resolveExpiration } from '../core/expiration.ts';
 import {
   invalidPermission,
-  metadataTooLarge,
+  metadataProblem,
   normaliseIpAllowlist,
   normaliseName,
 } from '../core/key-settings.ts';
@@ -494,8 +494,9 @@ export class KeyService {
         );
       out.ipAllowlist = result.entries;
     }
-    if (input.metadata !== undefined && metadataTooLarge(input.metadata)) {
-      throw new AppError('validation_error', 'metadata must be at most 16 KB of JSON');
+    if (input.metadata !== undefined) {
+      const problem = metadataProblem(input.metadata);
+      if (problem !== null) throw new AppError('validation_error', problem);
     }
     return out;
   }
