@@ -1,3 +1,4 @@
+import { type AddressInfo, connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASES } from '../helpers/databases.ts';
 import {
@@ -100,6 +101,28 @@ describe.each(DATABASES)('hostile input on $name (security issue 11.3, 11.4, 11.
       const key = await h.request({ method: 'GET', url: `/v1/keys/${keyId}`, as: owner });
       expect(key.json().name).toBe('test key');
     });
+  });
+
+  it('a raw NUL in a header never reaches the app: the HTTP parser answers 400 (11.3)', async () => {
+    const server = await createHarness(kind);
+    try {
+      await server.app.listen({ port: 0, host: '127.0.0.1' });
+      const { port } = server.app.server.address() as AddressInfo;
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.write('GET /v1/auth/me HTTP/1.1\r\nHost: x\r\nUser-Agent: a\u0000b\r\n\r\n');
+        });
+        let text = '';
+        socket.on('data', (chunk) => {
+          text += chunk;
+        });
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    } finally {
+      await server.close();
+    }
   });
 
   it('cursors beyond the safe integers are refused with 400 (11.3)', async () => {
