@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import ipaddr from 'ipaddr.js';
 import { KEY_PREFIX_PATTERN } from './core/api-key.ts';
 import { addCalendarDuration, parseDurationMs } from './core/duration.ts';
+import { normaliseIpAllowlist } from './core/key-settings.ts';
 
 export type DatabaseConfig =
   | { kind: 'sqlite'; url: string; path: string }
@@ -291,9 +291,9 @@ function parseDatabaseUrl(url: string, problems: string[]): DatabaseConfig {
   return { kind: 'sqlite', url, path: '' };
 }
 
-/** An IPv4/IPv6 address or CIDR range that ipaddr.js (and so Fastify's trustProxy) accepts. */
+/** An IPv4/IPv6 address or CIDR range, read by the same strict parser as IP allowlists. */
 function isAddressOrRange(entry: string): boolean {
-  return entry.includes('/') ? ipaddr.isValidCIDR(entry) : ipaddr.isValid(entry);
+  return normaliseIpAllowlist([entry]).ok;
 }
 
 function resolveBus(

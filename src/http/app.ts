@@ -10,6 +10,9 @@ import Fastify, {
   type RawRequestDefaultExpression,
   type RawServerDefault,
 } from 'fastify';
+import { AppError } from '../core/errors.ts';
+import { compileIpAllowlist, isIpAddress } from '../core/ip-allowlist.ts';
+import { normaliseIpAllowlist } from '../core/key-settings.ts';
 import type { anonymousActor } from '../services/actor.ts';
 import type { Services } from '../services/index.ts';
 import { cookieSettings } from './plugins/auth.ts';
@@ -49,6 +52,16 @@ export interface AppOptions {
   dashboardDir?: string;
 }
 
+/**
+ * Fastify's trust function for X-Forwarded-For hops, matching with the same strict parser as IP
+ * allowlists (proxy-addr's own reads `0xa.0.0.1` as 10.0.0.1).
+ */
+function trustedProxy(entries: readonly string[]): ((address: string) => boolean) | false {
+  const normalised = normaliseIpAllowlist(entries);
+  if (!normalised.ok) throw new Error(`TRUSTED_PROXIES entry "${normalised.bad}" is not valid`);
+  return compileIpAllowlist(normalised.entries) ?? false;
+}
+
 /** Builds the HTTP app over the services. It never listens; main.ts (or a test's inject) drives it. */
 export async function buildApp(services: Services, options: AppOptions): Promise<App> {
   const config = services.config;
@@ -56,7 +69,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   const app = Fastify({
     ...(options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
     bodyLimit: config.bodyLimitBytes,
-    trustProxy: config.trustedProxies.length > 0 ? [...config.trustedProxies] : false,
+    trustProxy: trustedProxy(config.trustedProxies),
     genReqId: () => REQUEST_ID_PREFIX + (++requestSeq).toString(16).padStart(16, '0'),
     requestIdHeader: false,
     ajv: {
@@ -113,6 +126,23 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     },
   });
 
+  if (config.trustedProxies.length > 0) {
+    // request.ip may now come from X-Forwarded-For. When the hop it stops at is not one strict
+    // IP address, the request is refused rather than have garbage compared with allowlists,
+    // counted by the login throttle or stored (docs/SECURITY.md). Without trusted proxies
+    // request.ip is the socket's address and the hot path keeps running without hooks.
+    app.addHook('onRequest', (request, _reply, done) => {
+      const ip = request.ip;
+      done(
+        ip === undefined || isIpAddress(ip)
+          ? undefined
+          : new AppError(
+              'validation_error',
+              'the client address forwarded by the proxy (X-Forwarded-For) is not an IP address',
+            ),
+      );
+    });
+  }
   const cookieConfig = cookieSettings(config.secureCookies);
   // The hot path, in the root scope where no hook runs: these routes add the security headers
   // themselves and authenticate inside their handlers.

@@ -7,12 +7,12 @@ import { AppError } from '../core/errors.ts';
 import { type ExpirationPreset, resolveExpiration } from '../core/expiration.ts';
 import {
   invalidPermission,
-  metadataTooLarge,
+  metadataProblem,
   normaliseIpAllowlist,
   normaliseName,
 } from '../core/key-settings.ts';
 import { type KeyStatus, keyStatus } from '../core/key-status.ts';
-import type { ApiKey, Billing, Credits, KeyLimits } from '../core/models.ts';
+import type { ApiKey, Billing, Credits, KeyLimits, User } from '../core/models.ts';
 import { newId } from '../core/secrets.ts';
 import {
   type ApiKeyChanges,
@@ -148,15 +148,7 @@ export class KeyService {
     };
     await this.db.transaction().execute(async (trx) => {
       // The owner's row lock serialises concurrent creates so the plan limit cannot be overrun.
-      const owner = await lockUser(trx, this.dialect, ownerId);
-      if (owner === undefined) throw new AppError('not_found', 'owner not found');
-      const max = this.config.plans.find((plan) => plan.name === owner.plan)?.maxKeys ?? null;
-      if (max !== null && (await countLiveKeys(trx, ownerId, now)) >= max) {
-        throw new AppError(
-          'plan_limit_reached',
-          `the ${owner.plan} plan allows ${max} active keys; revoke or delete one, or upgrade the plan`,
-        );
-      }
+      await this.ensurePlanRoom(trx, await this.lockOwner(trx, ownerId), now);
       await insertApiKey(trx, key, this.refillPeriod(key.credits, now));
       await recordAudit(
         trx,
@@ -224,7 +216,23 @@ export class KeyService {
     if (fields.length === 0)
       throw new AppError('validation_error', 'nothing to change: send at least one field');
     const updated = await this.db.transaction().execute(async (trx) => {
-      const key = await this.load(trx, actor, id);
+      let key = await this.load(trx, actor, id);
+      const newExpiry = changes.expiresAt;
+      if (newExpiry !== undefined) {
+        // An expiry change can bring a key back into the plan count: it takes the owner's lock,
+        // like create and rotate, and reads the key again under it.
+        const owner = await this.lockOwner(trx, key.ownerId);
+        key = await this.load(trx, actor, id);
+        if (key.revokedAt === null && key.rotatedTo !== null) {
+          throw new AppError(
+            'invalid_state',
+            'a rotated key keeps the expiry its rotation gave it; revoke it to stop it sooner',
+          );
+        }
+        const expired = key.expiresAt !== null && key.expiresAt <= now;
+        if (expired && (newExpiry === null || newExpiry > now))
+          await this.ensurePlanRoom(trx, owner, now);
+      }
       if (key.revokedAt !== null)
         throw new AppError('invalid_state', 'a revoked key cannot be changed');
       const result = await updateApiKey(
@@ -287,6 +295,10 @@ export class KeyService {
     }
     const now = this.clock.now();
     const result = await this.db.transaction().execute(async (trx) => {
+      // Under the owner's lock, so two rotations of one key cannot both pass the check below.
+      // A rotation replaces a key and never raises the plan count (countLiveKeys), so it needs
+      // no room in the plan: a leaked key can always be rotated.
+      await this.lockOwner(trx, (await this.load(trx, actor, id)).ownerId);
       const old = await this.load(trx, actor, id);
       const status = keyStatus(old, now);
       if (status === 'revoked' || status === 'expired') {
@@ -431,6 +443,23 @@ export class KeyService {
     return key;
   }
 
+  private async lockOwner(trx: Kysely<Database>, ownerId: string): Promise<User> {
+    const owner = await lockUser(trx, this.dialect, ownerId);
+    if (owner === undefined) throw new AppError('not_found', 'owner not found');
+    return owner;
+  }
+
+  /** Refuses when one more live key would exceed the owner's plan; call under `lockOwner`. */
+  private async ensurePlanRoom(trx: Kysely<Database>, owner: User, now: number): Promise<void> {
+    const max = this.config.plans.find((plan) => plan.name === owner.plan)?.maxKeys ?? null;
+    if (max !== null && (await countLiveKeys(trx, owner.id, now)) >= max) {
+      throw new AppError(
+        'plan_limit_reached',
+        `the ${owner.plan} plan allows ${max} active keys; revoke or delete one, or upgrade the plan`,
+      );
+    }
+  }
+
   private ownerFor(actor: Actor, requested: string | undefined): string {
     if (requested !== undefined && actsOnAnyOwner(actor)) return requested;
     if (requested !== undefined && requested !== actor.user?.id)
@@ -465,8 +494,9 @@ export class KeyService {
         );
       out.ipAllowlist = result.entries;
     }
-    if (input.metadata !== undefined && metadataTooLarge(input.metadata)) {
-      throw new AppError('validation_error', 'metadata must be at most 16 KB of JSON');
+    if (input.metadata !== undefined) {
+      const problem = metadataProblem(input.metadata);
+      if (problem !== null) throw new AppError('validation_error', problem);
     }
     return out;
   }

@@ -182,7 +182,11 @@ export async function deleteApiKey(db: Db, id: string): Promise<void> {
   await db.deleteFrom('api_keys').where('id', '=', id).execute();
 }
 
-/** Keys that count against a plan: not revoked and not expired (deleted rows are gone). */
+/**
+ * Keys that count against a plan: not revoked and not expired (deleted rows are gone). A rotation
+ * replaces a key, so a rotated-away key in its grace period does not count while its successor
+ * does; should the successor be revoked, expired or deleted first, the old key counts again.
+ */
 export async function countLiveKeys(db: Db, ownerId: string, now: number): Promise<number> {
   const row = await db
     .selectFrom('api_keys')
@@ -190,6 +194,23 @@ export async function countLiveKeys(db: Db, ownerId: string, now: number): Promi
     .where('owner_id', '=', ownerId)
     .where('revoked_at', 'is', null)
     .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
+    .where((eb) =>
+      eb.or([
+        eb('rotated_to', 'is', null),
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('api_keys as successor')
+              .select('successor.id')
+              .whereRef('successor.id', '=', 'api_keys.rotated_to')
+              .where('successor.revoked_at', 'is', null)
+              .where((s) =>
+                s.or([s('successor.expires_at', 'is', null), s('successor.expires_at', '>', now)]),
+              ),
+          ),
+        ),
+      ]),
+    )
     .executeTakeFirstOrThrow();
   return Number(row.n);
 }

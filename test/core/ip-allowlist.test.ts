@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileIpAllowlist } from '../../src/core/ip-allowlist.ts';
+import { compileIpAllowlist, isIpAddress, parseIp } from '../../src/core/ip-allowlist.ts';
 import { normaliseIpAllowlist } from '../../src/core/key-settings.ts';
 
 /** A deliberately naive reference: addresses as bit strings, prefixes compared character by character. */
@@ -117,5 +117,44 @@ describe('IP allowlist matcher (R7)', () => {
       ok: true,
       entries: ['2001:db8::1/64', '203.0.113.5'],
     });
+  });
+});
+
+describe('the one strict IP parser (security issue 11.6)', () => {
+  const LOOSE = [
+    '012.1.1.1',
+    '0xa.1.1.1',
+    '10.1',
+    '167772161',
+    '1.2.3.04',
+    '::ffff:012.1.1.1',
+    '::ffff:0xa.1.1.1',
+    'fe80::1%eth0',
+    '10.1.1.1\u0000',
+    ' 10.1.1.1',
+    '203.0.113.7:443',
+    'garbage',
+  ];
+
+  it('refuses the inet_aton forms, zone ids and anything around an address', () => {
+    for (const text of LOOSE) {
+      expect(parseIp(text), text).toBeNull();
+      expect(isIpAddress(text), text).toBe(false);
+      expect(compileIpAllowlist(['0.0.0.0/0', '::/0'])?.(text), text).toBe(false);
+      // Allowlist entries are trimmed before they are read.
+      if (text.trim() === text) expect(normaliseIpAllowlist([text]).ok, text).toBe(false);
+    }
+  });
+
+  it('reads dotted quads and IPv6 text, IPv4-mapped as the IPv4 address', () => {
+    expect(parseIp('10.1.1.1')?.toString()).toBe('10.1.1.1');
+    expect(parseIp('::FFFF:10.1.1.1')?.toString()).toBe('::ffff:a01:101');
+    const ten = compileIpAllowlist(['10.0.0.0/8']);
+    expect(ten?.('::ffff:10.1.1.1')).toBe(true);
+    expect(ten?.('::ffff:a01:101')).toBe(true);
+    // IPv4-compatible `::a.b.c.d` is not the IPv4 address (ipaddr.js alone reads it as mapped).
+    expect(parseIp('::10.1.1.1')?.toString()).toBe('::a01:101');
+    expect(ten?.('::10.1.1.1')).toBe(false);
+    expect(parseIp('64:ff9b::10.1.1.1')?.toString()).toBe('64:ff9b::a01:101');
   });
 });

@@ -104,14 +104,22 @@ describe.each(sqlite)('HTTP input handling on $name', (kind) => {
       });
       expect(response.statusCode, id).toBeLessThan(500);
     }
+    // PostgreSQL text cannot hold NUL, so it is refused on every database alike.
+    const nul = await h.request({
+      method: 'POST',
+      url: '/v1/keys',
+      as: owner,
+      body: { name: 'nul\u0000name' },
+    });
+    expectError(nul, 400, 'validation_error');
     const named = await h.request({
       method: 'POST',
       url: '/v1/keys',
       as: owner,
-      body: { name: 'nul\u0000name 😀 ключ' },
+      body: { name: 'name 😀 ключ' },
     });
     expect(named.statusCode).toBe(201);
-    expect(named.json().name).toBe('nul\u0000name 😀 ключ');
+    expect(named.json().name).toBe('name 😀 ключ');
     const huge = await h.request({
       method: 'GET',
       url: '/v1/key',

@@ -5,7 +5,7 @@ import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { auditView } from '../presenters.ts';
 import { AuditEntryView } from '../schemas/accounts.ts';
-import { errors, Nullable } from '../schemas/common.ts';
+import { errors, Nullable, SeqCursor } from '../schemas/common.ts';
 
 export function auditRoutes(app: App, services: Services, cookie: CookieSettings): void {
   const read = authenticate(services, cookie, { scope: 'keys:read' });
@@ -21,7 +21,7 @@ export function auditRoutes(app: App, services: Services, cookie: CookieSettings
         querystring: Type.Object(
           {
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
-            cursor: Type.Optional(Type.Integer({ minimum: 1 })),
+            cursor: Type.Optional(SeqCursor),
             target_id: Type.Optional(Type.String({ maxLength: 64 })),
           },
           { additionalProperties: false },

@@ -5,7 +5,7 @@ import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { iso, parseTime } from '../presenters.ts';
-import { errors, IdParams, Nullable } from '../schemas/common.ts';
+import { errors, IdParams, Nullable, SeqCursor } from '../schemas/common.ts';
 
 const DAY_MS = 86_400_000;
 const MAX_RANGE = { hour: 31 * DAY_MS, day: 400 * DAY_MS } as const;
@@ -94,7 +94,7 @@ export function usageRoutes(app: App, services: Services, cookie: CookieSettings
         querystring: Type.Object(
           {
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
-            cursor: Type.Optional(Type.Integer({ minimum: 1 })),
+            cursor: Type.Optional(SeqCursor),
           },
           { additionalProperties: false },
         ),

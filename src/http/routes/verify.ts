@@ -7,6 +7,7 @@ import type { Verification } from '../../services/verify.ts';
 import type { App } from '../app.ts';
 import { authenticator, type CookieSettings } from '../plugins/auth.ts';
 import { addSecurityHeaders } from '../plugins/security-headers.ts';
+import { hotPathValidatorCompiler } from '../plugins/validation.ts';
 import { iso } from '../presenters.ts';
 import { retryAfterSeconds, tightest } from '../rate-limit-headers.ts';
 import { errors, Nullable } from '../schemas/common.ts';
@@ -90,6 +91,7 @@ export function verifyRoutes(app: App, services: Services, cookie: CookieSetting
   app.post(
     '/v1/verify',
     {
+      validatorCompiler: hotPathValidatorCompiler(),
       schema: {
         tags: ['Verification'],
         summary: 'Verify an API key',

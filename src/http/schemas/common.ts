@@ -47,3 +47,10 @@ export const Cursor = Type.String({
   maxLength: 200,
   description: 'Opaque cursor from a previous page',
 });
+
+/** A page cursor that is a sequence number: bounded so it always fits the bigint column. */
+export const SeqCursor = Type.Integer({
+  minimum: 1,
+  maximum: Number.MAX_SAFE_INTEGER,
+  description: 'next_cursor from a previous page',
+});
