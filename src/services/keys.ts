@@ -21,6 +21,7 @@ import {
   findApiKeyById,
   insertApiKey,
   listApiKeys,
+  lockApiKey,
   updateApiKey,
 } from '../storage/api-keys-repository.ts';
 import type { Database, UsageOutcome } from '../storage/schema.ts';
@@ -287,7 +288,9 @@ export class KeyService {
     }
     const now = this.clock.now();
     const result = await this.db.transaction().execute(async (trx) => {
-      const old = await this.load(trx, actor, id);
+      // Locked: a spend or another rotation committed after an unlocked read would be undone by
+      // the write below, its credits handed to the new key a second time.
+      const old = await this.load(trx, actor, id, true);
       const status = keyStatus(old, now);
       if (status === 'revoked' || status === 'expired') {
         throw new AppError('invalid_state', `a ${status} key cannot be rotated`);
@@ -423,8 +426,13 @@ export class KeyService {
   }
 
   /** Loads a key the actor may see; another owner's key is "not found", never "forbidden". */
-  private async load(db: Kysely<Database>, actor: Actor, id: string): Promise<ApiKey> {
-    const key = await findApiKeyById(db, id);
+  private async load(
+    db: Kysely<Database>,
+    actor: Actor,
+    id: string,
+    lock = false,
+  ): Promise<ApiKey> {
+    const key = lock ? await lockApiKey(db, this.dialect, id) : await findApiKeyById(db, id);
     if (key === undefined || (!actsOnAnyOwner(actor) && key.ownerId !== actor.user?.id)) {
       throw new AppError('not_found', 'API key not found');
     }
