@@ -468,7 +468,8 @@ class Harness {
   }
 
   private violation(text: string): void {
-    this.report.violations.push(`kill ${this.cycle}: ${text}`);
+    const when = this.cycle <= this.options.kills ? `kill ${this.cycle}` : 'last restart';
+    this.report.violations.push(`${when}: ${text}`);
   }
 
   /** Verifies (at cost 0) every key the harness holds a secret for and knows the state of. */
