@@ -21,6 +21,7 @@ import {
   findApiKeyById,
   insertApiKey,
   listApiKeys,
+  lockApiKey,
   updateApiKey,
 } from '../storage/api-keys-repository.ts';
 import type { Database, UsageOutcome } from '../storage/schema.ts';
@@ -297,9 +298,11 @@ export class KeyService {
     const result = await this.db.transaction().execute(async (trx) => {
       // Under the owner's lock, so two rotations of one key cannot both pass the check below.
       // A rotation replaces a key and never raises the plan count (countLiveKeys), so it needs
-      // no room in the plan: a leaked key can always be rotated.
+      // no room in the plan: a leaked key can always be rotated. The key's row is locked too: a
+      // spend committed after an unlocked read would be undone by the write below, its credits
+      // handed to the new key a second time.
       await this.lockOwner(trx, (await this.load(trx, actor, id)).ownerId);
-      const old = await this.load(trx, actor, id);
+      const old = await this.load(trx, actor, id, true);
       const status = keyStatus(old, now);
       if (status === 'revoked' || status === 'expired') {
         throw new AppError('invalid_state', `a ${status} key cannot be rotated`);
@@ -435,8 +438,13 @@ export class KeyService {
   }
 
   /** Loads a key the actor may see; another owner's key is "not found", never "forbidden". */
-  private async load(db: Kysely<Database>, actor: Actor, id: string): Promise<ApiKey> {
-    const key = await findApiKeyById(db, id);
+  private async load(
+    db: Kysely<Database>,
+    actor: Actor,
+    id: string,
+    lock = false,
+  ): Promise<ApiKey> {
+    const key = lock ? await lockApiKey(db, this.dialect, id) : await findApiKeyById(db, id);
     if (key === undefined || (!actsOnAnyOwner(actor) && key.ownerId !== actor.user?.id)) {
       throw new AppError('not_found', 'API key not found');
     }

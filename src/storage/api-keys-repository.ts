@@ -84,6 +84,21 @@ export async function findApiKeyById(db: Db, id: string): Promise<ApiKey | undef
   return row && toApiKey(row);
 }
 
+/**
+ * Reads a key and locks its row until the transaction ends (PostgreSQL), for changes computed
+ * from what was read: a rotation moving the credit balance. SQLite transactions are already serial.
+ */
+export async function lockApiKey(
+  db: Db,
+  dialect: 'sqlite' | 'postgres',
+  id: string,
+): Promise<ApiKey | undefined> {
+  let query = db.selectFrom('api_keys').selectAll().where('id', '=', id);
+  if (dialect === 'postgres') query = query.forUpdate();
+  const row = await query.executeTakeFirst();
+  return row && toApiKey(row);
+}
+
 export interface KeyLookup {
   key: ApiKey;
   ownerDisabled: boolean;
