@@ -49,8 +49,10 @@ function applyConnectionLimits(server: Server, http: Config['http']): void {
 
 /** The response a socket is answering now (Node's own field; absent between requests). */
 function responseOn(socket: Socket): (ServerResponse & { req: IncomingMessage }) | undefined {
-  return (socket as Socket & { _httpMessage?: ServerResponse & { req: IncomingMessage } })
-    ._httpMessage;
+  return (
+    (socket as Socket & { _httpMessage?: (ServerResponse & { req: IncomingMessage }) | null })
+      ._httpMessage ?? undefined
+  );
 }
 
 /** "2 connections still open: 1 request in flight (POST /v1/keys), 1 sending its request" */
@@ -68,7 +70,7 @@ function describeOpen(sockets: Set<Socket>): string {
           `${requests.length} request${requests.length === 1 ? '' : 's'} in flight (${requests.join(', ')})`,
         ]
       : []),
-    ...(others > 0 ? [`${others} idle or still sending a request`] : []),
+    ...(others > 0 ? [`${others} idle or sending a request`] : []),
   ];
   return `${sockets.size} connection${sockets.size === 1 ? '' : 's'} still open: ${parts.join(', ')}`;
 }
@@ -168,8 +170,7 @@ export async function startServer(
       await sleep(shutdownDrainDelayMs);
     }
     phase = 'closing';
-    const idle = [...sockets].filter((socket) => responseOn(socket) === undefined).length;
-    if (sockets.size > idle) say(`closing: waiting for ${describeOpen(sockets)}`);
+    if (sockets.size > 0) say(`closing: waiting for ${describeOpen(sockets)}`);
     const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
     const closed = app.close();
     const timedOut = new Promise<'deadline'>((resolve) =>

@@ -82,7 +82,8 @@ export function registerErrorHandling(app: FastifyInstance, health: StoreHealth)
     }
     const { code, message } = classify(error, request, health);
     const status = ERROR_STATUS[code];
-    if (status >= 500)
+    // Database outages and a full disk were logged by the health tracker, once per outage.
+    if (code === 'internal_error')
       request.log.error(
         { err: { type: error.name, code: error.code, message: error.message, stack: error.stack } },
         'request failed',
