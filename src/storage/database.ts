@@ -99,9 +99,19 @@ export class StoreHealth {
     return failure;
   }
 
-  /** A write committed: whatever failed before works again. */
+  /**
+   * A write committed: an outage is over. A full disk is left to the probe: small writes still
+   * fit in the space the WAL already holds while larger ones fail, and would make it flap.
+   */
   succeeded(): void {
-    if (this.state === 'ok') return;
+    if (this.state === 'unavailable') this.recovered();
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private recovered(): void {
     clearInterval(this.timer);
     this.log?.warn(
       {
@@ -116,14 +126,10 @@ export class StoreHealth {
     this.failures = 0;
   }
 
-  close(): void {
-    clearInterval(this.timer);
-  }
-
   private tryAgain(failure: StoreFailure): void {
     this.probe(failure).then(
       () => {
-        if (this.state === failure) this.succeeded();
+        if (this.state === failure) this.recovered();
       },
       () => {},
     );

@@ -48,6 +48,8 @@ export class Node {
       env: {
         PATH: process.env.PATH ?? '',
         LOG_LEVEL: 'warn',
+        // No load balancer to drain in tests: stop() need not wait.
+        SHUTDOWN_DRAIN_DELAY: '0s',
         ...env,
         PORT: String(port),
         HOST: '127.0.0.1',
