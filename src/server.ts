@@ -107,14 +107,16 @@ export async function startServer(
    * answered 503 in the API's error shape without running. Swapping the listener only then keeps
    * the serving path free of the check.
    */
+  let intercepting = false;
   const interceptRequests = () => {
     const [fastifyHandler] = server.listeners('request') as RequestListener[];
-    if (fastifyHandler === undefined) return;
+    if (intercepting || fastifyHandler === undefined) return;
+    intercepting = true;
     server.removeAllListeners('request');
     server.on('request', (request: IncomingMessage, response: ServerResponse) => {
       response.shouldKeepAlive = false;
       if (phase !== 'closing') {
-        fastifyHandler(request, response);
+        fastifyHandler.call(server, request, response);
         return;
       }
       const body = JSON.stringify(
@@ -150,6 +152,7 @@ export async function startServer(
     closing ??= (async () => {
       phase = 'closing';
       state.closing = true;
+      interceptRequests();
       await app.close();
       await finishUsage();
     })();
