@@ -57,7 +57,9 @@ export class StoreHealth {
   private failures = 0;
   private since = 0;
   private timer: NodeJS.Timeout | undefined;
-  private log: HealthLog | undefined;
+  private readonly log: HealthLog | undefined;
+  /** Where the current outage was reported: its end is logged there too. */
+  private outageLog: HealthLog | undefined;
   private readonly probe: (failure: StoreFailure) => Promise<void>;
 
   constructor(probe: (failure: StoreFailure) => Promise<void>, log?: HealthLog) {
@@ -80,12 +82,12 @@ export class StoreHealth {
       this.failures += 1;
       return failure;
     }
-    if (log !== undefined) this.log = log;
+    this.outageLog = this.log ?? log;
     this.state = failure;
     this.failures = 1;
     this.since = Date.now();
     const { code, message } = error as { code?: string; message?: string };
-    this.log?.error(
+    this.outageLog?.error(
       { cause: { code, message } },
       failure === 'full'
         ? 'database storage is full: writes are answered 503 storage_full until there is room again'
@@ -113,7 +115,7 @@ export class StoreHealth {
 
   private recovered(): void {
     clearInterval(this.timer);
-    this.log?.warn(
+    this.outageLog?.warn(
       {
         failed_operations: this.failures,
         duration_ms: Date.now() - this.since,
