@@ -27,7 +27,7 @@ export interface RunningServer {
    * SHUTDOWN_DRAIN_DELAY, in-flight requests answered with `Connection: close`, usage flushed
    * (retried until SHUTDOWN_TIMEOUT), database closed. `say` hears each step.
    */
-  shutdown(say: (line: string) => void): Promise<ShutdownOutcome>;
+  shutdown(say: (line: string) => void, options?: { drain?: boolean }): Promise<ShutdownOutcome>;
   /** Stops at once: no drain delay, no retries (tests, benchmarks). */
   close(): Promise<void>;
 }
@@ -159,8 +159,12 @@ export async function startServer(
     return closing as Promise<void>;
   };
 
-  const shutdown = async (say: (line: string) => void): Promise<ShutdownOutcome> => {
-    const { shutdownDrainDelayMs, shutdownTimeoutMs } = config.http;
+  const shutdown = async (
+    say: (line: string) => void,
+    options: { drain?: boolean } = {},
+  ): Promise<ShutdownOutcome> => {
+    const { shutdownTimeoutMs } = config.http;
+    const shutdownDrainDelayMs = options.drain === false ? 0 : config.http.shutdownDrainDelayMs;
     const deadline = AbortSignal.timeout(shutdownTimeoutMs);
     const unfinished: string[] = [];
     phase = 'draining';

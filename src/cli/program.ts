@@ -92,7 +92,10 @@ export function buildProgram(ctx: CliContext): Command {
       output.out(
         `${signal} received: finishing requests and flushing usage (at most ${config.http.shutdownTimeoutMs / 1000} s)`,
       );
-      const outcome = await server.shutdown((line) => output.out(line));
+      // Ctrl-C at a terminal: no load balancer to wait for.
+      const outcome = await server.shutdown((line) => output.out(line), {
+        drain: signal !== 'SIGINT',
+      });
       if (!outcome.clean) {
         throw new AppError(
           'service_unavailable',
