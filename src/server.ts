@@ -138,11 +138,8 @@ export async function startServer(
     }
   };
 
-  const finishUsage = async (until?: AbortSignal, onRetry?: (error: unknown) => void) => {
-    await services.usage.stop({
-      ...(until !== undefined && { until }),
-      ...(onRetry !== undefined && { onRetry }),
-    });
+  /** After the usage recorder has stopped: the limiter, the bus, then the database. */
+  const closeServices = async () => {
     await services.stop();
     await store.close();
   };
@@ -154,7 +151,8 @@ export async function startServer(
       state.closing = true;
       interceptRequests();
       await app.close();
-      await finishUsage();
+      await services.usage.stop();
+      await closeServices();
     })();
     return closing as Promise<void>;
   };
@@ -191,18 +189,20 @@ export async function startServer(
     clearInterval(sweep);
     const pending = services.usage.pending;
     try {
-      await finishUsage(deadline, (error) => {
-        say(
-          `usage not written yet (${(error as Error).message}); trying again until the shutdown deadline`,
-        );
+      await services.usage.stop({
+        until: deadline,
+        onRetry: (error) => {
+          say(
+            `usage not written yet (${(error as Error).message}); trying again until the shutdown deadline`,
+          );
+        },
       });
     } catch (error) {
       unfinished.push(
         `usage of ${pending.keys} keys (${pending.requests} requests) not written: ${(error as Error).message}`,
       );
-      await services.stop().catch(() => {});
-      await store.close().catch(() => {});
     }
+    await closeServices();
     return { clean: unfinished.length === 0, unfinished };
   };
 
