@@ -45,6 +45,15 @@ export interface Config {
   timeZone: string;
   argon2MemoryKib: number;
   loginThrottle: { windowMs: number; perAccountIp: number; perAccount: number; perIp: number };
+  /** Connection limits and timeouts of the HTTP server, and how `serve` shuts down. */
+  http: {
+    requestTimeoutMs: number;
+    headersTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    maxConnections: number;
+    shutdownDrainDelayMs: number;
+    shutdownTimeoutMs: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -87,6 +96,12 @@ export const SETTINGS = {
   LOGIN_MAX_FAILURES_PER_ACCOUNT_IP: '5',
   LOGIN_MAX_FAILURES_PER_ACCOUNT: '50',
   LOGIN_MAX_FAILURES_PER_IP: '30',
+  REQUEST_TIMEOUT: '30s',
+  HEADERS_TIMEOUT: '10s',
+  KEEP_ALIVE_TIMEOUT: '72s',
+  MAX_CONNECTIONS: '10000',
+  SHUTDOWN_DRAIN_DELAY: '5s',
+  SHUTDOWN_TIMEOUT: '25s',
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -122,6 +137,14 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     if (ms === null || ms <= 0) {
       problems.push(`${name} must be a duration such as 30s, 15m, 12h or 7d (got "${get(name)}")`);
       return 1000;
+    }
+    return ms;
+  };
+  const durationOrZero = (name: SettingName): number => {
+    const ms = parseDurationMs(get(name));
+    if (ms === null) {
+      problems.push(`${name} must be a duration such as 0s, 5s or 1m (got "${get(name)}")`);
+      return 0;
     }
     return ms;
   };
@@ -230,9 +253,24 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
       perAccount: int('LOGIN_MAX_FAILURES_PER_ACCOUNT', 1, 1_000_000),
       perIp: int('LOGIN_MAX_FAILURES_PER_IP', 1, 1_000_000),
     },
+    http: {
+      requestTimeoutMs: duration('REQUEST_TIMEOUT'),
+      headersTimeoutMs: duration('HEADERS_TIMEOUT'),
+      keepAliveTimeoutMs: duration('KEEP_ALIVE_TIMEOUT'),
+      maxConnections: int('MAX_CONNECTIONS', 1, 1_000_000),
+      shutdownDrainDelayMs: durationOrZero('SHUTDOWN_DRAIN_DELAY'),
+      shutdownTimeoutMs: duration('SHUTDOWN_TIMEOUT'),
+    },
   };
   if (config.sessionIdleTimeoutMs > config.sessionAbsoluteTimeoutMs) {
     problems.push('SESSION_IDLE_TIMEOUT must not be longer than SESSION_ABSOLUTE_TIMEOUT');
+  }
+  if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {
+    // Node refuses it, and a request could never time out before its headers did.
+    problems.push('HEADERS_TIMEOUT must not be longer than REQUEST_TIMEOUT');
+  }
+  if (config.http.shutdownDrainDelayMs >= config.http.shutdownTimeoutMs) {
+    problems.push('SHUTDOWN_DRAIN_DELAY must be shorter than SHUTDOWN_TIMEOUT');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);

@@ -1,16 +1,78 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config.ts';
 import { type App, buildApp } from './http/app.ts';
+import { errorBody } from './http/plugins/errors.ts';
+import { loggablePath } from './logger.ts';
 import { createServices, type Services } from './services/index.ts';
 import { openStore } from './storage/database.ts';
 import { migrateToLatest } from './storage/migrations.ts';
+
+export interface ShutdownOutcome {
+  /** Everything finished before SHUTDOWN_TIMEOUT: no connection cut, all usage written. */
+  clean: boolean;
+  /** What was still open or unwritten when the deadline passed. */
+  unfinished: string[];
+}
 
 export interface RunningServer {
   app: App;
   services: Services;
   address: string;
-  /** Stops accepting requests, lets in-flight ones finish, flushes usage, closes the database. */
+  /**
+   * The graceful stop `serve` does on SIGTERM: not ready at once, connections refused after
+   * SHUTDOWN_DRAIN_DELAY, in-flight requests answered with `Connection: close`, usage flushed
+   * (retried until SHUTDOWN_TIMEOUT), database closed. `say` hears each step.
+   */
+  shutdown(say: (line: string) => void, options?: { drain?: boolean }): Promise<ShutdownOutcome>;
+  /** Stops at once: no drain delay, no retries (tests, benchmarks). */
   close(): Promise<void>;
+}
+
+/** How often, while closing, connections that have gone idle are closed. */
+const IDLE_SWEEP_MS = 100;
+
+/** Node's own timeouts, and a cap on connections, applied before the server listens. */
+function applyConnectionLimits(server: Server, http: Config['http']): void {
+  server.requestTimeout = http.requestTimeoutMs;
+  server.headersTimeout = http.headersTimeoutMs;
+  server.keepAliveTimeout = http.keepAliveTimeoutMs;
+  server.maxConnections = http.maxConnections;
+  // Node checks the two timeouts above only this often (30 s by default, read when it starts
+  // listening): a slow client would otherwise keep its connection up to 30 s past them.
+  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval =
+    Math.min(1000, Math.ceil(http.headersTimeoutMs / 2));
+}
+
+/** The response a socket is answering now (Node's own field; absent between requests). */
+function responseOn(socket: Socket): (ServerResponse & { req: IncomingMessage }) | undefined {
+  return (
+    (socket as Socket & { _httpMessage?: (ServerResponse & { req: IncomingMessage }) | null })
+      ._httpMessage ?? undefined
+  );
+}
+
+/** "2 connections still open: 1 request in flight (POST /v1/keys), 1 sending its request" */
+function describeOpen(sockets: Set<Socket>): string {
+  const requests: string[] = [];
+  for (const socket of sockets) {
+    const response = responseOn(socket);
+    if (response !== undefined && !response.writableFinished)
+      requests.push(`${response.req.method} ${loggablePath(response.req.url ?? '')}`);
+  }
+  const others = sockets.size - requests.length;
+  const parts = [
+    ...(requests.length > 0
+      ? [
+          `${requests.length} request${requests.length === 1 ? '' : 's'} in flight (${requests.join(', ')})`,
+        ]
+      : []),
+    ...(others > 0 ? [`${others} idle or sending a request`] : []),
+  ];
+  return `${sockets.size} connection${sockets.size === 1 ? '' : 's'} still open: ${parts.join(', ')}`;
 }
 
 /** Opens the database, applies migrations, wires services and HTTP, and listens. */
@@ -18,7 +80,7 @@ export async function startServer(
   config: Config,
   logger: FastifyBaseLogger,
 ): Promise<RunningServer> {
-  const store = openStore(config.database);
+  const store = openStore(config.database, logger);
   try {
     await migrateToLatest(store.db, store.dialect);
   } catch (error) {
@@ -26,21 +88,123 @@ export async function startServer(
     throw error;
   }
   const services = createServices(config, store);
-  const app = await buildApp(services, { logger });
+  const state = { closing: false };
+  const app = await buildApp(services, { logger, state });
+  const server = app.server;
+  applyConnectionLimits(server, config.http);
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   await services.start();
   const address = await app.listen({ port: config.port, host: config.host });
-  let closing: Promise<void> | undefined;
-  return {
-    app,
-    services,
-    address,
-    close() {
-      closing ??= (async () => {
-        await app.close();
-        await services.stop();
-        await store.close();
-      })();
-      return closing;
-    },
+
+  let phase: 'serving' | 'draining' | 'closing' = 'serving';
+  /**
+   * From the signal on, every answer carries `Connection: close` so clients take their next
+   * request elsewhere; once closing, a request that still arrives on an open connection is
+   * answered 503 in the API's error shape without running. Swapping the listener only then keeps
+   * the serving path free of the check.
+   */
+  let intercepting = false;
+  const interceptRequests = () => {
+    const [fastifyHandler] = server.listeners('request') as RequestListener[];
+    if (intercepting || fastifyHandler === undefined) return;
+    intercepting = true;
+    server.removeAllListeners('request');
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+      response.shouldKeepAlive = false;
+      if (phase !== 'closing') {
+        fastifyHandler.call(server, request, response);
+        return;
+      }
+      const body = JSON.stringify(
+        errorBody(
+          'service_unavailable',
+          'the server is shutting down; send the request again',
+          `req_${randomBytes(16).toString('hex')}`,
+        ),
+      );
+      response.writeHead(503, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+      });
+      response.end(body);
+    });
+    for (const socket of sockets) {
+      const response = responseOn(socket);
+      if (response !== undefined && !response.headersSent) response.shouldKeepAlive = false;
+    }
   };
+
+  /** After the usage recorder has stopped: the limiter, the bus, then the database. */
+  const closeServices = async () => {
+    await services.stop();
+    await store.close();
+  };
+
+  let closing: Promise<unknown> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      phase = 'closing';
+      state.closing = true;
+      interceptRequests();
+      await app.close();
+      await services.usage.stop();
+      await closeServices();
+    })();
+    return closing as Promise<void>;
+  };
+
+  const shutdown = async (
+    say: (line: string) => void,
+    options: { drain?: boolean } = {},
+  ): Promise<ShutdownOutcome> => {
+    const { shutdownTimeoutMs } = config.http;
+    const shutdownDrainDelayMs = options.drain === false ? 0 : config.http.shutdownDrainDelayMs;
+    const deadline = AbortSignal.timeout(shutdownTimeoutMs);
+    const unfinished: string[] = [];
+    phase = 'draining';
+    state.closing = true;
+    interceptRequests();
+    if (shutdownDrainDelayMs > 0) {
+      say(
+        `not ready any more; still serving for ${shutdownDrainDelayMs / 1000} s so load balancers can stop sending requests`,
+      );
+      await sleep(shutdownDrainDelayMs);
+    }
+    phase = 'closing';
+    if (sockets.size > 0) say(`closing: waiting for ${describeOpen(sockets)}`);
+    const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
+    const closed = app.close();
+    const timedOut = new Promise<'deadline'>((resolve) =>
+      deadline.addEventListener('abort', () => resolve('deadline'), { once: true }),
+    );
+    if ((await Promise.race([closed.then(() => 'closed' as const), timedOut])) === 'deadline') {
+      unfinished.push(`${describeOpen(sockets)}; closed them`);
+      server.closeAllConnections();
+      await closed;
+    }
+    clearInterval(sweep);
+    const pending = services.usage.pending;
+    try {
+      await services.usage.stop({
+        until: deadline,
+        onRetry: (error) => {
+          say(
+            `usage not written yet (${(error as Error).message}); trying again until the shutdown deadline`,
+          );
+        },
+      });
+    } catch (error) {
+      unfinished.push(
+        `usage of ${pending.keys} keys (${pending.requests} requests) not written: ${(error as Error).message}`,
+      );
+    }
+    await closeServices();
+    return { clean: unfinished.length === 0, unfinished };
+  };
+
+  return { app, services, address, shutdown, close };
 }

@@ -32,9 +32,6 @@ function parseScopes(text: string): Scope[] {
   return scopes as Scope[];
 }
 
-/** How long `serve` waits for in-flight requests and the last usage flush after a signal. */
-const SHUTDOWN_DEADLINE_MS = 10_000;
-
 /** Opens the database with migrations applied, runs `fn` with the services, and closes again. */
 async function withServices<T>(config: Config, fn: (services: Services) => Promise<T>): Promise<T> {
   const store = openStore(config.database);
@@ -92,18 +89,17 @@ export function buildProgram(ctx: CliContext): Command {
         );
       }
       const signal = await ctx.untilSignal();
-      output.out(`${signal} received: finishing requests and flushing usage…`);
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), SHUTDOWN_DEADLINE_MS);
+      output.out(
+        `${signal} received: finishing requests and flushing usage (at most ${config.http.shutdownTimeoutMs / 1000} s)`,
+      );
+      // Ctrl-C at a terminal: no load balancer to wait for.
+      const outcome = await server.shutdown((line) => output.out(line), {
+        drain: signal !== 'SIGINT',
       });
-      const outcome = await Promise.race([server.close().then(() => 'stopped' as const), deadline]);
-      clearTimeout(timer);
-      if (outcome === 'timeout') {
-        // The database is unreachable: unflushed usage counts are lost, nothing else is.
+      if (!outcome.clean) {
         throw new AppError(
           'service_unavailable',
-          `could not finish shutting down within ${SHUTDOWN_DEADLINE_MS / 1000} s (is the database reachable?); exiting`,
+          `could not finish shutting down within ${config.http.shutdownTimeoutMs / 1000} s: ${outcome.unfinished.join('; ')}`,
         );
       }
       output.out('stopped');

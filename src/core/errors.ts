@@ -7,6 +7,8 @@ export const ERROR_STATUS = {
   validation_error: 400,
   invalid_json: 400,
   unknown_field: 400,
+  /** The client went away (or was cut by the request timeout) before the request arrived whole. */
+  request_incomplete: 400,
   unauthorized: 401,
   invalid_credentials: 401,
   session_expired: 401,
@@ -31,6 +33,8 @@ export const ERROR_STATUS = {
   quota_exceeded: 429,
   internal_error: 500,
   service_unavailable: 503,
+  /** The database has no room left to write (disk full); reads still work. */
+  storage_full: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -50,6 +50,8 @@ export interface AppOptions {
   logger: FastifyBaseLogger | false;
   /** The built dashboard (dashboard/dist by default); tests point it elsewhere. */
   dashboardDir?: string;
+  /** Set `closing` to make /readyz answer 503 before the app closes (server.ts, on SIGTERM). */
+  state?: { closing: boolean };
 }
 
 /**
@@ -65,7 +67,7 @@ function trustedProxy(entries: readonly string[]): ((address: string) => boolean
 /** Builds the HTTP app over the services. It never listens; main.ts (or a test's inject) drives it. */
 export async function buildApp(services: Services, options: AppOptions): Promise<App> {
   const config = services.config;
-  const state = { closing: false };
+  const state = options.state ?? { closing: false };
   const app = Fastify({
     ...(options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
     bodyLimit: config.bodyLimitBytes,
@@ -92,7 +94,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   app.setValidatorCompiler(validatorCompiler());
   // Only JSON bodies are accepted; anything else is answered 415.
   app.removeContentTypeParser('text/plain');
-  registerErrorHandling(app);
+  registerErrorHandling(app, services.store.health);
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',

@@ -107,6 +107,7 @@ export function createServices(
         }));
   const usage = new UsageRecorder({
     db,
+    health: store.health,
     clock,
     timeZone: config.timeZone,
     logRetentionMs: config.requestLogRetentionMs,

@@ -1,7 +1,9 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely } from 'kysely';
 import { CalendarDays } from '../core/calendar.ts';
 import type { Clock } from '../core/clock.ts';
 import { applyUsageDeltas } from '../storage/api-keys-repository.ts';
+import type { StoreHealth } from '../storage/database.ts';
 import type { Database, UsageOutcome } from '../storage/schema.ts';
 import { touchTokens } from '../storage/tokens-repository.ts';
 import {
@@ -46,6 +48,9 @@ interface KeyCount {
 const HOUR_MS = 3_600_000;
 /** Past this many unflushed log entries (a database outage), further entries are dropped and counted. */
 const MAX_PENDING_LOG = 200_000;
+/** Pauses between the attempts of the last flush at shutdown, doubling up to the longest. */
+const FINAL_RETRY_FIRST_MS = 100;
+const FINAL_RETRY_LONGEST_MS = 2000;
 
 /**
  * Counts usage in memory and writes it in one transaction per interval: the verification path
@@ -68,9 +73,13 @@ export class UsageRecorder {
   private readonly logMaxPerKey: number;
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
+  private stopped = false;
+  private readonly health: StoreHealth | undefined;
 
   constructor(options: {
     db: Kysely<Database>;
+    /** Told of failed and successful flushes, so an outage seen only here still counts. */
+    health?: StoreHealth;
     clock: Clock;
     timeZone: string;
     logRetentionMs: number;
@@ -78,6 +87,7 @@ export class UsageRecorder {
     logMaxPerKey?: number;
   }) {
     this.db = options.db;
+    this.health = options.health;
     this.clock = options.clock;
     this.days = new CalendarDays(options.timeZone);
     this.logRetentionMs = options.logRetentionMs;
@@ -175,9 +185,21 @@ export class UsageRecorder {
     return { today, month };
   }
 
+  /** Keys and requests counted but not written yet. */
+  get pending(): { keys: number; requests: number } {
+    let requests = 0;
+    for (const perOutcome of this.buckets.values())
+      for (const bucket of perOutcome.values()) requests += bucket.requests;
+    for (const delta of this.closed) requests += delta.requests;
+    const keys = new Set([...this.buckets.keys(), ...this.closed.map((delta) => delta.keyId)]);
+    return { keys: keys.size, requests };
+  }
+
   start(intervalMs: number): void {
     this.timer = setInterval(() => {
-      this.flush().catch(() => {});
+      this.flush().catch((error: unknown) => {
+        this.health?.failed(error);
+      });
     }, intervalMs);
     this.timer.unref();
   }
@@ -190,10 +212,31 @@ export class UsageRecorder {
     return this.flushing;
   }
 
-  async stop(): Promise<void> {
+  /**
+   * Stops the timer and writes what is pending. With `until`, a failed write is tried again
+   * (`onRetry` hears of the first failure) until that signal aborts; then, or without it, the
+   * failure is thrown and the counts are lost with the process. Later calls do nothing.
+   */
+  async stop(
+    options: { until?: AbortSignal; onRetry?: (error: unknown) => void } = {},
+  ): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     clearInterval(this.timer);
     if (this.flushing) await this.flushing.catch(() => {});
-    await this.flush();
+    let pause = FINAL_RETRY_FIRST_MS;
+    for (;;) {
+      try {
+        await this.flush();
+        return;
+      } catch (error) {
+        if (options.until === undefined || options.until.aborted) throw error;
+        this.health?.failed(error);
+        if (pause === FINAL_RETRY_FIRST_MS) options.onRetry?.(error);
+        await sleep(pause, undefined, { signal: options.until }).catch(() => {});
+        pause = Math.min(pause * 2, FINAL_RETRY_LONGEST_MS);
+      }
+    }
   }
 
   /** Deletes request-log entries older than the retention. */
@@ -232,6 +275,7 @@ export class UsageRecorder {
         await appendRequestLog(trx, log);
         await touchTokens(trx, tokenUses);
       });
+      this.health?.succeeded();
     } catch (error) {
       this.restore(counts, rollups, log, tokenUses);
       throw error;

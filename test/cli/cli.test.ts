@@ -26,7 +26,12 @@ describe.each(DATABASES)('keyward CLI on $name', (kind) => {
 
   beforeAll(async () => {
     database = await kind.create();
-    env = { DATABASE_URL: database.config.url, LOG_LEVEL: 'silent', PORT: '0' };
+    env = {
+      DATABASE_URL: database.config.url,
+      LOG_LEVEL: 'silent',
+      PORT: '0',
+      SHUTDOWN_DRAIN_DELAY: '0s',
+    };
   });
   afterAll(async () => {
     await database.drop();
@@ -149,7 +154,12 @@ describe('keyward CLI without a database', () => {
     const database = await DATABASES[0]?.create();
     if (database === undefined) throw new Error('no database kind');
     try {
-      const { run } = cli({ DATABASE_URL: database.config.url, LOG_LEVEL: 'silent', PORT: '0' });
+      const { run } = cli({
+        DATABASE_URL: database.config.url,
+        LOG_LEVEL: 'silent',
+        PORT: '0',
+        SHUTDOWN_DRAIN_DELAY: '0s',
+      });
       expect(await run('serve')).toContain('npx keyward user create --email you@example.com');
     } finally {
       await database.drop();

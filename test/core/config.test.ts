@@ -108,4 +108,26 @@ describe('config', () => {
     expect(() => loadConfig({ CONFIG_FILE: 'bad.json' }, read)).toThrow(/unknown setting "PROT"/);
     expect(() => loadConfig({ CONFIG_FILE: 'missing.json' }, read)).toThrow(/CONFIG_FILE/);
   });
+
+  it('has bounded HTTP timeouts and a shutdown whose drain fits in its deadline', () => {
+    expect(loadConfig({}).http).toEqual({
+      requestTimeoutMs: 30_000,
+      headersTimeoutMs: 10_000,
+      keepAliveTimeoutMs: 72_000,
+      maxConnections: 10_000,
+      shutdownDrainDelayMs: 5_000,
+      shutdownTimeoutMs: 25_000,
+    });
+    expect(loadConfig({ SHUTDOWN_DRAIN_DELAY: '0s' }).http.shutdownDrainDelayMs).toBe(0);
+    expect(() => loadConfig({ REQUEST_TIMEOUT: '5s', HEADERS_TIMEOUT: '6s' })).toThrow(
+      /HEADERS_TIMEOUT must not be longer than REQUEST_TIMEOUT/,
+    );
+    expect(() => loadConfig({ SHUTDOWN_DRAIN_DELAY: '30s' })).toThrow(
+      /SHUTDOWN_DRAIN_DELAY must be shorter than SHUTDOWN_TIMEOUT/,
+    );
+    expect(() => loadConfig({ REQUEST_TIMEOUT: '0s' })).toThrow(
+      /REQUEST_TIMEOUT must be a duration/,
+    );
+    expect(() => loadConfig({ MAX_CONNECTIONS: '0' })).toThrow(/MAX_CONNECTIONS/);
+  });
 });

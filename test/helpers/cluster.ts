@@ -48,6 +48,8 @@ export class Node {
       env: {
         PATH: process.env.PATH ?? '',
         LOG_LEVEL: 'warn',
+        // No load balancer to drain in tests: stop() need not wait.
+        SHUTDOWN_DRAIN_DELAY: '0s',
         ...env,
         PORT: String(port),
         HOST: '127.0.0.1',
@@ -105,6 +107,24 @@ export class Node {
         { cause: error },
       );
     }
+  }
+
+  /** Sends a signal (SIGTERM for a graceful shutdown) without waiting for the exit. */
+  signal(name: NodeJS.Signals): void {
+    this.child.kill(name);
+  }
+
+  /** Resolves with the exit code once the process has exited. */
+  exited(): Promise<number | null> {
+    if (this.child.exitCode !== null) return Promise.resolve(this.child.exitCode);
+    return new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+  }
+
+  /** Resolves once the process has printed `text` (a log line, a shutdown message). */
+  printed(text: string | RegExp): Promise<void> {
+    return eventually(`output contains ${String(text)}`, async () =>
+      typeof text === 'string' ? this.output.includes(text) : text.test(this.output),
+    );
   }
 
   async stop(): Promise<void> {

@@ -1,32 +1,19 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../../core/errors.ts';
 import { loggablePath } from '../../logger.ts';
+import type { StoreHealth } from '../../storage/database.ts';
 import { addSecurityHeaders } from './security-headers.ts';
 
 export function errorBody(code: ErrorCode, message: string, requestId: string) {
   return { error: { code, message, request_id: requestId } };
 }
 
-const DB_DOWN = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  '57P01',
-  '57P03',
-  '08006',
-  '08001',
-  '08003',
-  'SQLITE_BUSY',
-  'SQLITE_CANTOPEN',
-]);
-
-/** Errors the pg driver raises without a code when the server goes away or cannot be reached. */
-const DB_DOWN_MESSAGE =
-  /connection terminated|timeout exceeded when trying to connect|connection error|not queryable/i;
-
 /** Turns anything thrown into the one error shape, with the status from the one code map. */
-function classify(error: FastifyError & { code?: string }): { code: ErrorCode; message: string } {
+function classify(
+  error: FastifyError & { code?: string },
+  request: FastifyRequest,
+  health: StoreHealth,
+): { code: ErrorCode; message: string } {
   if (error.validation) {
     const first = error.validation[0];
     if (first?.keyword === 'additionalProperties') {
@@ -57,7 +44,11 @@ function classify(error: FastifyError & { code?: string }): { code: ErrorCode; m
   }
   if (error instanceof SyntaxError && error.statusCode === 400)
     return { code: 'invalid_json', message: 'request body is not valid JSON' };
-  if ((error.code !== undefined && DB_DOWN.has(error.code)) || DB_DOWN_MESSAGE.test(error.message))
+  // Logged by the health tracker once per outage, not once per request.
+  const failure = health.failed(error, request.log);
+  if (failure === 'full')
+    return { code: 'storage_full', message: 'the database has no room to write; try again later' };
+  if (failure === 'unavailable')
     return {
       code: 'service_unavailable',
       message: 'the database is unavailable; try again shortly',
@@ -68,16 +59,31 @@ function classify(error: FastifyError & { code?: string }): { code: ErrorCode; m
   return { code: 'internal_error', message: 'something went wrong on our side' };
 }
 
-export function registerErrorHandling(app: FastifyInstance): void {
+/**
+ * The client closed the connection (or the request timeout cut it) before its request arrived
+ * whole: reading the body fails with ECONNRESET "aborted", which is no database outage.
+ */
+function clientWentAway(request: FastifyRequest): boolean {
+  return request.raw.destroyed && !request.raw.complete;
+}
+
+export function registerErrorHandling(app: FastifyInstance, health: StoreHealth): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     addSecurityHeaders(reply);
     if (error instanceof AppError) {
       if (error.headers) reply.headers(error.headers);
       return reply.status(error.status).send(errorBody(error.code, error.message, request.id));
     }
-    const { code, message } = classify(error);
+    if (clientWentAway(request)) {
+      request.log.info({ req: request }, 'client closed the connection');
+      return reply
+        .status(400)
+        .send(errorBody('request_incomplete', 'the request did not arrive whole', request.id));
+    }
+    const { code, message } = classify(error, request, health);
     const status = ERROR_STATUS[code];
-    if (status >= 500)
+    // Database outages and a full disk were logged by the health tracker, once per outage.
+    if (code === 'internal_error')
       request.log.error(
         { err: { type: error.name, code: error.code, message: error.message, stack: error.stack } },
         'request failed',

@@ -22,7 +22,8 @@ export function healthRoutes(app: App, services: Services, state: { closing: boo
       schema: {
         tags: ['Operations'],
         summary: 'Readiness',
-        description: 'The database answers and the process is not shutting down.',
+        description:
+          'The database answers and has room to write, and the process is not shutting down.',
         response: {
           200: Type.Object({ status: Type.Literal('ready') }),
           503: Type.Object({ status: Type.Literal('unavailable'), reason: Type.String() }),
@@ -32,6 +33,8 @@ export function healthRoutes(app: App, services: Services, state: { closing: boo
     async (_request, reply) => {
       if (state.closing)
         return reply.status(503).send({ status: 'unavailable' as const, reason: 'shutting down' });
+      if (services.store.health.condition === 'full')
+        return reply.status(503).send({ status: 'unavailable' as const, reason: 'storage full' });
       try {
         await services.store.ping();
       } catch {
