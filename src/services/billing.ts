@@ -31,9 +31,16 @@ export class BillingService {
   private readonly db: Kysely<Database>;
   private readonly clock: Clock;
   private readonly usage: UsageRecorder;
+  private readonly dialect: 'sqlite' | 'postgres';
 
-  constructor(deps: { db: Kysely<Database>; clock: Clock; usage: UsageRecorder }) {
+  constructor(deps: {
+    db: Kysely<Database>;
+    dialect: 'sqlite' | 'postgres';
+    clock: Clock;
+    usage: UsageRecorder;
+  }) {
     this.db = deps.db;
+    this.dialect = deps.dialect;
     this.clock = deps.clock;
     this.usage = deps.usage;
   }
@@ -75,7 +82,7 @@ export class BillingService {
       const adjusted =
         delta === 0 || key.credits.remaining === null
           ? null
-          : await adjustCredits(trx, keyId, delta);
+          : await adjustCredits(trx, this.dialect, keyId, delta);
       return { key, reserved, adjusted };
     });
     const { key, reserved, adjusted } = result;

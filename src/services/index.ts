@@ -152,7 +152,7 @@ export function createServices(
     isKeyShape: apiKeyShapeChecker(config.keyPrefix),
   });
   let pruneTimer: NodeJS.Timeout | undefined;
-  const billing = new BillingService({ db, clock, usage });
+  const billing = new BillingService({ db, dialect: store.dialect, clock, usage });
   return {
     config,
     store,

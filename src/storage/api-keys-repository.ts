@@ -363,14 +363,15 @@ export async function spendCredits(db: Db, spend: CreditSpend): Promise<number |
  */
 export async function adjustCredits(
   db: Db,
+  dialect: 'sqlite' | 'postgres',
   keyId: string,
   delta: number,
 ): Promise<{ remaining: number; applied: number } | null> {
-  const before = await db
-    .selectFrom('api_keys')
-    .select('credits_remaining')
-    .where('id', '=', keyId)
-    .executeTakeFirst();
+  // Locked (PostgreSQL) so that `applied` is measured against the balance the update changes: a
+  // spend committed between an unlocked read and the update would be counted in it twice.
+  let read = db.selectFrom('api_keys').select('credits_remaining').where('id', '=', keyId);
+  if (dialect === 'postgres') read = read.forUpdate();
+  const before = await read.executeTakeFirst();
   if (before === undefined || before.credits_remaining === null) return null;
   const row = await db
     .updateTable('api_keys')
