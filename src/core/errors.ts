@@ -26,11 +26,15 @@ export const ERROR_STATUS = {
   method_not_allowed: 405,
   email_taken: 409,
   invalid_state: 409,
+  /** The request did not arrive whole within REQUEST_TIMEOUT (or its headers within HEADERS_TIMEOUT). */
+  request_timeout: 408,
   payload_too_large: 413,
   unsupported_media_type: 415,
   too_many_attempts: 429,
   rate_limited: 429,
   quota_exceeded: 429,
+  /** The request's headers are larger than Node's limit (16 KB by default). */
+  headers_too_large: 431,
   internal_error: 500,
   service_unavailable: 503,
   /** The database has no room left to write (disk full); reads still work. */

@@ -16,7 +16,7 @@ import { normaliseIpAllowlist } from '../core/key-settings.ts';
 import type { anonymousActor } from '../services/actor.ts';
 import type { Services } from '../services/index.ts';
 import { cookieSettings } from './plugins/auth.ts';
-import { registerErrorHandling } from './plugins/errors.ts';
+import { clientErrorHandler, registerErrorHandling } from './plugins/errors.ts';
 import { addSecurityHeaders } from './plugins/security-headers.ts';
 import { validatorCompiler } from './plugins/validation.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -44,6 +44,7 @@ export type App = FastifyInstance<
  */
 const REQUEST_ID_PREFIX = `req_${randomBytes(8).toString('hex')}`;
 let requestSeq = 0;
+const nextRequestId = () => REQUEST_ID_PREFIX + (++requestSeq).toString(16).padStart(16, '0');
 
 export interface AppOptions {
   /** A pino logger, or false for none (tests pass a logger that writes to a buffer). */
@@ -72,7 +73,8 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     ...(options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: trustedProxy(config.trustedProxies),
-    genReqId: () => REQUEST_ID_PREFIX + (++requestSeq).toString(16).padStart(16, '0'),
+    genReqId: nextRequestId,
+    clientErrorHandler: clientErrorHandler(nextRequestId),
     requestIdHeader: false,
     ajv: {
       customOptions: {

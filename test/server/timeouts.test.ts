@@ -63,6 +63,8 @@ describe('slow and idle clients (R19)', () => {
       clearInterval(drip);
     }
     expect(slow.received()).toMatch(/^HTTP\/1\.1 408 /);
+    const body = JSON.parse(slow.received().slice(slow.received().indexOf('\r\n\r\n') + 4));
+    expect(body.error).toMatchObject({ code: 'request_timeout', request_id: expect.any(String) });
     // The cut is the client's problem, not a database outage: no error line for it.
     await node.printed('client closed the connection');
     const lines = logLines(node.output);
@@ -81,6 +83,27 @@ describe('slow and idle clients (R19)', () => {
     await node.printed(/"path":"\/v1\/auth\/login".*"msg":"client closed the connection"/);
     expect(node.output).not.toContain('database is unavailable');
     expect(logLines(node.output).filter((line) => line.level >= 50)).toEqual([]);
+  });
+
+  it("answers oversized headers and malformed HTTP in the error shape, not Fastify's own", async () => {
+    const answer = async (request: string) => {
+      const client = await open(node.url);
+      client.socket.write(request);
+      await client.closed;
+      const text = client.received();
+      return {
+        head: text.slice(0, 12),
+        body: JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)),
+      };
+    };
+    const huge = await answer(
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(100_000)}\r\n\r\n`,
+    );
+    expect(huge.head).toBe('HTTP/1.1 431');
+    expect(huge.body.error.code).toBe('headers_too_large');
+    const malformed = await answer('NOT HTTP AT ALL\r\n\r\n');
+    expect(malformed.head).toBe('HTTP/1.1 400');
+    expect(malformed.body.error.code).toBe('validation_error');
   });
 
   it('1,000 idle connections do not stop a normal client being served, and are closed by the headers timeout', async () => {

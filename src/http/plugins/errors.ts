@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../../core/errors.ts';
 import { loggablePath } from '../../logger.ts';
@@ -6,6 +8,33 @@ import { addSecurityHeaders } from './security-headers.ts';
 
 export function errorBody(code: ErrorCode, message: string, requestId: string) {
   return { error: { code, message, request_id: requestId } };
+}
+
+/**
+ * What Node's HTTP parser refuses before any request exists (a request or headers timeout,
+ * oversized headers, malformed HTTP): answered in the one error shape rather than Fastify's own,
+ * then the socket is closed. A reset connection has nobody to answer.
+ */
+export function clientErrorHandler(
+  nextRequestId: () => string,
+): (error: Error & { code?: string }, socket: Duplex) => void {
+  return (error, socket) => {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const [code, message]: [ErrorCode, string] =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? ['request_timeout', 'the request did not arrive whole in time']
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? ['headers_too_large', 'the request headers are too large']
+          : ['validation_error', 'the request is not valid HTTP'];
+    const status = ERROR_STATUS[code];
+    const body = JSON.stringify(errorBody(code, message, nextRequestId()));
+    if (socket.writable) {
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
+  };
 }
 
 /** Turns anything thrown into the one error shape, with the status from the one code map. */
