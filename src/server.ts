@@ -20,7 +20,13 @@ export async function startServer(
 ): Promise<RunningServer> {
   const store = openStore(config.database);
   try {
-    await migrateToLatest(store.db, store.dialect);
+    const report = await migrateToLatest(store.db, store.dialect);
+    for (const group of report.lookalikes) {
+      logger.warn(
+        { normalised_email: group.normalised, accounts: group.accounts },
+        'look-alike accounts: these emails differ only by case, width or invisible characters; left unchanged (see keyward doctor)',
+      );
+    }
   } catch (error) {
     await store.close();
     throw error;

@@ -10,7 +10,12 @@ import { startServer } from '../server.ts';
 import { CLI_ACTOR } from '../services/actor.ts';
 import { createServices, type Services } from '../services/index.ts';
 import { openStore } from '../storage/database.ts';
-import { migrateToLatest, pendingMigrations } from '../storage/migrations.ts';
+import {
+  findLookalikeAccounts,
+  type LookalikeGroup,
+  migrateToLatest,
+  pendingMigrations,
+} from '../storage/migrations.ts';
 import type { Output } from './output.ts';
 
 export interface CliContext {
@@ -30,6 +35,16 @@ function parseScopes(text: string): Scope[] {
       );
   }
   return scopes as Scope[];
+}
+
+/** Look-alike accounts, emails JSON-quoted so invisible characters show. */
+function lookalikeLines(groups: LookalikeGroup[]): string[] {
+  return groups.map(
+    (group) =>
+      `! look-alike accounts for ${group.normalised} (left unchanged): ${group.accounts
+        .map((a) => `${a.id} ${JSON.stringify(a.email)}`)
+        .join(', ')}`,
+  );
 }
 
 /** How long `serve` waits for in-flight requests and the last usage flush after a signal. */
@@ -122,6 +137,7 @@ export function buildProgram(ctx: CliContext): Command {
             ? 'database is up to date'
             : `applied: ${report.applied.join(', ')}`,
         );
+        for (const line of lookalikeLines(report.lookalikes)) output.out(line);
       } finally {
         await store.close();
       }
@@ -306,6 +322,7 @@ export function buildProgram(ctx: CliContext): Command {
             ? '✓ database reachable, migrations applied'
             : `! database reachable; pending migrations: ${pending.join(', ')} (run: keyward migrate)`,
         );
+        for (const line of lookalikeLines(await findLookalikeAccounts(store.db))) output.out(line);
       } catch (error) {
         failed = true;
         output.out(`✗ database: ${(error as Error).message}`);

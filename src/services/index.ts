@@ -19,7 +19,7 @@ import { BillingService } from './billing.ts';
 import { CredentialInvalidator } from './credential-invalidator.ts';
 import { KeyService } from './keys.ts';
 import { LoginThrottle } from './login-throttle.ts';
-import { PasswordHasher } from './passwords.ts';
+import { HashGate, PasswordHasher } from './passwords.ts';
 import { SessionService } from './sessions.ts';
 import { type CachedToken, TokenService } from './tokens.ts';
 import { UsageRecorder } from './usage-recorder.ts';
@@ -123,7 +123,13 @@ export function createServices(
     db,
     config,
     clock,
-    hasher: new PasswordHasher(config.argon2MemoryKib),
+    hasher: new PasswordHasher(
+      config.argon2MemoryKib,
+      new HashGate({
+        concurrency: config.passwordHashConcurrency,
+        queue: config.passwordHashQueue,
+      }),
+    ),
     sessions,
     throttle: new LoginThrottle(config.loginThrottle, clock),
     invalidator,
