@@ -77,18 +77,21 @@ export function createServices(
   const ttlMs = bus.seesEveryChange ? Number.POSITIVE_INFINITY : config.keyCacheTtlMs;
   const cacheOptions = { maxSize: config.keyCacheSize, ttlMs, clock };
   const keyCache = new RecordCache<CachedKey>(cacheOptions);
-  const tokenCache = new RecordCache<CachedToken | null>(cacheOptions);
-  const missCache = new RecordCache<null>({
+  const tokenCache = new RecordCache<CachedToken>(cacheOptions);
+  const missOptions = {
     ...cacheOptions,
     maxSize: Math.ceil(config.keyCacheSize * NEGATIVE_CACHE_SHARE),
-  });
-  const caches = [keyCache, missCache, tokenCache];
+  };
+  const missCache = new RecordCache<null>(missOptions);
+  const tokenMissCache = new RecordCache<null>(missOptions);
+  const caches = [keyCache, missCache, tokenCache, tokenMissCache];
   bus.subscribe((message) => {
     if (message.kind === 'key') {
       keyCache.delete(message.hash);
       missCache.delete(message.hash);
     } else if (message.kind === 'token') {
       tokenCache.delete(message.hash);
+      tokenMissCache.delete(message.hash);
     } else if (message.kind === 'reset') {
       for (const cache of caches) cache.clear();
     } else {
@@ -139,7 +142,11 @@ export function createServices(
     db,
     readDb: store.readDb,
     clock,
-    cache: tokenCache,
+    cache: {
+      get: (hash) => tokenCache.get(hash) ?? tokenMissCache.get(hash),
+      set: (hash, entry) =>
+        entry === null ? tokenMissCache.set(hash, null) : tokenCache.set(hash, entry),
+    },
     invalidator,
     usage,
   });

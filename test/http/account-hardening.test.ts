@@ -319,3 +319,145 @@ describe.each(DATABASES)(
     });
   },
 );
+
+describe.each(DATABASES)('smaller hardening on $name (issue 11.7)', (kind) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness(kind, {
+      KEY_CACHE_SIZE: '10',
+      INVALIDATION_BUS: 'local',
+      SESSION_IDLE_TIMEOUT: '30s',
+    });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('a flood of unknown tokens does not push a valid token out of the cache', async () => {
+    const owner = await h.signup();
+    const created = await h.request({
+      method: 'POST',
+      url: '/v1/tokens',
+      as: owner,
+      body: { name: 'ci', scopes: ['keys:read'] },
+    });
+    expect(created.statusCode).toBe(201);
+    const token = created.json().token as string;
+    expect((await h.request({ method: 'GET', url: '/v1/keys', bearer: token })).statusCode).toBe(
+      200,
+    );
+    for (let i = 0; i < 30; i++) {
+      const fake = `kwm_${i.toString(16).padStart(40, 'f')}`;
+      const refused = await h.request({ method: 'GET', url: '/v1/keys', bearer: fake });
+      expect(refused.statusCode).toBe(401);
+    }
+    // Removed behind the cache's back (no invalidation): only a cached entry can still answer.
+    await h.services.store.db.deleteFrom('tokens').where('id', '=', created.json().id).execute();
+    expect((await h.request({ method: 'GET', url: '/v1/keys', bearer: token })).statusCode).toBe(
+      200,
+    );
+  });
+
+  it('a session in use survives an idle timeout shorter than a minute', async () => {
+    const account = await h.signup();
+    for (let i = 0; i < 4; i++) {
+      h.clock.advance(20_000);
+      expect((await me(h, account)).statusCode, `after ${(i + 1) * 20}s`).toBe(200);
+    }
+    h.clock.advance(30_000);
+    const idle = await me(h, account);
+    expect(idle.statusCode).toBe(401);
+    expect(idle.json().error.code).toBe('session_expired');
+  });
+
+  it("the customer's audit log shows an admin's work as \"an administrator\"; the admin's keeps who and where", async () => {
+    const customer = await h.signup();
+    const admin = await h.signup();
+    await h.services.store.db
+      .updateTable('users')
+      .set({ role: 'admin' })
+      .where('id', '=', admin.id)
+      .execute();
+    const key = await h.request({
+      method: 'POST',
+      url: '/v1/keys',
+      as: customer,
+      body: { name: 'k' },
+    });
+    expect(key.statusCode).toBe(201);
+    const adminIp = '203.0.113.250';
+    const edit = await h.request({
+      method: 'PATCH',
+      url: `/v1/keys/${key.json().id}`,
+      as: admin,
+      ip: adminIp,
+      body: { name: 'renamed by the operator' },
+    });
+    expect(edit.statusCode).toBe(200);
+    const plan = await h.request({
+      method: 'PATCH',
+      url: `/v1/admin/users/${customer.id}`,
+      as: admin,
+      ip: adminIp,
+      body: { plan: 'pro' },
+    });
+    expect(plan.statusCode).toBe(200);
+    // The admin's service token acting on the customer's key is the admin too.
+    const service = await h.request({
+      method: 'POST',
+      url: '/v1/tokens',
+      as: admin,
+      body: { name: 'ops', scopes: ['keys:manage'] },
+    });
+    expect(service.statusCode).toBe(201);
+    const byToken = await h.request({
+      method: 'POST',
+      url: `/v1/keys/${key.json().id}/revoke`,
+      bearer: service.json().token,
+      ip: adminIp,
+    });
+    expect(byToken.statusCode).toBe(200);
+
+    type Entry = { action: string; actor_type: string; actor_id: string | null; ip: string | null };
+    const own = await h.request({ method: 'GET', url: '/v1/audit-log?limit=100', as: customer });
+    const entries = own.json().data as Entry[];
+    const byAdmin = entries.filter((e) =>
+      ['key.updated', 'account.updated', 'key.revoked'].includes(e.action),
+    );
+    expect(byAdmin).toHaveLength(3);
+    for (const entry of byAdmin) {
+      expect(entry.actor_type).toBe('administrator');
+      expect(entry.actor_id).toBeNull();
+      expect(entry.ip).toBeNull();
+    }
+    // The customer's own actions keep the customer as their actor.
+    const created = entries.find((e) => e.action === 'key.created');
+    expect(created?.actor_id).toBe(customer.id);
+    const text = own.body;
+    for (const hidden of [admin.id, admin.email, adminIp, service.json().id])
+      expect(text).not.toContain(hidden);
+
+    const all = await h.request({
+      method: 'GET',
+      url: `/v1/audit-log?limit=100&target_id=${key.json().id}`,
+      as: admin,
+    });
+    const seenByAdmin = (all.json().data as Entry[]).find((e) => e.action === 'key.updated');
+    expect(seenByAdmin).toMatchObject({ actor_type: 'user', actor_id: admin.id, ip: adminIp });
+  });
+
+  it('/docs carries its own CSP and references no other host', async () => {
+    const page = await h.request({ method: 'GET', url: '/docs/' });
+    expect(page.statusCode).toBe(200);
+    const csp = String(page.headers['content-security-policy']);
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-eval');
+    expect(csp).not.toMatch(/https?:/);
+    expect(page.body).not.toMatch(/https?:\/\//);
+    expect(page.body).not.toMatch(/<script>|<script type="text\/javascript">/);
+    const bundle = await h.request({ method: 'GET', url: '/docs/js/scalar.js' });
+    expect(bundle.statusCode).toBe(200);
+    expect(bundle.headers['content-security-policy']).toBe(csp);
+  });
+});
