@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config.ts';
+import { quotedVisibly } from './core/email.ts';
 import { type App, buildApp } from './http/app.ts';
 import { createServices, type Services } from './services/index.ts';
 import { openStore } from './storage/database.ts';
@@ -23,7 +24,10 @@ export async function startServer(
     const report = await migrateToLatest(store.db, store.dialect);
     for (const group of report.lookalikes) {
       logger.warn(
-        { normalised_email: group.normalised, accounts: group.accounts },
+        {
+          normalised_email: group.normalised,
+          accounts: group.accounts.map((a) => ({ id: a.id, email: quotedVisibly(a.email) })),
+        },
         'look-alike accounts: these emails differ only by case, width or invisible characters; left unchanged (see keyward doctor)',
       );
     }

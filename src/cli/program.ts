@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Config } from '../config.ts';
 import { ENVIRONMENTS, type Environment, maskKey } from '../core/api-key.ts';
+import { quotedVisibly } from '../core/email.ts';
 import { AppError } from '../core/errors.ts';
 import { EXPIRATION_PRESETS, type ExpirationPreset } from '../core/expiration.ts';
 import { ALL_SCOPES, type Scope } from '../core/token.ts';
@@ -37,12 +38,12 @@ function parseScopes(text: string): Scope[] {
   return scopes as Scope[];
 }
 
-/** Look-alike accounts, emails JSON-quoted so invisible characters show. */
+/** Look-alike accounts, emails quoted with escapes so invisible characters show. */
 function lookalikeLines(groups: LookalikeGroup[]): string[] {
   return groups.map(
     (group) =>
       `! look-alike accounts for ${group.normalised} (left unchanged): ${group.accounts
-        .map((a) => `${a.id} ${JSON.stringify(a.email)}`)
+        .map((a) => `${a.id} ${quotedVisibly(a.email)}`)
         .join(', ')}`,
   );
 }

@@ -12,3 +12,11 @@ const INVISIBLE = /\p{Default_Ignorable_Code_Point}/gu;
 export function normaliseEmail(email: string): string {
   return email.normalize('NFKC').replace(INVISIBLE, '').toLowerCase().normalize('NFKC').trim();
 }
+
+/** `text` quoted, with everything outside printable ASCII as `\uXXXX`: look-alikes side by side differ visibly. */
+export function quotedVisibly(text: string): string {
+  return JSON.stringify(text).replace(
+    /[^\x20-\x7e]/g,
+    (c) => `\\u${(c.charCodeAt(0) as number).toString(16).padStart(4, '0')}`,
+  );
+}

@@ -1,6 +1,14 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
 import { sha256Hex } from '../../src/core/secrets.ts';
+import { createLogger } from '../../src/logger.ts';
+import { startServer } from '../../src/server.ts';
+import { openStore } from '../../src/storage/database.ts';
 import { findLookalikeAccounts, migrateToLatest } from '../../src/storage/migrations.ts';
 import { DATABASES } from '../helpers/databases.ts';
 import {
@@ -319,6 +327,62 @@ describe.each(DATABASES)(
     });
   },
 );
+
+describe('look-alike report at start-up (issue 11.5)', () => {
+  it('the server that applies 0002 logs each look-alike group as a warning, escapes visible', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyward-lookalike-'));
+    const url = `sqlite:${join(dir, 'keyward.db')}`;
+    try {
+      const config = loadConfig({ DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1' });
+      const store = openStore(config.database);
+      await migrateToLatest(store.db, store.dialect);
+      for (const [id, email] of [
+        ['usr_start_a', 'erin@example.com'],
+        ['usr_start_b', 'ｅrin@example.com'],
+      ] as const) {
+        await store.db
+          .insertInto('users')
+          .values({
+            id,
+            email,
+            password_hash: 'not-a-hash',
+            role: 'user',
+            plan: 'free',
+            disabled: 0,
+            created_at: 0,
+            updated_at: 0,
+          })
+          .execute();
+      }
+      // As a database written before 0002 existed.
+      await store.db
+        .deleteFrom('keyward_migrations' as never)
+        .where('name' as never, '=', '0002_normalised_emails' as never)
+        .execute();
+      await store.close();
+      const lines: string[] = [];
+      const sink = new Writable({
+        write(chunk, _encoding, callback) {
+          lines.push(String(chunk));
+          callback();
+        },
+      });
+      const server = await startServer(config, createLogger('info', sink));
+      await server.close();
+      const warnings = lines
+        .map((line) => JSON.parse(line) as { level: number; msg: string; accounts?: unknown })
+        .filter((line) => line.msg.startsWith('look-alike accounts'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]?.level).toBe(40);
+      expect(warnings[0]?.accounts).toEqual([
+        { id: 'usr_start_a', email: '"erin@example.com"' },
+        { id: 'usr_start_b', email: '"\\uff45rin@example.com"' },
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe.each(DATABASES)('smaller hardening on $name (issue 11.7)', (kind) => {
   let h: Harness;
