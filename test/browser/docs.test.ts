@@ -65,7 +65,8 @@ describe.skipIf(skip)('/docs in Chromium (issue 11.7)', () => {
     await page.goto(`${base}/docs`, { waitUntil: 'networkidle' });
     // The reference rendered the document: an operation of the API is on the page.
     await page.getByText('Verify an API key').first().waitFor();
-    await page.waitForLoadState('networkidle');
+    // Fonts are requested once text is laid out; this settles when they have loaded or failed.
+    await page.evaluate('document.fonts.ready.then(() => document.fonts.size)');
     await context.close();
     expect(requested.length).toBeGreaterThan(1);
     const foreign = requested.filter(
