@@ -44,6 +44,9 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   timeZone: string;
   argon2MemoryKib: number;
+  /** argon2 hashes and verifications that may run at once, and how many may wait beyond those. */
+  passwordHashConcurrency: number;
+  passwordHashQueue: number;
   loginThrottle: { windowMs: number; perAccountIp: number; perAccount: number; perIp: number };
   /** Connection limits and timeouts of the HTTP server, and how `serve` shuts down. */
   http: {
@@ -92,6 +95,8 @@ export const SETTINGS = {
   LOG_LEVEL: 'info',
   TIME_ZONE: 'UTC',
   ARGON2_MEMORY_KIB: '19456',
+  PASSWORD_HASH_CONCURRENCY: '2',
+  PASSWORD_HASH_QUEUE: '16',
   LOGIN_THROTTLE_WINDOW: '15m',
   LOGIN_MAX_FAILURES_PER_ACCOUNT_IP: '5',
   LOGIN_MAX_FAILURES_PER_ACCOUNT: '50',
@@ -247,6 +252,8 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     logLevel,
     timeZone,
     argon2MemoryKib: int('ARGON2_MEMORY_KIB', MIN_ARGON2_MEMORY_KIB, 4 * 1024 * 1024),
+    passwordHashConcurrency: int('PASSWORD_HASH_CONCURRENCY', 1, 64),
+    passwordHashQueue: int('PASSWORD_HASH_QUEUE', 0, 100_000),
     loginThrottle: {
       windowMs: duration('LOGIN_THROTTLE_WINDOW'),
       perAccountIp: int('LOGIN_MAX_FAILURES_PER_ACCOUNT_IP', 1, 1_000_000),

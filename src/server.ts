@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config.ts';
+import { quotedVisibly } from './core/email.ts';
 import { type App, buildApp } from './http/app.ts';
 import { errorBody } from './http/plugins/errors.ts';
 import { loggablePath } from './logger.ts';
@@ -82,7 +83,16 @@ export async function startServer(
 ): Promise<RunningServer> {
   const store = openStore(config.database, logger);
   try {
-    await migrateToLatest(store.db, store.dialect);
+    const report = await migrateToLatest(store.db, store.dialect);
+    for (const group of report.lookalikes) {
+      logger.warn(
+        {
+          normalised_email: group.normalised,
+          accounts: group.accounts.map((a) => ({ id: a.id, email: quotedVisibly(a.email) })),
+        },
+        'look-alike accounts: these emails differ only by case, width or invisible characters; left unchanged (see keyward doctor)',
+      );
+    }
   } catch (error) {
     await store.close();
     throw error;

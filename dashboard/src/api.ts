@@ -333,8 +333,12 @@ export const api = {
       { anonymous: true },
     ),
   logout: () => request<void>('POST', '/v1/auth/logout', undefined, { anonymous: true }),
+  /** The change renews the session: the answer carries the new session's CSRF token. */
   changePassword: (current_password: string, new_password: string) =>
-    request<void>('POST', '/v1/auth/password', { current_password, new_password }),
+    request<{ csrf_token: string }>('POST', '/v1/auth/password', {
+      current_password,
+      new_password,
+    }),
 
   listKeys: (q: ListKeysQuery, signal?: AbortSignal) =>
     request<KeyList>('GET', `/v1/keys${query({ ...q })}`, undefined, signal ? { signal } : {}),

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Config } from '../config.ts';
 import { ENVIRONMENTS, type Environment, maskKey } from '../core/api-key.ts';
+import { quotedVisibly } from '../core/email.ts';
 import { AppError } from '../core/errors.ts';
 import { EXPIRATION_PRESETS, type ExpirationPreset } from '../core/expiration.ts';
 import { ALL_SCOPES, type Scope } from '../core/token.ts';
@@ -10,7 +11,12 @@ import { startServer } from '../server.ts';
 import { CLI_ACTOR } from '../services/actor.ts';
 import { createServices, type Services } from '../services/index.ts';
 import { openStore } from '../storage/database.ts';
-import { migrateToLatest, pendingMigrations } from '../storage/migrations.ts';
+import {
+  findLookalikeAccounts,
+  type LookalikeGroup,
+  migrateToLatest,
+  pendingMigrations,
+} from '../storage/migrations.ts';
 import type { Output } from './output.ts';
 
 export interface CliContext {
@@ -30,6 +36,16 @@ function parseScopes(text: string): Scope[] {
       );
   }
   return scopes as Scope[];
+}
+
+/** Look-alike accounts, emails quoted with escapes so invisible characters show. */
+function lookalikeLines(groups: LookalikeGroup[]): string[] {
+  return groups.map(
+    (group) =>
+      `! look-alike accounts for ${group.normalised} (left unchanged): ${group.accounts
+        .map((a) => `${a.id} ${quotedVisibly(a.email)}`)
+        .join(', ')}`,
+  );
 }
 
 /** Opens the database with migrations applied, runs `fn` with the services, and closes again. */
@@ -118,6 +134,7 @@ export function buildProgram(ctx: CliContext): Command {
             ? 'database is up to date'
             : `applied: ${report.applied.join(', ')}`,
         );
+        for (const line of lookalikeLines(report.lookalikes)) output.out(line);
       } finally {
         await store.close();
       }
@@ -302,6 +319,7 @@ export function buildProgram(ctx: CliContext): Command {
             ? '✓ database reachable, migrations applied'
             : `! database reachable; pending migrations: ${pending.join(', ')} (run: keyward migrate)`,
         );
+        for (const line of lookalikeLines(await findLookalikeAccounts(store.db))) output.out(line);
       } catch (error) {
         failed = true;
         output.out(`✗ database: ${(error as Error).message}`);

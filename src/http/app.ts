@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import scalar from '@scalar/fastify-api-reference';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -23,6 +22,7 @@ import { adminRoutes } from './routes/admin.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
+import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { keyHolderRoutes } from './routes/key-holder.ts';
 import { keyRoutes } from './routes/keys.ts';
@@ -168,10 +168,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     usageRoutes(scope, services, cookieConfig);
     adminRoutes(scope, services, cookieConfig);
     scope.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-    await scope.register(scalar, {
-      routePrefix: '/docs',
-      configuration: { url: '/openapi.json', title: 'Keyward API' },
-    });
+    await docsRoutes(scope);
     // Last: its catch-all GET answers only what no route above claims.
     dashboardRoutes(scope, options.dashboardDir === undefined ? {} : { dir: options.dashboardDir });
   });

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { AuditEntry } from '../core/models.ts';
-import { insertAuditEntry, listAuditEntries } from '../storage/audit-repository.ts';
+import { insertAuditEntry, listAuditEntries, tokensOwnedBy } from '../storage/audit-repository.ts';
 import type { Database } from '../storage/schema.ts';
 import type { Actor } from './actor.ts';
 
@@ -45,4 +45,32 @@ export async function readAudit(
   const more = rows.length > q.limit;
   const entries = more ? rows.slice(0, q.limit) : rows;
   return { entries, nextCursor: more ? (entries.at(-1)?.seq ?? null) : null };
+}
+
+/**
+ * The entries of `ownerId`'s log written by someone acting on the account from outside it: an
+ * admin's session or service token, or the command line. The owner sees those as the work of
+ * "an administrator", without who or from which address; anonymous entries (failed sign-ins)
+ * keep their address, which is the owner's to know.
+ */
+export async function entriesByOthers(
+  db: Kysely<Database>,
+  ownerId: string,
+  entries: AuditEntry[],
+): Promise<Set<number>> {
+  const tokenIds = [
+    ...new Set(
+      entries.filter((e) => e.actorType === 'token' && e.actorId !== null).map((e) => e.actorId),
+    ),
+  ] as string[];
+  const ownTokens = await tokensOwnedBy(db, ownerId, tokenIds);
+  const others = new Set<number>();
+  for (const entry of entries) {
+    const own =
+      entry.actorType === 'anonymous' ||
+      (entry.actorType === 'user' && entry.actorId === ownerId) ||
+      (entry.actorType === 'token' && entry.actorId !== null && ownTokens.has(entry.actorId));
+    if (!own) others.add(entry.seq);
+  }
+  return others;
 }

@@ -19,7 +19,7 @@ import { BillingService } from './billing.ts';
 import { CredentialInvalidator } from './credential-invalidator.ts';
 import { KeyService } from './keys.ts';
 import { LoginThrottle } from './login-throttle.ts';
-import { PasswordHasher } from './passwords.ts';
+import { HashGate, PasswordHasher } from './passwords.ts';
 import { SessionService } from './sessions.ts';
 import { type CachedToken, TokenService } from './tokens.ts';
 import { UsageRecorder } from './usage-recorder.ts';
@@ -77,18 +77,21 @@ export function createServices(
   const ttlMs = bus.seesEveryChange ? Number.POSITIVE_INFINITY : config.keyCacheTtlMs;
   const cacheOptions = { maxSize: config.keyCacheSize, ttlMs, clock };
   const keyCache = new RecordCache<CachedKey>(cacheOptions);
-  const tokenCache = new RecordCache<CachedToken | null>(cacheOptions);
-  const missCache = new RecordCache<null>({
+  const tokenCache = new RecordCache<CachedToken>(cacheOptions);
+  const missOptions = {
     ...cacheOptions,
     maxSize: Math.ceil(config.keyCacheSize * NEGATIVE_CACHE_SHARE),
-  });
-  const caches = [keyCache, missCache, tokenCache];
+  };
+  const missCache = new RecordCache<null>(missOptions);
+  const tokenMissCache = new RecordCache<null>(missOptions);
+  const caches = [keyCache, missCache, tokenCache, tokenMissCache];
   bus.subscribe((message) => {
     if (message.kind === 'key') {
       keyCache.delete(message.hash);
       missCache.delete(message.hash);
     } else if (message.kind === 'token') {
       tokenCache.delete(message.hash);
+      tokenMissCache.delete(message.hash);
     } else if (message.kind === 'reset') {
       for (const cache of caches) cache.clear();
     } else {
@@ -124,7 +127,13 @@ export function createServices(
     db,
     config,
     clock,
-    hasher: new PasswordHasher(config.argon2MemoryKib),
+    hasher: new PasswordHasher(
+      config.argon2MemoryKib,
+      new HashGate({
+        concurrency: config.passwordHashConcurrency,
+        queue: config.passwordHashQueue,
+      }),
+    ),
     sessions,
     throttle: new LoginThrottle(config.loginThrottle, clock),
     invalidator,
@@ -134,7 +143,11 @@ export function createServices(
     db,
     readDb: store.readDb,
     clock,
-    cache: tokenCache,
+    cache: {
+      get: (hash) => tokenCache.get(hash) ?? tokenMissCache.get(hash),
+      set: (hash, entry) =>
+        entry === null ? tokenMissCache.set(hash, null) : tokenCache.set(hash, entry),
+    },
     invalidator,
     usage,
   });

@@ -14,7 +14,11 @@ import {
 } from '../storage/sessions-repository.ts';
 import { findUserById } from '../storage/users-repository.ts';
 
-/** How often at most `last_seen_at` is written for one session: the idle timeout's precision. */
+/**
+ * How often at most `last_seen_at` is written for one session: the idle timeout's precision.
+ * Under a 2-minute idle timeout it is half the timeout instead, or a session in use would expire
+ * between two writes.
+ */
 const TOUCH_EVERY_MS = 60_000;
 
 export interface NewSession {
@@ -42,12 +46,14 @@ export class SessionService {
   private readonly clock: Clock;
   private readonly idleMs: number;
   private readonly absoluteMs: number;
+  private readonly touchEveryMs: number;
 
   constructor(options: { db: Kysely<Database>; clock: Clock; idleMs: number; absoluteMs: number }) {
     this.db = options.db;
     this.clock = options.clock;
     this.idleMs = options.idleMs;
     this.absoluteMs = options.absoluteMs;
+    this.touchEveryMs = Math.min(TOUCH_EVERY_MS, Math.floor(options.idleMs / 2));
   }
 
   /** Always a fresh id (no fixation): login never reuses a session id the client offered. */
@@ -84,7 +90,7 @@ export class SessionService {
     }
     const user = await findUserById(this.db, row.user_id);
     if (user === undefined || user.disabled) return null;
-    if (now - row.last_seen_at >= TOUCH_EVERY_MS) await touchSession(this.db, idHash, now);
+    if (now - row.last_seen_at >= this.touchEveryMs) await touchSession(this.db, idHash, now);
     return { user, idHash, csrfToken: csrfTokenFor(sessionId) };
   }
 

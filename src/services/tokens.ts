@@ -1,5 +1,4 @@
 import type { Kysely } from 'kysely';
-import type { RecordCache } from '../cache/record-cache.ts';
 import type { Clock } from '../core/clock.ts';
 import { parseDurationMs } from '../core/duration.ts';
 import { AppError } from '../core/errors.ts';
@@ -31,6 +30,12 @@ export interface CachedToken {
   owner: User;
 }
 
+/** Found tokens and misses (null), kept apart so a flood of made-up tokens cannot evict real ones. */
+export interface TokenCache {
+  get(hash: string): CachedToken | null | undefined;
+  set(hash: string, entry: CachedToken | null): void;
+}
+
 export type TokenAuthResult =
   | { ok: true; token: Token; owner: User }
   | { ok: false; reason: 'unknown' | 'expired' | 'owner_disabled' };
@@ -39,7 +44,7 @@ export class TokenService {
   private readonly db: Kysely<Database>;
   private readonly readDb: Kysely<Database>;
   private readonly clock: Clock;
-  private readonly cache: RecordCache<CachedToken | null>;
+  private readonly cache: TokenCache;
   private readonly invalidator: CredentialInvalidator;
   private readonly usage: UsageRecorder;
 
@@ -48,7 +53,7 @@ export class TokenService {
     /** For the lookup of a cache miss: must not wait for a write transaction (Store.readDb). */
     readDb: Kysely<Database>;
     clock: Clock;
-    cache: RecordCache<CachedToken | null>;
+    cache: TokenCache;
     invalidator: CredentialInvalidator;
     usage: UsageRecorder;
   }) {

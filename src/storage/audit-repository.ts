@@ -34,3 +34,24 @@ export async function listAuditEntries(
     details: JSON.parse(row.details),
   }));
 }
+
+/** Which of `ids` are (or were) tokens of `ownerId`: live ones, and deleted ones by their audit entry. */
+export async function tokensOwnedBy(db: Db, ownerId: string, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const live = await db
+    .selectFrom('tokens')
+    .select('id')
+    .where('owner_id', '=', ownerId)
+    .where('id', 'in', ids)
+    .execute();
+  const created = await db
+    .selectFrom('audit_log')
+    .select('target_id')
+    .where('owner_id', '=', ownerId)
+    .where('action', '=', 'token.created')
+    .where('target_id', 'in', ids)
+    .execute();
+  const owned = new Set(live.map((row) => row.id));
+  for (const row of created) if (row.target_id !== null) owned.add(row.target_id);
+  return owned;
+}

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
+import { normaliseEmail } from '../core/email.ts';
 import type { Database } from './schema.ts';
 
 type Dialect = 'sqlite' | 'postgres';
@@ -171,18 +172,73 @@ function initial(dialect: Dialect): Migration {
   };
 }
 
-function provider(dialect: Dialect): MigrationProvider {
+/** Accounts whose emails normalise to the same address: look-alikes nobody can tell apart. */
+export interface LookalikeGroup {
+  normalised: string;
+  accounts: Array<{ id: string; email: string }>;
+}
+
+/** Every group of two or more accounts whose stored emails normalise to one address. */
+export async function findLookalikeAccounts(db: Kysely<Database>): Promise<LookalikeGroup[]> {
+  const users = await db.selectFrom('users').select(['id', 'email']).orderBy('id').execute();
+  const byNormalised = new Map<string, Array<{ id: string; email: string }>>();
+  for (const user of users) {
+    const key = normaliseEmail(user.email);
+    const group = byNormalised.get(key);
+    if (group === undefined) byNormalised.set(key, [user]);
+    else group.push(user);
+  }
+  return [...byNormalised]
+    .filter(([, accounts]) => accounts.length > 1)
+    .map(([normalised, accounts]) => ({ normalised, accounts }));
+}
+
+/**
+ * Stores every email in its normalised form (core/email.ts), so lookups and the unique index
+ * compare what a person sees. Accounts that would collide are left exactly as they are, and
+ * reported: which of them is the real owner is the operator's call, not a migration's.
+ */
+function normaliseEmails(found: LookalikeGroup[]): Migration {
   return {
-    async getMigrations() {
-      return { '0001_initial': initial(dialect) };
+    async up(untyped: Kysely<unknown>) {
+      const db = untyped as Kysely<Database>;
+      const groups = await findLookalikeAccounts(db);
+      found.push(...groups);
+      const colliding = new Set(groups.flatMap((g) => g.accounts.map((a) => a.id)));
+      const users = await db.selectFrom('users').select(['id', 'email']).execute();
+      for (const user of users) {
+        const normalised = normaliseEmail(user.email);
+        if (normalised !== user.email && !colliding.has(user.id)) {
+          await db
+            .updateTable('users')
+            .set({ email: normalised })
+            .where('id', '=', user.id)
+            .execute();
+        }
+      }
     },
   };
 }
 
-function migrator(db: Kysely<Database>, dialect: Dialect): Migrator {
+function provider(dialect: Dialect, lookalikes: LookalikeGroup[]): MigrationProvider {
+  return {
+    async getMigrations() {
+      return {
+        '0001_initial': initial(dialect),
+        '0002_normalised_emails': normaliseEmails(lookalikes),
+      };
+    },
+  };
+}
+
+function migrator(
+  db: Kysely<Database>,
+  dialect: Dialect,
+  lookalikes: LookalikeGroup[] = [],
+): Migrator {
   return new Migrator({
     db,
-    provider: provider(dialect),
+    provider: provider(dialect, lookalikes),
     migrationTableName: 'keyward_migrations',
     migrationLockTableName: 'keyward_migrations_lock',
   });
@@ -190,6 +246,8 @@ function migrator(db: Kysely<Database>, dialect: Dialect): Migrator {
 
 export interface MigrationReport {
   applied: string[];
+  /** Look-alike accounts 0002 found and left unchanged, when it ran now. */
+  lookalikes: LookalikeGroup[];
 }
 
 /** Applies every pending migration; throws with the failing migration's error. */
@@ -197,10 +255,12 @@ export async function migrateToLatest(
   db: Kysely<Database>,
   dialect: Dialect,
 ): Promise<MigrationReport> {
-  const { error, results } = await migrator(db, dialect).migrateToLatest();
+  const lookalikes: LookalikeGroup[] = [];
+  const { error, results } = await migrator(db, dialect, lookalikes).migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return {
     applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName),
+    lookalikes,
   };
 }
 

@@ -81,7 +81,7 @@ async function shot(
   else await page.screenshot({ path, fullPage: options.fullPage ?? false });
 }
 
-async function signUp(page: Page, address: string, password = 'correct horse battery staple') {
+async function signUp(page: Page, address: string, password = 'violet harbour lantern seven') {
   await page.goto(`${base}/signup`);
   await page.getByLabel('Email').fill(address);
   await page.getByLabel('Password').fill(password);

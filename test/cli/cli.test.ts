@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/program.ts';
 import { loadConfig } from '../../src/config.ts';
+import { openStore } from '../../src/storage/database.ts';
 import { DATABASES, type TestDatabase } from '../helpers/databases.ts';
 
 function cli(env: Record<string, string>) {
@@ -39,7 +40,7 @@ describe.each(DATABASES)('keyward CLI on $name', (kind) => {
 
   it('migrate applies the migrations once', async () => {
     const { run } = cli(env);
-    expect(await run('migrate')).toBe('applied: 0001_initial');
+    expect(await run('migrate')).toBe('applied: 0001_initial, 0002_normalised_emails');
     expect(await run('migrate')).toBe('database is up to date');
   });
 
@@ -95,7 +96,7 @@ describe.each(DATABASES)('keyward CLI on $name', (kind) => {
     const { run } = cli(env);
     await expect(
       run('user', 'create', '--email', 'x@example.com', '--password', 'short'),
-    ).rejects.toThrow(/at least 8/);
+    ).rejects.toThrow(/at least 12/);
     await expect(
       run(
         'token',
@@ -118,6 +119,41 @@ describe.each(DATABASES)('keyward CLI on $name', (kind) => {
     const report = await run('doctor');
     expect(report).toContain('✓ configuration');
     expect(report).toContain('✓ database reachable, migrations applied');
+  });
+
+  it('doctor lists look-alike accounts, their emails quoted so invisible characters show', async () => {
+    const { run } = cli(env);
+    await run(
+      'user',
+      'create',
+      '--email',
+      'lookalike@example.com',
+      '--password',
+      'a long user password',
+    );
+    const store = openStore(loadConfig(env).database);
+    try {
+      // Written as a database from before migration 0002 could hold it.
+      await store.db
+        .insertInto('users')
+        .values({
+          id: 'usr_lookalike_copy',
+          email: 'lookalike@example.com\u200b',
+          password_hash: 'not-a-hash',
+          role: 'user',
+          plan: 'free',
+          disabled: 0,
+          created_at: 0,
+          updated_at: 0,
+        })
+        .execute();
+      const report = await run('doctor');
+      expect(report).toContain('! look-alike accounts for lookalike@example.com (left unchanged)');
+      expect(report).toContain('usr_lookalike_copy "lookalike@example.com\\u200b"');
+    } finally {
+      await store.db.deleteFrom('users').where('id', '=', 'usr_lookalike_copy').execute();
+      await store.close();
+    }
   });
 
   it('serve starts, prints where it listens, and stops on a signal', async () => {

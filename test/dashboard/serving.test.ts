@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, buildApp } from '../../src/http/app.ts';
 import { DASHBOARD_CSP } from '../../src/http/routes/dashboard.ts';
+import { DOCS_CSP } from '../../src/http/routes/docs.ts';
 import { DATABASES } from '../helpers/databases.ts';
 import { createHarness, type Harness } from '../helpers/harness.ts';
 
@@ -120,7 +121,8 @@ describe('serving the dashboard', () => {
     expect(Object.keys(spec.paths).some((p) => p === '/' || p.includes('*'))).toBe(false);
     const docs = await get(app, '/docs/');
     expect(docs.statusCode).toBe(200);
-    expect(docs.headers['content-security-policy']).toBeUndefined();
+    // The reference has its own policy (routes/docs.ts), not the dashboard's.
+    expect(docs.headers['content-security-policy']).toBe(DOCS_CSP);
     expect((await app.inject({ method: 'POST', url: '/keys' })).statusCode).toBe(404);
   });
 

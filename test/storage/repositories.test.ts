@@ -68,7 +68,7 @@ describe.each(DATABASES)('repositories on $name', (kind) => {
     database = await kind.create();
     store = openStore(database.config);
     const report = await migrateToLatest(store.db, store.dialect);
-    expect(report.applied).toEqual(['0001_initial']);
+    expect(report.applied).toEqual(['0001_initial', '0002_normalised_emails']);
     ownerId = (
       await insertUser(store.db, {
         id: newId('usr'),

@@ -1,11 +1,11 @@
 import { type FormEvent, useEffect, useState } from 'react';
-import { type ApiError, api } from '../api.ts';
+import { type ApiError, api, setCsrfToken } from '../api.ts';
 import { Alert, Button, Field, PageHeader } from '../components/ui.tsx';
 import { formatDate } from '../format.ts';
 import { Link } from '../router.tsx';
 import { useSession } from '../session.ts';
 
-const MIN_PASSWORD = 8;
+const MIN_PASSWORD = 12;
 
 function PasswordForm() {
   const [current, setCurrent] = useState('');
@@ -29,7 +29,8 @@ function PasswordForm() {
     if (Object.keys(found).length > 0) return;
     setBusy(true);
     try {
-      await api.changePassword(current, next);
+      const answer = await api.changePassword(current, next);
+      setCsrfToken(answer.csrf_token);
       setDone(true);
       setCurrent('');
       setNext('');

@@ -100,6 +100,7 @@ export function AuditLog() {
       );
     if (entry.actor_type === 'anonymous') return 'Anonymous';
     if (entry.actor_type === 'cli') return 'Command line';
+    if (entry.actor_type === 'administrator') return 'An administrator';
     return entry.actor_type === 'system' ? 'Keyward' : entry.actor_type;
   };
 

@@ -4,7 +4,7 @@ import { Alert, Button, Field } from '../components/ui.tsx';
 import { Link, useLocation } from '../router.tsx';
 import { safeNext } from '../session.ts';
 
-const MIN_PASSWORD = 8;
+const MIN_PASSWORD = 12;
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 
 export function AuthPage({

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { readAudit } from '../../services/audit.ts';
+import { entriesByOthers, readAudit } from '../../services/audit.ts';
 import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
@@ -17,7 +17,7 @@ export function auditRoutes(app: App, services: Services, cookie: CookieSettings
         tags: ['Audit'],
         summary: 'Audit log',
         description:
-          'Who did what, to which key, token or account, from which IP, when. Your own entries; admins see every entry.',
+          'Who did what, to which key, token or account, from which IP, when. Your own entries; admins see every entry. What an administrator (or the command line) did to your account shows as actor_type "administrator", without their id or address.',
         querystring: Type.Object(
           {
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
@@ -45,9 +45,17 @@ export function auditRoutes(app: App, services: Services, cookie: CookieSettings
         ...(request.query.cursor !== undefined && { beforeSeq: request.query.cursor }),
         ...(request.query.target_id !== undefined && { targetId: request.query.target_id }),
       });
+      const others =
+        !seesAll && actor.user !== null
+          ? await entriesByOthers(services.store.db, actor.user.id, page.entries)
+          : new Set<number>();
       return {
         object: 'list' as const,
-        data: page.entries.map(auditView),
+        data: page.entries.map((entry) =>
+          others.has(entry.seq)
+            ? { ...auditView(entry), actor_type: 'administrator', actor_id: null, ip: null }
+            : auditView(entry),
+        ),
         next_cursor: page.nextCursor,
       };
     },

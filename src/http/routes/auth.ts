@@ -45,7 +45,7 @@ export function authRoutes(app: App, services: Services, cookie: CookieSettings)
         summary: 'Create an account',
         description: 'Signs the new user in: sets the session cookie.',
         body: Credentials,
-        response: { 201: SessionAnswer, ...errors(400, 403, 409) },
+        response: { 201: SessionAnswer, ...errors(400, 403, 409, 503) },
       },
     },
     async (request, reply) => {
@@ -70,7 +70,7 @@ export function authRoutes(app: App, services: Services, cookie: CookieSettings)
         description:
           'A new session id every time. Failed attempts are throttled per account and per IP.',
         body: Credentials,
-        response: { 200: SessionAnswer, ...errors(400, 401, 403, 429) },
+        response: { 200: SessionAnswer, ...errors(400, 401, 403, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -145,20 +145,25 @@ export function authRoutes(app: App, services: Services, cookie: CookieSettings)
       schema: {
         tags,
         summary: 'Change the password',
-        description: 'Every other session of the account ends.',
+        description:
+          'Every session of the account ends, this one too: the answer sets a new session cookie and carries its CSRF token. A wrong current password counts towards the login throttle (429 once exceeded) and is audited.',
         body: PasswordChange,
-        response: { 204: Type.Null(), ...errors(400, 401, 403) },
+        response: {
+          200: Type.Object({ csrf_token: Type.String() }),
+          ...errors(400, 401, 403, 429, 503),
+        },
       },
     },
     async (request, reply) => {
       if (request.session === null) throw new AppError('unauthorized', 'sign in first');
-      await accounts.changePassword(
+      const session = await accounts.changePassword(
         request.actor,
-        request.session.idHash,
         request.body.current_password,
         request.body.new_password,
+        request.headers['user-agent'] ?? null,
       );
-      return reply.status(204).send(null);
+      setCookie(reply, session.sessionId);
+      return { csrf_token: session.csrfToken };
     },
   );
 }
