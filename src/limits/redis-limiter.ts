@@ -12,9 +12,9 @@ import { createRedisClient } from './redis-client.ts';
  * KEYS: the rate keys, then the quota keys.
  * ARGV: mode ("consume" | "release"), now, cost, rate count, then limit and window per rate rule,
  * then per quota: request limit (-1 = none), amount limit (-1 = none), reset time, used requests,
- * used amount.
- * Reply: { allowed (1/0), code (1 rate, 2 quota), retry-after ms, remaining and reset ms per rate
- * rule }. Times are stored with %.17g so no precision is lost in the round trip through a string.
+ * used amount (both -1 = not given: a missing counter is then reported, not started).
+ * Reply: { allowed (1/0), code (1 rate, 2 quota, 3 a quota counter is missing and nothing was
+ * charged), retry-after ms, remaining and reset ms per rate rule }. Times are stored with %.17g so no precision is lost in the round trip through a string.
  */
 const SCRIPT = `
 local mode = ARGV[1]
@@ -84,6 +84,12 @@ end
 local code = 1
 if retry < 0 then
   code = 2
+  for j = 1, nquota do
+    local key = KEYS[nrate + j]
+    if tonumber(ARGV[5 + nrate * 2 + (j - 1) * 5 + 3]) < 0 and redis.call('EXISTS', key) == 0 then
+      return { 0, 3, 0 }
+    end
+  end
   for j = 1, nquota do
     local key = KEYS[nrate + j]
     local maxr, maxa, reset, usedr, useda = quota(j)
@@ -164,6 +170,7 @@ export class RedisLimiter implements Limiter {
   async consume(request: LimitRequest): Promise<LimitDecision> {
     const reply = await this.run('consume', request);
     if (reply === null) return { allowed: true, rate: [] };
+    if (reply[1] === 3) return { allowed: false, code: 'QUOTA_UNSEEDED', rate: [] };
     const rate: RateState[] = [];
     for (let i = 0; i < request.rate.length; i++) {
       const rule = request.rate[i] as LimitRequest['rate'][number];
@@ -208,8 +215,8 @@ export class RedisLimiter implements Limiter {
         quota.requests ?? -1,
         quota.amount ?? -1,
         quota.resetAt,
-        quota.used.requests,
-        quota.used.amount,
+        quota.used?.requests ?? -1,
+        quota.used?.amount ?? -1,
       );
     }
     try {
