@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { AppError } from '../core/errors.ts';
 import type { LimitDecision, Limiter, LimitRequest, RateState } from './limiter.ts';
-import { createRedisClient } from './redis-client.ts';
+import { createRedisClient, whenReady } from './redis-client.ts';
 
 /**
  * One script does the whole check-and-charge, so it is atomic across every node that shares the
@@ -136,6 +136,9 @@ return reply
 
 type Reply = number[];
 
+/** REDIS_COMMAND_TIMEOUT_MS's default (src/config.ts). */
+const DEFAULT_COMMAND_TIMEOUT_MS = 100;
+
 interface LimitsCommand {
   keywardLimits(numKeys: number, ...args: (string | number)[]): Promise<Reply>;
 }
@@ -149,6 +152,11 @@ export interface RedisLimiterOptions {
    * answer 503 (false, the default). Credits live in the database and are never affected.
    */
   failOpen?: boolean;
+  /**
+   * How long a call waits for a reply from a connected Redis before it counts as Redis being
+   * down; while the connection is known to be down, calls fail at once.
+   */
+  commandTimeoutMs?: number;
 }
 
 /**
@@ -159,12 +167,22 @@ export class RedisLimiter implements Limiter {
   readonly redis: Redis;
   private readonly prefix: string;
   private readonly failOpen: boolean;
+  /**
+   * Until the first connection is up (or its attempt timed out), calls wait for it: the commands
+   * of a just-started process would otherwise fail before Redis had a chance to answer.
+   */
+  private firstConnection: Promise<void> | null;
 
   constructor(options: RedisLimiterOptions) {
     this.prefix = options.prefix ?? 'keyward:';
     this.failOpen = options.failOpen ?? false;
-    this.redis = createRedisClient(options.url);
+    this.redis = createRedisClient(options.url, {
+      commandTimeoutMs: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    });
     this.redis.defineCommand('keywardLimits', { lua: SCRIPT });
+    this.firstConnection = whenReady(this.redis).then(() => {
+      this.firstConnection = null;
+    });
   }
 
   async consume(request: LimitRequest): Promise<LimitDecision> {
@@ -188,6 +206,17 @@ export class RedisLimiter implements Limiter {
       retryAfterMs: reply[2] as number,
       rate,
     };
+  }
+
+  /** Whether Redis answers a PING within the command timeout. */
+  async available(): Promise<boolean> {
+    try {
+      if (this.firstConnection !== null) await this.firstConnection;
+      await this.redis.ping();
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async release(request: LimitRequest): Promise<void> {
@@ -220,6 +249,7 @@ export class RedisLimiter implements Limiter {
       );
     }
     try {
+      if (this.firstConnection !== null) await this.firstConnection;
       return await (this.redis as unknown as LimitsCommand).keywardLimits(
         keys.length,
         ...keys,
