@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, Node, PrivateRedis } from '../helpers/cluster.ts';
+import { eventually, Node, PrivateRedis, TcpProxy } from '../helpers/cluster.ts';
 import { DATABASES, type TestDatabase } from '../helpers/databases.ts';
 
 /**
@@ -242,6 +242,65 @@ describe.skipIf(postgres === undefined)('Redis failures on PostgreSQL + Redis', 
         },
         15_000,
       );
+    },
+    SLOW,
+  );
+
+  it(
+    'docs: PostgreSQL down (Redis up), then Redis down too — cached refusals hold until KEY_CACHE_TTL then 503, nothing is ever accepted once both are gone',
+    async () => {
+      const url = new URL(database.config.url);
+      const proxy = await TcpProxy.start({ host: url.hostname, port: Number(url.port || 5432) });
+      url.port = String(proxy.port);
+      const behind = await node({ DATABASE_URL: url.toString(), KEY_CACHE_TTL: '3s' });
+      const valid = await createKey(behind);
+      const revoked = await createKey(behind);
+      expect(await holder(behind, valid.key)).toBe(200);
+      expect(
+        (
+          await behind.request('POST', `/v1/keys/${revoked.id}/revoke`, {
+            headers: asUser(owner),
+          })
+        ).status,
+      ).toBe(200);
+      expect(await holder(behind, revoked.key)).toBe(401);
+      await proxy.cut();
+      try {
+        // The bus is still up over Redis: cached records are used until they are KEY_CACHE_TTL old.
+        expect(await holder(behind, revoked.key)).toBe(401);
+        expect(await holder(behind, valid.key)).toBe(200);
+        expect((await behind.request('GET', '/readyz')).status).toBe(503);
+        await eventually('cached copies expire; the database cannot be read', async () => {
+          return (
+            (await holder(behind, revoked.key)) === 503 && (await holder(behind, valid.key)) === 503
+          );
+        });
+        expect(await holder(behind, valid.key)).toBe(503);
+        await redis.stop();
+        expect(await holder(behind, valid.key)).toBe(503);
+        expect(await holder(behind, revoked.key)).toBe(503);
+      } finally {
+        await redis.resume();
+        await proxy.restore();
+      }
+      await eventually('it serves again', async () => (await holder(behind, valid.key)) === 200);
+      expect(await holder(behind, revoked.key)).toBe(401);
+      // Both gone while the copies are fresh: with no bus at all the caches are not trusted.
+      await proxy.cut();
+      await redis.stop();
+      try {
+        await eventually(
+          'the node stops trusting its cache',
+          async () => {
+            return (await holder(behind, valid.key)) === 503;
+          },
+          5_000,
+        );
+        expect(await holder(behind, revoked.key)).toBe(503);
+      } finally {
+        await redis.resume();
+      }
+      await behind.stop();
     },
     SLOW,
   );

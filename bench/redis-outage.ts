@@ -1,0 +1,212 @@
+/**
+ * What a Redis outage costs one `keyward serve` node on PostgreSQL + Redis (REDIS_URL set, so the
+ * limiter and the invalidation bus both use Redis). The Redis is a redis-server of the script's
+ * own, killed with SIGKILL between the two halves of each measurement; the server is pinned to
+ * core 0 and wrk to core 1.
+ *
+ * 1. A key with a rate limit, paced load (about 50 requests/s): latency with Redis up, then down
+ *    (RATE_LIMIT_FAILURE=closed: every answer is a 503, counted).
+ * 2. A cached key without limits, a flood of 64 connections: requests/s with Redis up, then down,
+ *    and the PostgreSQL transactions the database counted meanwhile (pg_stat_database).
+ *
+ *   node bench/redis-outage.ts [--seconds 10] [--root <checkout>]
+ *
+ * `--root` runs another checkout's src/main.ts (with its own node_modules), to measure the code
+ * before a change in the same run.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { freePort, PrivateRedis } from '../test/helpers/cluster.ts';
+import { LOAD_CPU, SERVER_CPU } from './servers.ts';
+import { HAVE_WRK, pinned, runWrk, type WrkResult } from './wrk.ts';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    root: { type: 'string', default: join(import.meta.dirname, '..') },
+  },
+});
+const SECONDS = Number(values.seconds);
+const ROOT = values.root as string;
+if (!HAVE_WRK) throw new Error('wrk is required: apt-get install -y wrk');
+
+const POSTGRES_URL =
+  process.env.KEYWARD_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+async function admin<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+function run(args: string[], env: Record<string, string>): ChildProcess {
+  const [command, argv] = pinned(SERVER_CPU, process.execPath, [
+    join(ROOT, 'src', 'main.ts'),
+    ...args,
+  ]);
+  return spawn(command, argv, {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'error', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+async function cli(env: Record<string, string>, args: string[]): Promise<void> {
+  const child = run(args, env);
+  const code = await new Promise((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`keyward ${args.join(' ')} exited ${code}`);
+}
+
+const name = `kw_bench_${randomBytes(6).toString('hex')}`;
+await admin(POSTGRES_URL, (c) => c.query(`create database ${name}`));
+const dbUrl = new URL(POSTGRES_URL);
+dbUrl.pathname = `/${name}`;
+const redis = await PrivateRedis.start();
+const port = await freePort();
+const env = {
+  DATABASE_URL: dbUrl.toString(),
+  REDIS_URL: redis.url,
+  PLANS: 'free:unlimited',
+  PORT: String(port),
+  HOST: '127.0.0.1',
+};
+const base = `http://127.0.0.1:${port}`;
+const scriptDir = mkdtempSync(join(tmpdir(), 'kw-redis-outage-'));
+const server = run(['serve'], env);
+let serverOutput = '';
+for (const stream of [server.stdout, server.stderr])
+  stream?.on('data', (chunk) => {
+    serverOutput += String(chunk);
+  });
+const serverExited = new Promise((resolve) => server.on('exit', resolve));
+
+async function transactions(): Promise<number> {
+  // Counters reach pg_stat_database when a backend goes idle, up to a second later.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  return admin(POSTGRES_URL, async (c) => {
+    const result = await c.query(
+      'select xact_commit + xact_rollback as n from pg_stat_database where datname = $1',
+      [name],
+    );
+    return Number((result.rows[0] as { n: string }).n);
+  });
+}
+
+async function load(
+  key: string,
+  options: { connections: number; delayMs?: number },
+): Promise<WrkResult> {
+  return runWrk(
+    {
+      baseUrl: base,
+      method: 'GET',
+      path: '/v1/key',
+      headers: { authorization: `Bearer ${key}` },
+      durationS: SECONDS,
+      ...options,
+    },
+    { cpu: LOAD_CPU, scriptDir },
+  );
+}
+
+async function until(ok: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (await ok().catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('the server never became ready');
+}
+
+try {
+  await until(async () => (await fetch(`${base}/healthz`)).ok);
+  await cli(env, ['user', 'create', '--email', 'b@example.com', '--password', 'bench password 1']);
+  const login = await fetch(`${base}/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'b@example.com', password: 'bench password 1' }),
+  });
+  const headers = {
+    'content-type': 'application/json',
+    cookie: (login.headers.get('set-cookie') ?? '').split(';')[0] as string,
+    'x-csrf-token': ((await login.json()) as { csrf_token: string }).csrf_token,
+  };
+  const create = async (body: Record<string, unknown>) => {
+    const response = await fetch(`${base}/v1/keys`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ name: 'bench', ...body }),
+    });
+    return ((await response.json()) as { key: string }).key;
+  };
+  const limited = await create({ limits: { rate: [{ limit: 1_000_000, window: '1h' }] } });
+  const plain = await create({});
+  const ms = (v: number) => `${v.toFixed(1)} ms`;
+  const rows: string[] = [];
+
+  // 1. A limited key, ~50 requests/s (10 connections, each waiting 200 ms between requests).
+  const paced = { connections: 10, delayMs: 200 };
+  const limitedUp = await load(limited, paced);
+  await redis.stop();
+  const limitedDown = await load(limited, paced);
+  await redis.resume();
+  for (const [state, r] of [
+    ['up', limitedUp],
+    ['down', limitedDown],
+  ] as const) {
+    rows.push(
+      `| limited key, ~50 req/s, Redis ${state} | ${r.requests} (${r.errors.status} non-2xx, ${r.errors.timeout} timeouts) | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.maxMs)} | |`,
+    );
+  }
+  await until(
+    async () =>
+      (await fetch(`${base}/v1/key`, { headers: { authorization: `Bearer ${limited}` } })).ok,
+  );
+
+  // 2. A cached key without limits, flooded.
+  await load(plain, { connections: 64 });
+  const before = await transactions();
+  const plainUp = await load(plain, { connections: 64 });
+  const middle = await transactions();
+  await redis.stop();
+  // The node notices the lost connection at once (the socket closes); give it a moment anyway.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const start = await transactions();
+  const plainDown = await load(plain, { connections: 64 });
+  const after = await transactions();
+  await redis.resume();
+  for (const [state, r, xacts] of [
+    ['up', plainUp, middle - before],
+    ['down', plainDown, after - start],
+  ] as const) {
+    rows.push(
+      `| cached key, no limits, 64 connections, Redis ${state} | ${Math.round(r.rps)} req/s (${r.errors.status} non-2xx) | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${ms(r.maxMs)} | ${xacts} |`,
+    );
+  }
+  console.log(
+    `Redis outage, ${SECONDS} s per run, node ${process.version}, ${ROOT === join(import.meta.dirname, '..') ? 'this checkout' : ROOT}`,
+  );
+  console.log('| run | answers | p50 | p99 | max | PostgreSQL transactions |');
+  console.log('|---|---|---|---|---|---|');
+  for (const row of rows) console.log(row);
+  console.log(
+    `requests/s with Redis down ÷ up (cached key): ${(plainDown.rps / plainUp.rps).toFixed(2)}`,
+  );
+} catch (error) {
+  console.error(`${(error as Error).message}\nserver output:\n${serverOutput}`);
+  process.exitCode = 1;
+} finally {
+  server.kill('SIGTERM');
+  await serverExited;
+  await redis.stop();
+  await admin(POSTGRES_URL, (c) => c.query(`drop database if exists ${name} with (force)`));
+  rmSync(scriptDir, { recursive: true, force: true });
+}
