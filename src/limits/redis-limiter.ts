@@ -14,7 +14,8 @@ import { createRedisClient, whenReady } from './redis-client.ts';
  * then per quota: request limit (-1 = none), amount limit (-1 = none), reset time, used requests,
  * used amount (both -1 = not given: a missing counter is then reported, not started).
  * Reply: { allowed (1/0), code (1 rate, 2 quota, 3 a quota counter is missing and nothing was
- * charged), retry-after ms, remaining and reset ms per rate rule }. Times are stored with %.17g so no precision is lost in the round trip through a string.
+ * charged), retry-after ms, remaining and reset ms per rate rule }. Times are stored with %.17g
+ * so no precision is lost in the round trip through a string.
  */
 const SCRIPT = `
 local mode = ARGV[1]
