@@ -27,6 +27,8 @@ export interface Config {
   invalidationBus: 'redis' | 'postgres' | 'sqlite' | 'local';
   /** While Redis is unreachable, rate limits and quotas admit requests (`open`) or answer 503. */
   rateLimitFailure: 'open' | 'closed';
+  /** A Redis command with no reply within this many ms fails (answered as Redis being down). */
+  redisCommandTimeoutMs: number;
   keyPrefix: string;
   trustedProxies: string[];
   maxKeyLifetime: string | null;
@@ -79,6 +81,7 @@ export const SETTINGS = {
   REDIS_KEY_PREFIX: 'keyward:',
   INVALIDATION_BUS: 'auto',
   RATE_LIMIT_FAILURE: 'closed',
+  REDIS_COMMAND_TIMEOUT_MS: '100',
   KEY_PREFIX: 'sk',
   TRUSTED_PROXIES: '',
   MAX_KEY_LIFETIME: '',
@@ -236,6 +239,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     redisKeyPrefix,
     invalidationBus,
     rateLimitFailure: rateLimitFailure === 'open' ? 'open' : 'closed',
+    redisCommandTimeoutMs: int('REDIS_COMMAND_TIMEOUT_MS', 1, 60_000),
     keyPrefix,
     trustedProxies,
     maxKeyLifetime,

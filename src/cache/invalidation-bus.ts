@@ -21,6 +21,11 @@ export interface InvalidationBus {
    * need no fresh TTL. Buses that can lose a message, or see only this process, leave it unset.
    */
   readonly seesEveryChange?: boolean;
+  /**
+   * Whether changes made by other nodes are arriving right now; absent for buses that have no
+   * connection to lose. While false, the caches are bypassed (for /readyz: a degraded node).
+   */
+  readonly receiving?: boolean;
   /** Connects the cross-node transport, if any. */
   start?(): Promise<void>;
   publish(message: Invalidation): void;
@@ -74,6 +79,7 @@ export class DistributedInvalidationBus implements InvalidationBus {
   private readonly local = new LocalInvalidationBus();
   private readonly nodeId = randomBytes(8).toString('hex');
   private readonly transport: BusTransport;
+  private connected = false;
 
   constructor(transport: BusTransport) {
     this.transport = transport;
@@ -88,9 +94,19 @@ export class DistributedInvalidationBus implements InvalidationBus {
         if (node === this.nodeId || hash === undefined) return;
         if (kind === 'key' || kind === 'token') this.local.publish({ kind, hash });
       },
-      onUp: () => this.local.publish({ kind: 'online' }),
-      onDown: () => this.local.publish({ kind: 'offline' }),
+      onUp: () => {
+        this.connected = true;
+        this.local.publish({ kind: 'online' });
+      },
+      onDown: () => {
+        this.connected = false;
+        this.local.publish({ kind: 'offline' });
+      },
     });
+  }
+
+  get receiving(): boolean {
+    return this.connected;
   }
 
   publish(message: Invalidation): void {

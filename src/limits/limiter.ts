@@ -22,11 +22,13 @@ export interface QuotaRule {
   /** Maximum summed cost in the period; absent = unlimited. */
   amount?: number;
   /**
-   * What the durable usage history says was already used in this period. A backend that has no
-   * counter for the period yet starts from this (so a restart or a flushed Redis does not hand out
-   * the period again); a backend that has one ignores it.
+   * What was already used in this period, read fresh from the durable usage history plus this
+   * node's unflushed counts. A backend that has no counter for the period starts it from this (so
+   * a restart or a flushed Redis does not hand out the period again); one that has a counter
+   * ignores it. Absent: a backend without a counter charges nothing and answers `QUOTA_UNSEEDED`,
+   * and the caller asks again with `used` (a value read earlier could be stale by then).
    */
-  used: { requests: number; amount: number };
+  used?: { requests: number; amount: number };
 }
 
 export interface LimitRequest {
@@ -55,7 +57,9 @@ export type LimitDecision =
       code: 'RATE_LIMITED' | 'QUOTA_EXCEEDED';
       retryAfterMs: number;
       rate: RateState[];
-    };
+    }
+  /** A quota without `used` has no counter for its period: nothing was charged; ask again with it. */
+  | { allowed: false; code: 'QUOTA_UNSEEDED'; rate: RateState[] };
 
 export interface Limiter {
   /**
@@ -65,5 +69,7 @@ export interface Limiter {
   consume(request: LimitRequest): LimitDecision | Promise<LimitDecision>;
   /** Gives back what an admitted `consume` charged: used when a later check (credits) refuses. */
   release(request: LimitRequest): void | Promise<void>;
+  /** Whether a shared store answers right now, for /readyz; absent for the in-memory backend. */
+  available?(): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -47,6 +47,7 @@ export class MemoryLimiter implements Limiter {
     const counters: QuotaCounter[] = [];
     for (const quota of quotas) {
       const counter = this.counterFor(keyId, quota);
+      if (counter === undefined) return { allowed: false, code: 'QUOTA_UNSEEDED', rate: [] };
       if (
         (quota.requests !== undefined && counter.requests + 1 > quota.requests) ||
         (quota.amount !== undefined && counter.amount + cost > quota.amount)
@@ -110,10 +111,12 @@ export class MemoryLimiter implements Limiter {
     });
   }
 
-  private counterFor(keyId: string, quota: QuotaRule): QuotaCounter {
+  /** The period's counter, started from `quota.used` when there is none; undefined without it. */
+  private counterFor(keyId: string, quota: QuotaRule): QuotaCounter | undefined {
     const key = quotaKey(keyId, quota);
     let counter = this.quotas.get(key);
     if (counter === undefined || counter.periodKey !== quota.periodKey) {
+      if (quota.used === undefined) return undefined;
       counter = {
         periodKey: quota.periodKey,
         requests: quota.used.requests,

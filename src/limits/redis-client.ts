@@ -1,18 +1,51 @@
 import { Redis } from 'ioredis';
 
+/** Reconnect attempts back off 50 ms per attempt up to this, so a returning Redis is seen soon. */
+const RECONNECT_MAX_DELAY_MS = 500;
+const CONNECT_TIMEOUT_MS = 2_000;
+
 /**
- * The one way Keyward opens Redis: fail fast while Redis is away (one retry per command, a short
- * connect timeout) rather than holding every verification in a queue, and reconnect by itself.
+ * The one way Keyward opens Redis; it reconnects by itself. With `commandTimeoutMs` (the limiter,
+ * which a verification waits on) a command never waits for Redis: while the connection is down it
+ * fails at once (no offline queue), and on a connection that went silent it fails after
+ * `commandTimeoutMs`. It is not resent after a reconnect either: its caller has already answered.
+ * Without it (the invalidation bus, which no request waits on) commands wait for the connection
+ * and are retried once.
  */
-export function createRedisClient(url: string): Redis {
+export function createRedisClient(url: string, options: { commandTimeoutMs?: number } = {}): Redis {
+  const { commandTimeoutMs } = options;
   const client = new Redis(url, {
     enableAutoPipelining: true,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2_000,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    retryStrategy: (attempt: number) => Math.min(attempt * 50, RECONNECT_MAX_DELAY_MS),
+    ...(commandTimeoutMs === undefined
+      ? { maxRetriesPerRequest: 1 }
+      : {
+          enableOfflineQueue: false,
+          commandTimeout: commandTimeoutMs,
+          maxRetriesPerRequest: 0,
+          autoResendUnfulfilledCommands: false,
+        }),
   });
   // Connection errors surface on the calls that fail; without a listener ioredis would print them.
   client.on('error', () => {});
   return client;
+}
+
+/** Resolves once the client is connected, or after the connect timeout if Redis is not there. */
+export function whenReady(client: Redis): Promise<void> {
+  if (client.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, CONNECT_TIMEOUT_MS);
+    // Waiting for Redis is no reason to keep a finished process (the CLI) alive.
+    timer.unref();
+    client.once('ready', done);
+  });
 }
 
 /** Round-trip time of one PING in milliseconds; throws when Redis cannot be reached. */
@@ -20,7 +53,7 @@ export async function pingRedis(url: string): Promise<number> {
   const client = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
-    connectTimeout: 2_000,
+    connectTimeout: CONNECT_TIMEOUT_MS,
     retryStrategy: () => null,
   });
   let cause = '';

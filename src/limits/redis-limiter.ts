@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { AppError } from '../core/errors.ts';
 import type { LimitDecision, Limiter, LimitRequest, RateState } from './limiter.ts';
-import { createRedisClient } from './redis-client.ts';
+import { createRedisClient, whenReady } from './redis-client.ts';
 
 /**
  * One script does the whole check-and-charge, so it is atomic across every node that shares the
@@ -12,9 +12,10 @@ import { createRedisClient } from './redis-client.ts';
  * KEYS: the rate keys, then the quota keys.
  * ARGV: mode ("consume" | "release"), now, cost, rate count, then limit and window per rate rule,
  * then per quota: request limit (-1 = none), amount limit (-1 = none), reset time, used requests,
- * used amount.
- * Reply: { allowed (1/0), code (1 rate, 2 quota), retry-after ms, remaining and reset ms per rate
- * rule }. Times are stored with %.17g so no precision is lost in the round trip through a string.
+ * used amount (both -1 = not given: a missing counter is then reported, not started).
+ * Reply: { allowed (1/0), code (1 rate, 2 quota, 3 a quota counter is missing and nothing was
+ * charged), retry-after ms, remaining and reset ms per rate rule }. Times are stored with %.17g
+ * so no precision is lost in the round trip through a string.
  */
 const SCRIPT = `
 local mode = ARGV[1]
@@ -86,6 +87,12 @@ if retry < 0 then
   code = 2
   for j = 1, nquota do
     local key = KEYS[nrate + j]
+    if tonumber(ARGV[5 + nrate * 2 + (j - 1) * 5 + 3]) < 0 and redis.call('EXISTS', key) == 0 then
+      return { 0, 3, 0 }
+    end
+  end
+  for j = 1, nquota do
+    local key = KEYS[nrate + j]
     local maxr, maxa, reset, usedr, useda = quota(j)
     local r = tonumber(redis.call('HGET', key, 'r'))
     local a = tonumber(redis.call('HGET', key, 'a'))
@@ -130,6 +137,9 @@ return reply
 
 type Reply = number[];
 
+/** REDIS_COMMAND_TIMEOUT_MS's default (src/config.ts). */
+const DEFAULT_COMMAND_TIMEOUT_MS = 100;
+
 interface LimitsCommand {
   keywardLimits(numKeys: number, ...args: (string | number)[]): Promise<Reply>;
 }
@@ -143,6 +153,11 @@ export interface RedisLimiterOptions {
    * answer 503 (false, the default). Credits live in the database and are never affected.
    */
   failOpen?: boolean;
+  /**
+   * How long a call waits for a reply from a connected Redis before it counts as Redis being
+   * down; while the connection is known to be down, calls fail at once.
+   */
+  commandTimeoutMs?: number;
 }
 
 /**
@@ -153,17 +168,28 @@ export class RedisLimiter implements Limiter {
   readonly redis: Redis;
   private readonly prefix: string;
   private readonly failOpen: boolean;
+  /**
+   * Until the first connection is up (or its attempt timed out), calls wait for it: the commands
+   * of a just-started process would otherwise fail before Redis had a chance to answer.
+   */
+  private firstConnection: Promise<void> | null;
 
   constructor(options: RedisLimiterOptions) {
     this.prefix = options.prefix ?? 'keyward:';
     this.failOpen = options.failOpen ?? false;
-    this.redis = createRedisClient(options.url);
+    this.redis = createRedisClient(options.url, {
+      commandTimeoutMs: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+    });
     this.redis.defineCommand('keywardLimits', { lua: SCRIPT });
+    this.firstConnection = whenReady(this.redis).then(() => {
+      this.firstConnection = null;
+    });
   }
 
   async consume(request: LimitRequest): Promise<LimitDecision> {
     const reply = await this.run('consume', request);
     if (reply === null) return { allowed: true, rate: [] };
+    if (reply[1] === 3) return { allowed: false, code: 'QUOTA_UNSEEDED', rate: [] };
     const rate: RateState[] = [];
     for (let i = 0; i < request.rate.length; i++) {
       const rule = request.rate[i] as LimitRequest['rate'][number];
@@ -181,6 +207,17 @@ export class RedisLimiter implements Limiter {
       retryAfterMs: reply[2] as number,
       rate,
     };
+  }
+
+  /** Whether Redis answers a PING within the command timeout. */
+  async available(): Promise<boolean> {
+    try {
+      if (this.firstConnection !== null) await this.firstConnection;
+      await this.redis.ping();
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   async release(request: LimitRequest): Promise<void> {
@@ -208,11 +245,12 @@ export class RedisLimiter implements Limiter {
         quota.requests ?? -1,
         quota.amount ?? -1,
         quota.resetAt,
-        quota.used.requests,
-        quota.used.amount,
+        quota.used?.requests ?? -1,
+        quota.used?.amount ?? -1,
       );
     }
     try {
+      if (this.firstConnection !== null) await this.firstConnection;
       return await (this.redis as unknown as LimitsCommand).keywardLimits(
         keys.length,
         ...keys,

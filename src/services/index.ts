@@ -1,3 +1,4 @@
+import { FanOutTransport } from '../cache/fan-out-transport.ts';
 import {
   DistributedInvalidationBus,
   type InvalidationBus,
@@ -37,6 +38,12 @@ export interface Services {
   usage: UsageRecorder;
   billing: BillingService;
   bus: InvalidationBus;
+  /**
+   * The state of what a node can run without but serves worse without, for /readyz: Redis (the
+   * limiter; keys with limits answer as RATE_LIMIT_FAILURE says) and the invalidation bus (the
+   * caches are bypassed). Only the parts this deployment uses are listed.
+   */
+  dependencies(): Promise<Record<string, 'ok' | 'unavailable'>>;
   /** Starts background work (usage flushes); `stop()` ends it and flushes what is pending. */
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -51,8 +58,12 @@ const NEGATIVE_CACHE_SHARE = 0.1;
 /** The transport that carries invalidations to the other nodes, as configured. */
 function createBus(config: Config, store: Store): InvalidationBus {
   if (config.invalidationBus === 'redis' && config.redisUrl !== null) {
+    const redis = new RedisBusTransport(config.redisUrl, config.redisKeyPrefix);
+    // On PostgreSQL, LISTEN/NOTIFY carries every message too, so the bus outlives a Redis outage.
     return new DistributedInvalidationBus(
-      new RedisBusTransport(config.redisUrl, config.redisKeyPrefix),
+      config.database.kind === 'postgres'
+        ? new FanOutTransport([redis, new PostgresBusTransport(config.database.url)])
+        : redis,
     );
   }
   if (config.invalidationBus === 'postgres' && config.database.kind === 'postgres') {
@@ -107,6 +118,7 @@ export function createServices(
           url: config.redisUrl,
           prefix: config.redisKeyPrefix,
           failOpen: config.rateLimitFailure === 'open',
+          commandTimeoutMs: config.redisCommandTimeoutMs,
         }));
   const usage = new UsageRecorder({
     db,
@@ -178,6 +190,14 @@ export function createServices(
     verify,
     usage,
     bus,
+    async dependencies() {
+      const checks: Record<string, 'ok' | 'unavailable'> = {};
+      if (limiter.available !== undefined)
+        checks.redis = (await limiter.available()) ? 'ok' : 'unavailable';
+      if (bus.receiving !== undefined)
+        checks.invalidation_bus = bus.receiving ? 'ok' : 'unavailable';
+      return checks;
+    },
     async start() {
       await bus.start?.();
       usage.start(config.usageFlushIntervalMs);

@@ -158,15 +158,29 @@ export class UsageRecorder {
       : { requests: count.count, lastUsedAt: count.lastUsedAt };
   }
 
-  /** Valid requests and amount today and this month: stored rollups plus what is pending. */
-  async totals(keyId: string): Promise<{ today: UsageTotals; month: UsageTotals }> {
-    const now = this.clock.now();
-    const todayDay = this.days.dayOf(now);
-    const monthStart = this.days.monthStartOf(now);
-    const [today, month] = await Promise.all([
-      sumValidUsage(this.db, keyId, todayDay, todayDay),
-      sumValidUsage(this.db, keyId, monthStart, todayDay),
-    ]);
+  /**
+   * Valid requests and amount in the day and month of `at` (default now): stored rollups plus what
+   * is pending, each count exactly once. A flush moves the pending counts out of memory before its
+   * transaction commits, so the rollups are read while no flush runs, and read again when one
+   * started meanwhile (it replaces the pending maps).
+   */
+  async totals(
+    keyId: string,
+    at: number = this.clock.now(),
+  ): Promise<{ today: UsageTotals; month: UsageTotals }> {
+    const todayDay = this.days.dayOf(at);
+    const monthStart = this.days.monthStartOf(at);
+    let today: UsageTotals;
+    let month: UsageTotals;
+    for (;;) {
+      if (this.flushing !== undefined) await this.flushing.catch(() => {});
+      const { buckets, closed } = this;
+      [today, month] = await Promise.all([
+        sumValidUsage(this.db, keyId, todayDay, todayDay),
+        sumValidUsage(this.db, keyId, monthStart, todayDay),
+      ]);
+      if (this.buckets === buckets && this.closed === closed) break;
+    }
     const add = (day: string, requests: number, amount: number) => {
       if (day === todayDay) {
         today.requests += requests;

@@ -84,9 +84,8 @@ export function compileKey(key: ApiKey, ownerDisabled: boolean): CachedKey {
   };
 }
 
+/** What a key used so far in the current day and month, read when the limiter has no counter. */
 interface QuotaSeed {
-  day: string;
-  month: string;
   today: UsageTotals;
   monthToDate: UsageTotals;
 }
@@ -95,8 +94,9 @@ interface QuotaSeed {
  * The hot path. Checks in SPEC §3 order — lookup, status, IP, permission and resource, cost,
  * rate limits, quotas, credits — and the first failure decides; nothing is charged for a refused
  * request. A cached key with no credits costs one SHA-256, one map lookup and (with limits) one
- * limiter call, and returns synchronously; the database is touched only on a cache miss, to seed
- * a quota period once, and to spend credits (the one durable, atomic write credits need).
+ * limiter call, and returns synchronously; the database is touched only on a cache miss, to start
+ * a quota counter the limiter does not have (a new period, or a Redis that lost its data), and to
+ * spend credits (the one durable, atomic write credits need).
  */
 export class VerifyService {
   private readonly db: Kysely<Database>;
@@ -107,7 +107,8 @@ export class VerifyService {
   private readonly limiter: Limiter;
   private readonly calendar: CalendarDays;
   private readonly isKeyShape: (candidate: string) => boolean;
-  private readonly quotaSeeds = new Map<string, QuotaSeed>();
+  /** Usage reads in progress, by key id: concurrent requests that find no counter share one. */
+  private readonly seeding = new Map<string, Promise<QuotaSeed>>();
 
   constructor(deps: {
     db: Kysely<Database>;
@@ -173,28 +174,34 @@ export class VerifyService {
       return this.refuse(entry, request, now, cost, 'FORBIDDEN');
     if (entry.rate.length === 0 && !entry.hasQuotas)
       return this.charge(entry, request, now, cost, null, NO_RATE);
-    const seed = entry.hasQuotas ? this.seedFor(key.id, now) : undefined;
-    if (seed instanceof Promise) return seed.then(() => this.limit(entry, request, now, cost));
-    return this.limit(entry, request, now, cost);
+    return this.limit(entry, request, now, cost, undefined);
   }
 
+  /**
+   * Charges the key's rate limits and quotas. Quota counters are asked for without a seed first:
+   * only when the limiter has no counter for the period is the usage read, fresh, and the call
+   * made again with it, so a counter lost with Redis is rebuilt from what was really used.
+   */
   private limit(
     entry: CachedKey,
     request: VerifyRequest,
     now: number,
     cost: number,
+    seed: QuotaSeed | undefined,
   ): Verification | Promise<Verification> {
     const limitRequest: LimitRequest = {
       keyId: entry.key.id,
       now,
       cost,
       rate: entry.rate,
-      quotas: entry.hasQuotas ? this.quotaRules(entry.key, now) : [],
+      quotas: entry.hasQuotas ? this.quotaRules(entry.key, now, seed) : [],
     };
     const decision = this.limiter.consume(limitRequest);
     if (decision instanceof Promise)
-      return decision.then((d) => this.afterLimits(entry, request, now, cost, limitRequest, d));
-    return this.afterLimits(entry, request, now, cost, limitRequest, decision);
+      return decision.then((d) =>
+        this.afterLimits(entry, request, now, cost, limitRequest, d, seed),
+      );
+    return this.afterLimits(entry, request, now, cost, limitRequest, decision, seed);
   }
 
   private afterLimits(
@@ -204,7 +211,15 @@ export class VerifyService {
     cost: number,
     limitRequest: LimitRequest,
     decision: LimitDecision,
+    seed: QuotaSeed | undefined,
   ): Verification | Promise<Verification> {
+    if (!decision.allowed && decision.code === 'QUOTA_UNSEEDED') {
+      // A limiter given the usage starts the counter itself; asking again would loop.
+      if (seed !== undefined) throw new Error('the limiter refused to start a quota counter');
+      return this.usageSoFar(entry.key.id, now).then((fresh) =>
+        this.limit(entry, request, now, cost, fresh),
+      );
+    }
     if (!decision.allowed)
       return this.refuse(
         entry,
@@ -332,49 +347,46 @@ export class VerifyService {
     });
   }
 
-  private quotaRules(key: ApiKey, now: number): QuotaRule[] {
-    const seed = this.quotaSeeds.get(key.id) as QuotaSeed;
+  private quotaRules(key: ApiKey, now: number, seed: QuotaSeed | undefined): QuotaRule[] {
     const rules: QuotaRule[] = [];
     const { daily, monthly } = key.limits;
     if (daily !== undefined && (daily.requests !== undefined || daily.amount !== undefined)) {
       rules.push({
         period: 'day',
-        periodKey: seed.day,
+        periodKey: this.calendar.dayOf(now),
         resetAt: this.calendar.dayEnd(now),
         ...daily,
-        used: seed.today,
+        ...(seed !== undefined && { used: seed.today }),
       });
     }
     if (monthly !== undefined && (monthly.requests !== undefined || monthly.amount !== undefined)) {
       rules.push({
         period: 'month',
-        periodKey: seed.month,
+        periodKey: this.calendar.monthOf(now),
         resetAt: this.calendar.monthEnd(now),
         ...monthly,
-        used: seed.monthToDate,
+        ...(seed !== undefined && { used: seed.monthToDate }),
       });
     }
     return rules;
   }
 
   /**
-   * What the durable usage history says the key used in the current day and month: the limiter
-   * starts a period's counters from it, so a restart does not hand out a period again. Loaded
-   * once per key and period.
+   * What the key used in the day and month of `now`: the usage history plus this node's unflushed
+   * counts, read now (never a value kept from earlier, which a lost counter would otherwise be
+   * rebuilt from). Other nodes' unflushed counts are not known here: a rebuilt counter misses at
+   * most one flush interval of their traffic (docs/SCALING.md).
    */
-  private seedFor(keyId: string, now: number): undefined | Promise<void> {
-    const day = this.calendar.dayOf(now);
-    const seed = this.quotaSeeds.get(keyId);
-    if (seed !== undefined && seed.day === day) return undefined;
-    return this.usage.totals(keyId).then((totals) => {
-      if (this.quotaSeeds.size >= 100_000) this.quotaSeeds.clear();
-      this.quotaSeeds.set(keyId, {
-        day,
-        month: this.calendar.monthOf(now),
-        today: totals.today,
-        monthToDate: totals.month,
-      });
-    });
+  private usageSoFar(keyId: string, now: number): Promise<QuotaSeed> {
+    let pending = this.seeding.get(keyId);
+    if (pending === undefined) {
+      pending = this.usage
+        .totals(keyId, now)
+        .then((totals) => ({ today: totals.today, monthToDate: totals.month }))
+        .finally(() => this.seeding.delete(keyId));
+      this.seeding.set(keyId, pending);
+    }
+    return pending;
   }
 }
 

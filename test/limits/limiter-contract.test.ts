@@ -153,6 +153,29 @@ describe.each(LIMITER_BACKENDS)('limiter contract: $name', (backend) => {
     expect((await limiter.consume(request(key, T0, { quotas: reseeded }))).allowed).toBe(false);
   });
 
+  it('without the usage, a missing quota counter is reported and nothing is charged; an existing one is used', async () => {
+    const key = randomUUID();
+    const rate = [{ limit: 1, windowMs: HOUR }];
+    const { used: _, ...unseeded } = dayQuota({ requests: 5 });
+    expect(await limiter.consume(request(key, T0, { rate, quotas: [unseeded] }))).toMatchObject({
+      allowed: false,
+      code: 'QUOTA_UNSEEDED',
+    });
+    const seeded = dayQuota({ requests: 5 }, { requests: 3, amount: 3 });
+    expect((await limiter.consume(request(key, T0, { rate, quotas: [seeded] }))).allowed).toBe(
+      true,
+    );
+    expect((await limiter.consume(request(key, T0, { quotas: [unseeded] }))).allowed).toBe(true);
+    expect(await limiter.consume(request(key, T0, { quotas: [unseeded] }))).toMatchObject({
+      allowed: false,
+      code: 'QUOTA_EXCEEDED',
+    });
+    const nextDay = { ...unseeded, periodKey: '2026-06-02' };
+    expect(await limiter.consume(request(key, T0, { quotas: [nextDay] }))).toMatchObject({
+      code: 'QUOTA_UNSEEDED',
+    });
+  });
+
   it('rate limits are checked before quotas, and a quota refusal spends no rate token', async () => {
     const key = randomUUID();
     const rate = [{ limit: 2, windowMs: HOUR }];

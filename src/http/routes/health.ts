@@ -23,9 +23,12 @@ export function healthRoutes(app: App, services: Services, state: { closing: boo
         tags: ['Operations'],
         summary: 'Readiness',
         description:
-          'The database answers and has room to write, and the process is not shutting down.',
+          'The database answers and has room to write, and the process is not shutting down. `degraded` (still 200: the node serves safely, and every node shares the same Redis): Redis or the invalidation bus is unreachable; `checks` says which.',
         response: {
-          200: Type.Object({ status: Type.Literal('ready') }),
+          200: Type.Object({
+            status: Type.Union([Type.Literal('ready'), Type.Literal('degraded')]),
+            checks: Type.Optional(Type.Record(Type.String(), Type.String())),
+          }),
           503: Type.Object({ status: Type.Literal('unavailable'), reason: Type.String() }),
         },
       },
@@ -42,7 +45,10 @@ export function healthRoutes(app: App, services: Services, state: { closing: boo
           .status(503)
           .send({ status: 'unavailable' as const, reason: 'database unavailable' });
       }
-      return { status: 'ready' as const };
+      const checks = await services.dependencies();
+      if (Object.values(checks).every((state) => state === 'ok'))
+        return { status: 'ready' as const };
+      return { status: 'degraded' as const, checks: { database: 'ok', ...checks } };
     },
   );
 }
