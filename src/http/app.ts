@@ -13,7 +13,7 @@ import Fastify, {
 import type { anonymousActor } from '../services/actor.ts';
 import type { Services } from '../services/index.ts';
 import { cookieSettings } from './plugins/auth.ts';
-import { registerErrorHandling } from './plugins/errors.ts';
+import { frameworkErrors, registerErrorHandling } from './plugins/errors.ts';
 import { addSecurityHeaders } from './plugins/security-headers.ts';
 import { validatorCompiler } from './plugins/validation.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -68,6 +68,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       },
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorateRequest('actor', null as unknown as ReturnType<typeof anonymousActor>);

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../../core/errors.ts';
 import { loggablePath } from '../../logger.ts';
 import { addSecurityHeaders } from './security-headers.ts';
@@ -96,4 +96,24 @@ export function registerErrorHandling(app: FastifyInstance): void {
         ),
       );
   });
+}
+
+/**
+ * Errors Fastify raises before routing, which bypass the error handler: a path that is not valid
+ * percent-encoding (FST_ERR_BAD_URL) would otherwise be answered in Fastify's own shape.
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  addSecurityHeaders(reply);
+  if (error.code === 'FST_ERR_BAD_URL') {
+    return reply
+      .status(400)
+      .send(errorBody('validation_error', 'the URL is not valid percent-encoding', request.id));
+  }
+  request.log.error(
+    { err: { type: error.name, code: error.code, message: error.message, stack: error.stack } },
+    'request failed',
+  );
+  return reply
+    .status(500)
+    .send(errorBody('internal_error', 'something went wrong on our side', request.id));
 }

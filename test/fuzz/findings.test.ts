@@ -1,0 +1,31 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATABASES } from '../helpers/databases.ts';
+import { createHarness, type Harness } from '../helpers/harness.ts';
+
+const sqlite = DATABASES.filter((d) => d.name === 'sqlite');
+
+/** What the fuzz suite found, each pinned by the smallest request that showed it. */
+describe.each(sqlite)('fuzz findings on $name', (kind) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness(kind);
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it.each(['/v1/keys/%zz', '/v1/keys/%E0%A4%A', '/v1/keys/%/rotate', '/v1/tokens/%ED%A0%80'])(
+    'a path that is not valid percent-encoding (%s) → 400 in the error shape',
+    async (url) => {
+      const response = await h.app.inject({ method: 'GET', url });
+      expect(response.statusCode).toBe(400);
+      const body = response.json() as {
+        error: { code: string; message: string; request_id: string };
+      };
+      expect(body.error.code).toBe('validation_error');
+      expect(body.error.message).toMatch(/URL/);
+      expect(body.error.request_id).toMatch(/^req_/);
+      expect(response.headers['x-content-type-options']).toBe('nosniff');
+    },
+  );
+});
