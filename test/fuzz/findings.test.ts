@@ -28,4 +28,20 @@ describe.each(sqlite)('fuzz findings on $name', (kind) => {
       expect(response.headers['x-content-type-options']).toBe('nosniff');
     },
   );
+
+  it.each([
+    ['DELETE', '/v1/keys/{id}'],
+    ['POST', '/v1/keys/{id}/revoke'],
+    ['PATCH', '/v1/admin/users/{id}'],
+  ] as const)(
+    '%s %s with an id over the router limit (210 characters) → 400 in the error shape',
+    async (method, route) => {
+      const url = route.replace('{id}', 'a'.repeat(210));
+      const response = await h.app.inject({ method, url });
+      expect(response.statusCode).toBe(400);
+      const body = response.json() as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('validation_error');
+      expect(body.error.message).toMatch(/too long/);
+    },
+  );
 });

@@ -99,8 +99,9 @@ export function registerErrorHandling(app: FastifyInstance): void {
 }
 
 /**
- * Errors Fastify raises before routing, which bypass the error handler: a path that is not valid
- * percent-encoding (FST_ERR_BAD_URL) would otherwise be answered in Fastify's own shape.
+ * Errors Fastify raises while routing, which bypass the error handler and would otherwise be
+ * answered in Fastify's own shape: a path that is not valid percent-encoding (FST_ERR_BAD_URL),
+ * and a path segment longer than the router's maxParamLength (FST_ERR_MAX_PARAM_LENGTH, a 414).
  */
 export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   addSecurityHeaders(reply);
@@ -108,6 +109,11 @@ export function frameworkErrors(error: FastifyError, request: FastifyRequest, re
     return reply
       .status(400)
       .send(errorBody('validation_error', 'the URL is not valid percent-encoding', request.id));
+  }
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return reply
+      .status(400)
+      .send(errorBody('validation_error', 'a segment of the URL path is too long', request.id));
   }
   request.log.error(
     { err: { type: error.name, code: error.code, message: error.message, stack: error.stack } },
