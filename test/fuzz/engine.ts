@@ -15,7 +15,14 @@ import {
   toJsonText,
   urlComponent,
 } from './inputs.ts';
-import { type FieldHints, type JsonSchema, mutate, mutation, validValue, withRawToken } from './schema.ts';
+import {
+  type FieldHints,
+  type JsonSchema,
+  mutate,
+  mutation,
+  validValue,
+  withRawToken,
+} from './schema.ts';
 
 /** Long enough for any password policy; the fuzzer offers it so that logins and changes succeed. */
 export const FIXTURE_PASSWORD = 'fuzz-correct-horse-battery-staple-1';
@@ -25,7 +32,10 @@ export const FIXTURE_PASSWORD = 'fuzz-correct-horse-battery-staple-1';
  * of these is reported as known instead of failing the run. Delete this list (and its use in
  * `classify`) once sec-keys is merged: from then on every 5xx fails the suite.
  */
-export const KNOWN_UNTIL_SEC_KEYS_MERGE: readonly { name: string; matches(f: RawFinding): boolean }[] = [];
+export const KNOWN_UNTIL_SEC_KEYS_MERGE: readonly {
+  name: string;
+  matches(f: RawFinding): boolean;
+}[] = [];
 
 // ---------------------------------------------------------------------------------------------
 // Operations, from the app's own OpenAPI document
@@ -90,7 +100,14 @@ const TOKEN_SCOPES: Record<string, Scope[]> = {
   'service:keys:verify': ['keys:verify'],
   'service:keys:manage': ['keys:manage'],
   'service:users:manage': ['users:manage'],
-  'service:all': ['keys:verify', 'keys:manage', 'users:manage', 'keys:read', 'keys:write', 'usage:read'],
+  'service:all': [
+    'keys:verify',
+    'keys:manage',
+    'users:manage',
+    'keys:read',
+    'keys:write',
+    'usage:read',
+  ],
 };
 
 function fittingActors(method: string, path: string): ActorName[] {
@@ -112,8 +129,6 @@ function fittingActors(method: string, path: string): ActorName[] {
     'service:keys:manage',
   ];
 }
-
-const isJsonPath = (path: string) => /^\/(v1\/|healthz|readyz|openapi\.json)/.test(path);
 
 export function operationsOf(doc: OpenApiDocument): Operation[] {
   const ops: Operation[] = [];
@@ -139,11 +154,46 @@ export function operationsOf(doc: OpenApiDocument): Operation[] {
     { method: 'GET', path: '/openapi.json', params: [], body: undefined, json: true, fitting: any },
     { method: 'GET', path: '/docs', params: [], body: undefined, json: false, fitting: any },
     { method: 'GET', path: '/', params: [], body: undefined, json: false, fitting: any },
-    { method: 'GET', path: '/{rest}', params: [wildcard], body: undefined, json: false, fitting: any },
-    { method: 'GET', path: '/assets/{rest}', params: [wildcard], body: undefined, json: false, fitting: any },
-    { method: 'PUT', path: '/v1/keys/{rest}', params: [wildcard], body: { type: 'object' }, json: true, fitting: any },
-    { method: 'DELETE', path: '/v1/{rest}', params: [wildcard], body: undefined, json: true, fitting: any },
-    { method: 'POST', path: '/v1/{rest}', params: [wildcard], body: { type: 'object' }, json: true, fitting: any },
+    {
+      method: 'GET',
+      path: '/{rest}',
+      params: [wildcard],
+      body: undefined,
+      json: false,
+      fitting: any,
+    },
+    {
+      method: 'GET',
+      path: '/assets/{rest}',
+      params: [wildcard],
+      body: undefined,
+      json: false,
+      fitting: any,
+    },
+    {
+      method: 'PUT',
+      path: '/v1/keys/{rest}',
+      params: [wildcard],
+      body: { type: 'object' },
+      json: true,
+      fitting: any,
+    },
+    {
+      method: 'DELETE',
+      path: '/v1/{rest}',
+      params: [wildcard],
+      body: undefined,
+      json: true,
+      fitting: any,
+    },
+    {
+      method: 'POST',
+      path: '/v1/{rest}',
+      params: [wildcard],
+      body: { type: 'object' },
+      json: true,
+      fitting: any,
+    },
     { method: 'OPTIONS', path: '/v1/keys', params: [], body: undefined, json: true, fitting: any },
     { method: 'HEAD', path: '/v1/keys', params: [], body: undefined, json: false, fitting: any },
   );
@@ -153,7 +203,15 @@ export function operationsOf(doc: OpenApiDocument): Operation[] {
 // ---------------------------------------------------------------------------------------------
 // Pools: ids, keys and cursors the app handed out, referenced by index until the request is sent
 
-const POOLS = ['ownKey', 'foreignKey', 'apiKey', 'token', 'user', 'verification', 'cursor'] as const;
+const POOLS = [
+  'ownKey',
+  'foreignKey',
+  'apiKey',
+  'token',
+  'user',
+  'verification',
+  'cursor',
+] as const;
 type Pool = (typeof POOLS)[number];
 const POOL_CAP = 200;
 
@@ -170,16 +228,19 @@ const FIXED_IDS = [
   `tok_${'7'.repeat(24)}`,
 ];
 
-const idValue: fc.Arbitrary<string> = fc.oneof(
-  { arbitrary: poolRef('ownKey'), weight: 6 },
-  { arbitrary: poolRef('foreignKey'), weight: 2 },
-  { arbitrary: poolRef('token'), weight: 1 },
-  { arbitrary: poolRef('user'), weight: 1 },
-  { arbitrary: fc.constantFrom(...FIXED_IDS), weight: 1 },
-  { arbitrary: fc.stringMatching(/^(key|tok|usr)_[a-z2-7]{24}$/), weight: 1 },
-  { arbitrary: anyString, weight: 2 },
-  { arbitrary: fc.string({ minLength: 60, maxLength: 300 }), weight: 1 },
-);
+/** An id for a path: mostly from the pool the route is about, else anything. */
+const idValue = (primary: Pool): fc.Arbitrary<string> =>
+  fc.oneof(
+    { arbitrary: poolRef(primary), weight: 6 },
+    { arbitrary: poolRef('ownKey'), weight: 1 },
+    { arbitrary: poolRef('foreignKey'), weight: 2 },
+    { arbitrary: poolRef('token'), weight: 1 },
+    { arbitrary: poolRef('user'), weight: 1 },
+    { arbitrary: fc.constantFrom(...FIXED_IDS), weight: 1 },
+    { arbitrary: fc.stringMatching(/^(key|tok|usr)_[a-z2-7]{24}$/), weight: 1 },
+    { arbitrary: anyString, weight: 2 },
+    { arbitrary: fc.string({ minLength: 60, maxLength: 300 }), weight: 1 },
+  );
 
 const duration = fc.constantFrom('0', '1h', '24h', '7d', '30d', '31d', '12h', '1m', '90d', '1y');
 const ipOrCidr = fc.oneof(
@@ -191,7 +252,9 @@ const ipOrCidr = fc.oneof(
 );
 const permission = fc.oneof(
   fc.constantFrom('*', 'read:*', '*:read', 'documents:read', 'documents:write', 'admin'),
-  fc.tuple(fc.stringMatching(/^[a-z*]{1,12}$/), fc.stringMatching(/^[a-z*]{1,12}$/)).map(([r, a]) => `${r}:${a}`),
+  fc
+    .tuple(fc.stringMatching(/^[a-z*]{1,12}$/), fc.stringMatching(/^[a-z*]{1,12}$/))
+    .map(([r, a]) => `${r}:${a}`),
 );
 
 const hints: FieldHints = (name) => {
@@ -212,7 +275,11 @@ const hints: FieldHints = (name) => {
     case 'password':
     case 'current_password':
     case 'new_password':
-      return fc.oneof(fc.constant(FIXTURE_PASSWORD), fc.constant(`${FIXTURE_PASSWORD}-2`), fc.string({ minLength: 12, maxLength: 40 }));
+      return fc.oneof(
+        fc.constant(FIXTURE_PASSWORD),
+        fc.constant(`${FIXTURE_PASSWORD}-2`),
+        fc.string({ minLength: 12, maxLength: 40 }),
+      );
     case 'ip':
     case 'ip_allowlist[]':
       return ipOrCidr;
@@ -302,19 +369,33 @@ const rawBodies: fc.Arbitrary<string> = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 200 }),
 );
 
-function bodyFor(op: Operation, ctx: { resolve(ref: string): JsonSchema }): fc.Arbitrary<BodySpec | null> {
+function bodyFor(
+  op: Operation,
+  ctx: { resolve(ref: string): JsonSchema },
+): fc.Arbitrary<BodySpec | null> {
   const schemaCtx = { resolve: ctx.resolve, hints };
   const valid = op.body === undefined ? fc.constant({}) : validValue(op.body, schemaCtx);
   const json = (value: fc.Arbitrary<unknown>) =>
-    fc.tuple(value, contentType).map(([v, ct]): BodySpec => ({ kind: 'json', value: v, contentType: ct }));
+    fc
+      .tuple(value, contentType)
+      .map(([v, ct]): BodySpec => ({ kind: 'json', value: v, contentType: ct }));
   const any: fc.Arbitrary<BodySpec> = fc.oneof(
     { arbitrary: json(valid), weight: 8 },
     { arbitrary: json(fc.tuple(valid, mutation).map(([v, m]) => mutate(v, m))), weight: 6 },
-    { arbitrary: json(fc.tuple(valid, mutation, mutation).map(([v, m1, m2]) => mutate(mutate(v, m1), m2))), weight: 2 },
     {
-      arbitrary: fc
-        .tuple(valid, fc.nat(), fc.constantFrom(...RAW_JSON_TOKENS), contentType)
-        .map(([v, at, token, ct]): BodySpec => ({ kind: 'text', text: withRawToken(v, at, token), contentType: ct })),
+      arbitrary: json(
+        fc.tuple(valid, mutation, mutation).map(([v, m1, m2]) => mutate(mutate(v, m1), m2)),
+      ),
+      weight: 2,
+    },
+    {
+      arbitrary: fc.tuple(valid, fc.nat(), fc.constantFrom(...RAW_JSON_TOKENS), contentType).map(
+        ([v, at, token, ct]): BodySpec => ({
+          kind: 'text',
+          text: withRawToken(v, at, token),
+          contentType: ct,
+        }),
+      ),
       weight: 2,
     },
     {
@@ -324,9 +405,13 @@ function bodyFor(op: Operation, ctx: { resolve(ref: string): JsonSchema }): fc.A
       weight: 2,
     },
     {
-      arbitrary: fc
-        .uint8Array({ minLength: 1, maxLength: 64 })
-        .map((b): BodySpec => ({ kind: 'bytes', bytes: [0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, ...b, 0x22, 0x7d], contentType: 'application/json' })),
+      arbitrary: fc.uint8Array({ minLength: 1, maxLength: 64 }).map(
+        (b): BodySpec => ({
+          kind: 'bytes',
+          bytes: [0x7b, 0x22, 0x6e, 0x22, 0x3a, 0x22, ...b, 0x22, 0x7d],
+          contentType: 'application/json',
+        }),
+      ),
       weight: 1,
     },
   );
@@ -343,7 +428,21 @@ function queryValue(param: Param): fc.Arbitrary<string> {
     { arbitrary: valid, weight: 5 },
     { arbitrary: anyString, weight: 3 },
     { arbitrary: anyNumber.map(String), weight: 1 },
-    { arbitrary: fc.constantFrom('1e300', '1e400', '-1', '0', 'NaN', '9'.repeat(400), '1.5', '', '[]', 'a,b'), weight: 1 },
+    {
+      arbitrary: fc.constantFrom(
+        '1e300',
+        '1e400',
+        '-1',
+        '0',
+        'NaN',
+        '9'.repeat(400),
+        '1.5',
+        '',
+        '[]',
+        'a,b',
+      ),
+      weight: 1,
+    },
     { arbitrary: hugeString.map((s) => s.slice(0, 20_000)), weight: 1 },
   );
 }
@@ -353,11 +452,19 @@ function queryFor(op: Operation): fc.Arbitrary<[string, string][]> {
   const parts = declared.map((p) =>
     fc.option(
       // Sometimes the same parameter twice, which a querystring parser turns into an array.
-      fc.array(queryValue(p), { minLength: 1, maxLength: 2 }).map((values) => values.map((v): [string, string] => [p.name, v])),
+      fc
+        .array(queryValue(p), { minLength: 1, maxLength: 2 })
+        .map((values) => values.map((v): [string, string] => [p.name, v])),
       { freq: 1 },
     ),
   );
-  const extra = fc.array(fc.tuple(fc.oneof(anyString, fc.constantFrom('__proto__', 'constructor', 'limit[]', 'a[b]')), anyString), { maxLength: 2 });
+  const extra = fc.array(
+    fc.tuple(
+      fc.oneof(anyString, fc.constantFrom('__proto__', 'constructor', 'limit[]', 'a[b]')),
+      anyString,
+    ),
+    { maxLength: 2 },
+  );
   return fc
     .tuple(fc.tuple(...parts), fc.option(extra, { freq: 6 }))
     .map(([chosen, more]) => [...chosen.flatMap((c) => c ?? []), ...(more ?? [])]);
@@ -386,35 +493,85 @@ const malformedAuthorization = fc.oneof(
   headerValue.map((v) => `Bearer ${v}`),
   headerValue.map((v) => `Basic ${v}`),
   fc.constantFrom('Bearer', 'Bearer ', 'bearer    ', 'BEARER x', 'Token abc', 'Bearer Bearer x'),
-  fc.tuple(fc.constantFrom('apiKey', 'token'), fc.constantFrom('\u0000', ' ', 'x', '\ud800', '%00', '\n'))
-    .map(([pool, suffix]) => `Bearer ${pool === 'apiKey' ? '~~apiKey.0~~' : `kwm_${'0'.repeat(40)}`}${suffix}`),
+  fc
+    .tuple(
+      fc.constantFrom('apiKey', 'token'),
+      fc.constantFrom('\u0000', ' ', 'x', '\ud800', '%00', '\n'),
+    )
+    .map(
+      ([pool, suffix]) =>
+        `Bearer ${pool === 'apiKey' ? '~~apiKey.0~~' : `kwm_${'0'.repeat(40)}`}${suffix}`,
+    ),
 );
 const malformedCookie = fc.oneof(
   headerValue,
   headerValue.map((v) => `keyward_session=${v}`),
   fc.stringMatching(/^[A-Za-z0-9_-]{43}$/).map((v) => `keyward_session=${v}`),
-  fc.constantFrom('keyward_session', 'keyward_session=', 'keyward_session="', '=;=;=', 'keyward_session=%', 'keyward_session=%zz; keyward_session=x'),
+  fc.constantFrom(
+    'keyward_session',
+    'keyward_session=',
+    'keyward_session="',
+    '=;=;=',
+    'keyward_session=%',
+    'keyward_session=%zz; keyward_session=x',
+  ),
 );
 
 const headerPair: fc.Arbitrary<[string, string]> = fc.oneof(
   { arbitrary: fc.tuple(fc.constant('authorization'), malformedAuthorization), weight: 3 },
   { arbitrary: fc.tuple(fc.constant('cookie'), malformedCookie), weight: 2 },
   { arbitrary: fc.tuple(fc.constantFrom(...HEADER_NAMES), headerValue), weight: 4 },
-  { arbitrary: fc.tuple(fc.constant('x-forwarded-for'), fc.array(fc.oneof(fc.ipV4(), fc.ipV6(), anyString), { maxLength: 5 }).map((a) => a.join(', '))), weight: 1 },
+  {
+    arbitrary: fc.tuple(
+      fc.constant('x-forwarded-for'),
+      fc
+        .array(fc.oneof(fc.ipV4(), fc.ipV6(), anyString), { maxLength: 5 })
+        .map((a) => a.join(', ')),
+    ),
+    weight: 1,
+  },
   { arbitrary: fc.tuple(fc.stringMatching(/^[a-z][a-z0-9-]{0,30}$/), headerValue), weight: 1 },
 );
 
-export function requestArbitrary(ops: Operation[], doc: OpenApiDocument): fc.Arbitrary<RequestSpec> {
+function primaryPool(path: string): Pool {
+  if (path.startsWith('/v1/admin/users')) return 'user';
+  if (path.startsWith('/v1/tokens')) return 'token';
+  return 'ownKey';
+}
+
+export function requestArbitrary(
+  ops: Operation[],
+  doc: OpenApiDocument,
+): fc.Arbitrary<RequestSpec> {
   const resolve = (ref: string) => doc.components?.schemas?.[ref.split('/').at(-1) ?? ''] ?? {};
   const perOp = ops.map((op, index) =>
     fc.record({
       op: fc.constant(index),
-      fitting: fc.oneof({ arbitrary: fc.constant(true), weight: 4 }, { arbitrary: fc.constant(false), weight: 1 }),
+      fitting: fc.oneof(
+        { arbitrary: fc.constant(true), weight: 4 },
+        { arbitrary: fc.constant(false), weight: 1 },
+      ),
       actor: fc.nat(),
       path: fc.tuple(
         ...op.params
           .filter((p) => p.in === 'path')
-          .map((p) => urlComponent(p.name === 'id' ? idValue : fc.oneof(anyString, fc.constantFrom('index.html', 'assets/x.js', '../package.json', 'keys/key_x', 'favicon.ico', '..%2Fpackage.json')))),
+          .map((p) =>
+            urlComponent(
+              p.name === 'id'
+                ? idValue(primaryPool(op.path))
+                : fc.oneof(
+                    anyString,
+                    fc.constantFrom(
+                      'index.html',
+                      'assets/x.js',
+                      '../package.json',
+                      'keys/key_x',
+                      'favicon.ico',
+                      '..%2Fpackage.json',
+                    ),
+                  ),
+            ),
+          ),
       ),
       query: queryFor(op),
       body: bodyFor(op, { resolve }),
@@ -422,7 +579,14 @@ export function requestArbitrary(ops: Operation[], doc: OpenApiDocument): fc.Arb
         { arbitrary: fc.constant([] as [string, string][]), weight: 7 },
         { arbitrary: fc.array(headerPair, { minLength: 1, maxLength: 4 }), weight: 3 },
       ),
-      ip: fc.constantFrom('127.0.0.1', '10.0.0.1', '203.0.113.5', '::1', '2001:db8::1', '::ffff:192.0.2.1'),
+      ip: fc.constantFrom(
+        '127.0.0.1',
+        '10.0.0.1',
+        '203.0.113.5',
+        '::1',
+        '2001:db8::1',
+        '::ffff:192.0.2.1',
+      ),
     }),
   );
   return fc.oneof(...perOp);
@@ -476,7 +640,10 @@ export function describeRequest(r: SentRequest): string {
 }
 
 interface Credentials {
-  sessions: Record<'a' | 'b' | 'admin', { userId: string; cookie: string; csrf: string; sessionId: string }>;
+  sessions: Record<
+    'a' | 'b' | 'admin',
+    { userId: string; cookie: string; csrf: string; sessionId: string }
+  >;
   tokens: Record<string, { secret: string; ownerId: string }>;
   users: { id: string; email: string; plan: string; passwordHash: string }[];
 }
@@ -509,8 +676,17 @@ class Fixture {
       ['admin', 'admin', 'enterprise'],
     ] as const) {
       const email = uniqueEmail(`fuzz-${who}`);
-      const user = await services.accounts.createUser(CLI_ACTOR, { email, password: FIXTURE_PASSWORD, role, plan });
-      const row = await db.selectFrom('users').select('password_hash').where('id', '=', user.id).executeTakeFirstOrThrow();
+      const user = await services.accounts.createUser(CLI_ACTOR, {
+        email,
+        password: FIXTURE_PASSWORD,
+        role,
+        plan,
+      });
+      const row = await db
+        .selectFrom('users')
+        .select('password_hash')
+        .where('id', '=', user.id)
+        .executeTakeFirstOrThrow();
       users.push({ id: user.id, email, plan, passwordHash: row.password_hash });
       sessions[who] = { userId: user.id, ...(await this.newSession(user.id)) };
       this.pools.user.push(user.id);
@@ -536,12 +712,21 @@ class Fixture {
   }
 
   private async newSession(userId: string) {
-    const s = await this.h.services.sessions.create(this.h.services.store.db, userId, '127.0.0.1', 'fuzz');
+    const s = await this.h.services.sessions.create(
+      this.h.services.store.db,
+      userId,
+      '127.0.0.1',
+      'fuzz',
+    );
     return { cookie: `keyward_session=${s.sessionId}`, csrf: s.csrfToken, sessionId: s.sessionId };
   }
 
   private async mintToken(ownerId: string, scopes: Scope[]): Promise<string> {
-    const { token, secret } = await this.h.services.tokens.create(CLI_ACTOR, { name: 'fuzz', scopes, ownerId });
+    const { token, secret } = await this.h.services.tokens.create(CLI_ACTOR, {
+      name: 'fuzz',
+      scopes,
+      ownerId,
+    });
     this.pools.token.push(token.id);
     return secret;
   }
@@ -554,7 +739,8 @@ class Fixture {
       headers: { cookie: s.cookie, 'x-csrf-token': s.csrf },
       payload: body,
     });
-    if (response.statusCode !== 201) throw new Error(`fixture key: ${response.statusCode} ${response.body}`);
+    if (response.statusCode !== 201)
+      throw new Error(`fixture key: ${response.statusCode} ${response.body}`);
     const json = response.json() as { id: string; key: string };
     this.add(who === 'a' ? 'ownKey' : 'foreignKey', json.id);
     this.add('apiKey', json.key);
@@ -579,11 +765,15 @@ class Fixture {
     if (pool === 'email') return this.creds.users[0]?.email ?? 'nobody@example.com';
     const list = this.pools[pool as Pool] ?? [];
     if (list.length === 0) return `${pool}_none`;
-    return i % 2 === 0 ? (list[list.length - 1 - ((i >>> 1) % Math.min(list.length, 4))] as string) : (list[i % list.length] as string);
+    return i % 2 === 0
+      ? (list[list.length - 1 - ((i >>> 1) % Math.min(list.length, 4))] as string)
+      : (list[i % list.length] as string);
   }
 
   resolve(text: string): string {
-    return text.includes('~~') ? text.replace(POOL_REF, (_, pool: string, i: string) => this.pick(pool, Number(i))) : text;
+    return text.includes('~~')
+      ? text.replace(POOL_REF, (_, pool: string, i: string) => this.pick(pool, Number(i)))
+      : text;
   }
 
   /** Learns the ids, keys and cursors an answer hands out, so later requests can use them. */
@@ -614,14 +804,23 @@ class Fixture {
     const { services } = this.h;
     const db = services.store.db;
     for (const u of this.creds.users) {
-      const row = await db.selectFrom('users').select(['disabled', 'plan', 'password_hash']).where('id', '=', u.id).executeTakeFirstOrThrow();
-      if (Boolean(row.disabled) || row.plan !== u.plan)
+      const row = await db
+        .selectFrom('users')
+        .select(['disabled', 'plan', 'password_hash'])
+        .where('id', '=', u.id)
+        .executeTakeFirstOrThrow();
+      if (row.disabled || row.plan !== u.plan)
         await services.accounts.update(CLI_ACTOR, u.id, { disabled: false, plan: u.plan });
       if (row.password_hash !== u.passwordHash)
-        await db.updateTable('users').set({ password_hash: u.passwordHash }).where('id', '=', u.id).execute();
+        await db
+          .updateTable('users')
+          .set({ password_hash: u.passwordHash })
+          .where('id', '=', u.id)
+          .execute();
     }
     for (const s of Object.values(this.creds.sessions)) {
-      if ((await services.sessions.authenticate(s.sessionId)) === null) Object.assign(s, await this.newSession(s.userId));
+      if ((await services.sessions.authenticate(s.sessionId)) === null)
+        Object.assign(s, await this.newSession(s.userId));
     }
     for (const [name, t] of Object.entries(this.creds.tokens)) {
       const result = await services.tokens.authenticate(t.secret);
@@ -707,7 +906,8 @@ function checkAnswer(op: Operation, response: LightMyRequestResponse): string | 
   const message = body.error?.message;
   if (typeof code !== 'string' || !(code in ERROR_STATUS))
     return `error.code missing or not in the catalogue: ${clip(JSON.stringify(body).replace(/"message":".*$/, ''), 100)}`;
-  if (typeof message !== 'string' || message.length === 0) return `error.message missing (code ${code})`;
+  if (typeof message !== 'string' || message.length === 0)
+    return `error.message missing (code ${code})`;
   if (ERROR_STATUS[code as keyof typeof ERROR_STATUS] !== response.statusCode)
     return `status ${response.statusCode} does not match code ${code}`;
   return null;
@@ -719,11 +919,18 @@ function errorLines(logs: string[]): { reqId: string | undefined; message: strin
   for (const line of logs) {
     if (!/"level":(5|6)\d/.test(line)) continue;
     try {
-      const entry = JSON.parse(line) as { reqId?: string; msg?: string; err?: { message?: string; code?: string; type?: string } };
+      const entry = JSON.parse(line) as {
+        reqId?: string;
+        msg?: string;
+        err?: { message?: string; code?: string; type?: string };
+      };
       const err = entry.err;
       out.push({
         reqId: entry.reqId,
-        message: clip(`${err?.type ?? ''} ${err?.code ?? ''} ${err?.message ?? entry.msg ?? ''}`.trim(), 300),
+        message: clip(
+          `${err?.type ?? ''} ${err?.code ?? ''} ${err?.message ?? entry.msg ?? ''}`.trim(),
+          300,
+        ),
       });
     } catch {
       out.push({ reqId: undefined, message: clip(line, 300) });
@@ -745,7 +952,14 @@ export interface FuzzOptions {
 /** Fuzzes one fresh app over a fresh database of `kind` and reports what it saw. */
 export async function fuzzDatabase(kind: DatabaseKind, options: FuzzOptions): Promise<FuzzReport> {
   const h = await createHarness(kind, options.env ?? {});
-  const report: FuzzReport = { db: kind.name, seed: options.seed, requests: 0, byRoute: {}, byStatus: {}, findings: [] };
+  const report: FuzzReport = {
+    db: kind.name,
+    seed: options.seed,
+    requests: 0,
+    byRoute: {},
+    byStatus: {},
+    findings: [],
+  };
   const distinct = new Map<string, Finding>();
   const record = (raw: RawFinding) => {
     const known = KNOWN_UNTIL_SEC_KEYS_MERGE.find((k) => k.matches(raw))?.name ?? null;
@@ -761,7 +975,14 @@ export async function fuzzDatabase(kind: DatabaseKind, options: FuzzOptions): Pr
     else distinct.set(signature, { ...raw, count: 1, known });
   };
   const onUnhandled = (reason: unknown) =>
-    record({ kind: 'unhandled', db: kind.name, route: '-', status: null, error: clip(String((reason as Error)?.stack ?? reason), 400), request: null });
+    record({
+      kind: 'unhandled',
+      db: kind.name,
+      route: '-',
+      status: null,
+      error: clip(String((reason as Error)?.stack ?? reason), 400),
+      request: null,
+    });
   process.on('unhandledRejection', onUnhandled);
   process.on('uncaughtException', onUnhandled);
   try {
@@ -788,12 +1009,22 @@ export async function fuzzDatabase(kind: DatabaseKind, options: FuzzOptions): Pr
             ...(payload !== undefined && { payload }),
           }),
           new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)), REQUEST_TIMEOUT_MS);
+            timer = setTimeout(
+              () => reject(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)),
+              REQUEST_TIMEOUT_MS,
+            );
           }),
         ]);
       } catch (error) {
         const message = String((error as Error).message);
-        record({ kind: message.startsWith('no answer') ? 'hang' : 'inject-threw', db: kind.name, route, status: null, error: clip(message, 300), request });
+        record({
+          kind: message.startsWith('no answer') ? 'hang' : 'inject-threw',
+          db: kind.name,
+          route,
+          status: null,
+          error: clip(message, 300),
+          request,
+        });
       } finally {
         clearTimeout(timer);
       }
@@ -803,7 +1034,8 @@ export async function fuzzDatabase(kind: DatabaseKind, options: FuzzOptions): Pr
       if (response !== undefined) {
         const status = response.statusCode;
         const cls = statusClass(status);
-        const perRoute = (report.byRoute[route] ??= {});
+        const perRoute = report.byRoute[route] ?? {};
+        report.byRoute[route] = perRoute;
         perRoute[cls] = (perRoute[cls] ?? 0) + 1;
         report.byStatus[status] = (report.byStatus[status] ?? 0) + 1;
         let requestId: string | undefined;
@@ -812,21 +1044,38 @@ export async function fuzzDatabase(kind: DatabaseKind, options: FuzzOptions): Pr
             requestId = (response.json() as { error?: { request_id?: string } }).error?.request_id;
           } catch {}
           const line = logged.find((l) => l.reqId === requestId) ?? logged[0];
-          record({ kind: '5xx', db: kind.name, route, status, error: line?.message ?? clip(response.body, 200), request });
+          record({
+            kind: '5xx',
+            db: kind.name,
+            route,
+            status,
+            error: line?.message ?? clip(response.body, 200),
+            request,
+          });
         }
-        if (process.env.FUZZ_DEBUG && route.includes(process.env.FUZZ_DEBUG)) console.log(status, response.body.slice(0, 200), request.url.slice(0, 100), actor, request.body?.slice(0, 300));
         const problem = checkAnswer(op, response);
-        if (problem !== null) record({ kind: 'error-shape', db: kind.name, route, status, error: problem, request });
+        if (problem !== null)
+          record({ kind: 'error-shape', db: kind.name, route, status, error: problem, request });
         for (const line of logged)
-          if (status < 500 || line.reqId !== requestId) record({ kind: 'error-log', db: kind.name, route, status, error: line.message, request });
-        if (status < 300 && route === 'DELETE /v1/keys/{id}') fx.forget(request.url.split('/')[3] ?? '');
+          if (status < 500 || line.reqId !== requestId)
+            record({
+              kind: 'error-log',
+              db: kind.name,
+              route,
+              status,
+              error: line.message,
+              request,
+            });
+        if (status < 300 && route === 'DELETE /v1/keys/{id}')
+          fx.forget(request.url.split('/')[3] ?? '');
         if (status < 300) {
           try {
             fx.harvest(response.json(), actor !== 'session:b');
           } catch {}
         }
         if ((status < 300 && HEALS.test(route)) || report.requests % 200 === 0) await fx.heal();
-        if (report.requests % 250 === 0) await fx.createKey('a', { name: `fresh ${report.requests}` });
+        if (report.requests % 250 === 0)
+          await fx.createKey('a', { name: `fresh ${report.requests}` });
       }
       if (options.onProgress !== undefined && report.requests % 1000 === 0) {
         report.findings = [...distinct.values()];
@@ -834,14 +1083,28 @@ export async function fuzzDatabase(kind: DatabaseKind, options: FuzzOptions): Pr
       }
       return true;
     });
-    const details = await fc.check(property, { seed: options.seed, numRuns: options.runs, endOnFailure: true });
+    const details = await fc.check(property, {
+      seed: options.seed,
+      numRuns: options.runs,
+      endOnFailure: true,
+    });
     // The property itself only throws when the fuzzer is broken (its checks record, not throw);
     // the counterexample is not printed as it can be thousands of levels deep.
-    if (details.failed) throw new Error(`the fuzzer failed (seed ${options.seed}): ${String((details.errorInstance as Error)?.stack ?? details.errorInstance)}`);
+    if (details.failed)
+      throw new Error(
+        `the fuzzer failed (seed ${options.seed}): ${String((details.errorInstance as Error)?.stack ?? details.errorInstance)}`,
+      );
     for (const url of ['/healthz', '/readyz']) {
       const response = await h.app.inject({ method: 'GET', url });
       if (response.statusCode !== 200)
-        record({ kind: 'not-ready', db: kind.name, route: `GET ${url}`, status: response.statusCode, error: 'the app is not healthy after the run', request: null });
+        record({
+          kind: 'not-ready',
+          db: kind.name,
+          route: `GET ${url}`,
+          status: response.statusCode,
+          error: 'the app is not healthy after the run',
+          request: null,
+        });
     }
   } finally {
     process.off('unhandledRejection', onUnhandled);
@@ -866,13 +1129,18 @@ export function formatReport(report: FuzzReport): string {
       .map(([cls, n]) => `${cls} ${n} (${((100 * n) / Math.max(report.requests, 1)).toFixed(1)} %)`)
       .join(', ')}`,
   );
-  lines.push(`  statuses: ${Object.entries(report.byStatus).map(([s, n]) => `${s}:${n}`).join(' ')}`);
+  lines.push(
+    `  statuses: ${Object.entries(report.byStatus)
+      .map(([s, n]) => `${s}:${n}`)
+      .join(' ')}`,
+  );
   for (const [route, counts] of Object.entries(report.byRoute).sort())
-    lines.push(`  ${route.padEnd(34)} ${['2xx', '3xx', '4xx', '5xx'].map((c) => `${c} ${String(counts[c] ?? 0).padStart(6)}`).join('  ')}`);
+    lines.push(
+      `  ${route.padEnd(34)} ${['2xx', '3xx', '4xx', '5xx'].map((c) => `${c} ${String(counts[c] ?? 0).padStart(6)}`).join('  ')}`,
+    );
   for (const f of report.findings)
     lines.push(
       `  ${f.known === null ? 'NEW' : `known (${f.known})`} ${f.kind} ×${f.count} ${f.route} → ${f.status ?? '-'}: ${f.error}\n      e.g. ${f.request === null ? '-' : describeRequest(f.request)}`,
     );
   return lines.join('\n');
 }
-

@@ -218,13 +218,16 @@ export function toJsonText(value: unknown): string {
       v instanceof Deep ? `\u0001DEEP${deep.push(v) - 1}\u0001` : v,
     ) ?? 'null';
   if (deep.length === 0) return text;
-  return text.replace(/"\\u0001DEEP(\d+)\\u0001"/g, (_, i: string) => (deep[Number(i)] as Deep).text());
+  return text.replace(/"\\u0001DEEP(\d+)\\u0001"/g, (_, i: string) =>
+    (deep[Number(i)] as Deep).text(),
+  );
 }
 
 export const deepValue: fc.Arbitrary<unknown> = fc
-  .tuple(fc.integer({ min: 20, max: 5_000 }), fc.constantFrom('object', 'array') as fc.Arbitrary<
-    'object' | 'array'
-  >)
+  .tuple(
+    fc.integer({ min: 20, max: 5_000 }),
+    fc.constantFrom('object', 'array') as fc.Arbitrary<'object' | 'array'>,
+  )
   .map(([depth, kind]) => nested(depth, kind));
 
 /** A JSON value of any type: the wrong type for whatever field it lands in, most of the time. */
@@ -246,7 +249,8 @@ export function encodeLoose(value: string): string {
   for (const ch of value) {
     const code = ch.codePointAt(0) ?? 0;
     if (code >= 0xd800 && code <= 0xdfff) {
-      out += `%${(0xe0 | (code >> 12)).toString(16)}%${(0x80 | ((code >> 6) & 0x3f)).toString(16)}%${(0x80 | (code & 0x3f)).toString(16)}`.toUpperCase();
+      out +=
+        `%${(0xe0 | (code >> 12)).toString(16)}%${(0x80 | ((code >> 6) & 0x3f)).toString(16)}%${(0x80 | (code & 0x3f)).toString(16)}`.toUpperCase();
     } else {
       out += encodeURIComponent(ch);
     }
@@ -293,7 +297,10 @@ export const headerValue: fc.Arbitrary<string> = fc.oneof(
   { arbitrary: fc.string({ unit: codeUnit, maxLength: 30 }), weight: 1 },
   {
     arbitrary: fc
-      .tuple(fc.constantFrom('a', '=', ';', ',', ' ', '\u00e9', 'Bearer '), fc.integer({ min: 1, max: 100_000 }))
+      .tuple(
+        fc.constantFrom('a', '=', ';', ',', ' ', '\u00e9', 'Bearer '),
+        fc.integer({ min: 1, max: 100_000 }),
+      )
       .map(([unit, n]) => unit.repeat(Math.ceil(n / unit.length)).slice(0, 100_000)),
     weight: 1,
   },

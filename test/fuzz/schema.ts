@@ -1,5 +1,13 @@
 import fc from 'fast-check';
-import { anyJsonValue, anyString, Deep, deepValue, hugeString, nested, toJsonText } from './inputs.ts';
+import {
+  anyJsonValue,
+  anyString,
+  Deep,
+  deepValue,
+  hugeString,
+  nested,
+  toJsonText,
+} from './inputs.ts';
 
 export type JsonSchema = {
   $ref?: string;
@@ -40,7 +48,11 @@ const isoDate = fc
   .map((ms) => new Date(ms).toISOString());
 
 /** An arbitrary of values that satisfy the schema (field hints aside), kept small. */
-export function validValue(schema: JsonSchema, ctx: SchemaContext, name = ''): fc.Arbitrary<unknown> {
+export function validValue(
+  schema: JsonSchema,
+  ctx: SchemaContext,
+  name = '',
+): fc.Arbitrary<unknown> {
   if (schema.$ref !== undefined) return validValue(ctx.resolve(schema.$ref), ctx, name);
   const fromSchema = bySchema(schema, ctx, name);
   const hint = name === '' ? undefined : ctx.hints(name);
@@ -83,7 +95,9 @@ function bySchema(schema: JsonSchema, ctx: SchemaContext, name: string): fc.Arbi
       return fc.constant(null);
     case 'array': {
       const items =
-        schema.items === undefined ? fc.jsonValue({ maxDepth: 2 }) : validValue(schema.items, ctx, `${name}[]`);
+        schema.items === undefined
+          ? fc.jsonValue({ maxDepth: 2 })
+          : validValue(schema.items, ctx, `${name}[]`);
       return fc.array(items, {
         minLength: schema.minItems ?? 0,
         maxLength: Math.min(schema.maxItems ?? 5, 5),
@@ -104,30 +118,46 @@ function objectValue(schema: JsonSchema, ctx: SchemaContext): fc.Arbitrary<unkno
     return schema.additionalProperties === false
       ? fc.constant({})
       : fc.oneof(
-          { arbitrary: fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 5 }), weight: 6 },
-          { arbitrary: fc.integer({ min: 10, max: 6_000 }).map((d) => ({ deep: nested(d, 'object') })), weight: 1 },
+          {
+            arbitrary: fc.dictionary(fc.string({ maxLength: 10 }), fc.jsonValue({ maxDepth: 3 }), {
+              maxKeys: 5,
+            }),
+            weight: 6,
+          },
+          {
+            arbitrary: fc
+              .integer({ min: 10, max: 6_000 })
+              .map((d) => ({ deep: nested(d, 'object') })),
+            weight: 1,
+          },
         );
   }
   const required = schema.required ?? [];
   const optional = names.filter((key) => !required.includes(key));
   // Few optional fields at a time: with all of them, nearly every body trips some cross-field
   // rule (permissions with a preset, …) and the handler is never reached.
-  const atLeast = Math.max(0, Math.min((schema.minProperties ?? 0) - required.length, optional.length));
+  const atLeast = Math.max(
+    0,
+    Math.min((schema.minProperties ?? 0) - required.length, optional.length),
+  );
   return fc
-    .subarray(optional, { minLength: atLeast, maxLength: Math.max(atLeast, Math.min(3, optional.length)) })
+    .subarray(optional, {
+      minLength: atLeast,
+      maxLength: Math.max(atLeast, Math.min(3, optional.length)),
+    })
     .chain((chosen) => {
-    const model: Record<string, fc.Arbitrary<unknown>> = {};
-    for (const key of [...required, ...chosen])
-      model[key] = validValue(properties[key] as JsonSchema, ctx, key);
-    return fc.record(model);
-  });
+      const model: Record<string, fc.Arbitrary<unknown>> = {};
+      for (const key of [...required, ...chosen])
+        model[key] = validValue(properties[key] as JsonSchema, ctx, key);
+      return fc.record(model);
+    });
 }
 
 /** Every path (as a list of keys) inside a JSON value, the root included, breadth-limited. */
 function paths(value: unknown, prefix: (string | number)[] = [], out: (string | number)[][] = []) {
   out.push(prefix);
   if (out.length > 50 || prefix.length > 6 || value instanceof Deep) return out;
-  if (Array.isArray(value)) value.forEach((v, i) => paths(v, [...prefix, i], out));
+  if (Array.isArray(value)) value.forEach((v, i) => void paths(v, [...prefix, i], out));
   else if (value !== null && typeof value === 'object')
     for (const [k, v] of Object.entries(value)) paths(v, [...prefix, k], out);
   return out;
@@ -135,9 +165,9 @@ function paths(value: unknown, prefix: (string | number)[] = [], out: (string | 
 
 function setAt(root: unknown, path: (string | number)[], next: (old: unknown) => unknown): unknown {
   if (path.length === 0) return next(root);
-  const copy: Record<string | number, unknown> = Array.isArray(root)
-    ? [...root]
-    : { ...(root as Record<string, unknown>) };
+  const copy = (
+    Array.isArray(root) ? [...root] : { ...(root as Record<string, unknown>) }
+  ) as Record<string | number, unknown>;
   const [head, ...rest] = path as [string | number, ...(string | number)[]];
   copy[head] = setAt(copy[head], rest, next);
   return copy;
@@ -163,19 +193,44 @@ export type Mutation =
   | { kind: 'huge'; at: number; value: string };
 
 export const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  { arbitrary: fc.record({ kind: fc.constant('replace' as const), at: fc.nat(), value: anyJsonValue }), weight: 5 },
+  {
+    arbitrary: fc.record({
+      kind: fc.constant('replace' as const),
+      at: fc.nat(),
+      value: anyJsonValue,
+    }),
+    weight: 5,
+  },
   { arbitrary: fc.record({ kind: fc.constant('remove' as const), at: fc.nat() }), weight: 2 },
   {
     arbitrary: fc.record({
       kind: fc.constant('extra' as const),
       at: fc.nat(),
-      key: fc.oneof(anyString, fc.constantFrom('owner_id', 'hash', 'key_hash', 'usage_count', 'id', 'role', '__proto__', 'constructor')),
+      key: fc.oneof(
+        anyString,
+        fc.constantFrom(
+          'owner_id',
+          'hash',
+          'key_hash',
+          'usage_count',
+          'id',
+          'role',
+          '__proto__',
+          'constructor',
+        ),
+      ),
       value: anyJsonValue,
     }),
     weight: 2,
   },
-  { arbitrary: fc.record({ kind: fc.constant('deep' as const), at: fc.nat(), value: deepValue }), weight: 1 },
-  { arbitrary: fc.record({ kind: fc.constant('huge' as const), at: fc.nat(), value: hugeString }), weight: 1 },
+  {
+    arbitrary: fc.record({ kind: fc.constant('deep' as const), at: fc.nat(), value: deepValue }),
+    weight: 1,
+  },
+  {
+    arbitrary: fc.record({ kind: fc.constant('huge' as const), at: fc.nat(), value: hugeString }),
+    weight: 1,
+  },
 );
 
 /** Applies one mutation at one of the value's paths (chosen by `at`). */
