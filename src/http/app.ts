@@ -10,6 +10,7 @@ import Fastify, {
   type RawRequestDefaultExpression,
   type RawServerDefault,
 } from 'fastify';
+import { AppError } from '../core/errors.ts';
 import type { anonymousActor } from '../services/actor.ts';
 import type { Services } from '../services/index.ts';
 import { cookieSettings } from './plugins/auth.ts';
@@ -135,9 +136,17 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     usageRoutes(scope, services, cookieConfig);
     adminRoutes(scope, services, cookieConfig);
     scope.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-    await scope.register(scalar, {
-      routePrefix: '/docs',
-      configuration: { url: '/openapi.json', title: 'Keyward API' },
+    await scope.register(async (docs: App) => {
+      // Scalar's pages parse `protocol://Host` with new URL(), which throws (a 500) on a
+      // malformed Host header such as "a b" or "[::1": refuse those first.
+      docs.addHook('onRequest', async (request) => {
+        if (!URL.canParse(request.url, `${request.protocol}://${request.hostname}`))
+          throw new AppError('validation_error', 'the Host header is not a valid host name');
+      });
+      await docs.register(scalar, {
+        routePrefix: '/docs',
+        configuration: { url: '/openapi.json', title: 'Keyward API' },
+      });
     });
     // Last: its catch-all GET answers only what no route above claims.
     dashboardRoutes(scope, options.dashboardDir === undefined ? {} : { dir: options.dashboardDir });

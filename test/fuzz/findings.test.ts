@@ -44,4 +44,33 @@ describe.each(sqlite)('fuzz findings on $name', (kind) => {
       expect(body.error.message).toMatch(/too long/);
     },
   );
+
+  it.each(['a b', '%', '[::1', 'exa mple.com:80'])(
+    'GET /docs with a malformed Host header (%j) → 400 in the error shape',
+    async (host) => {
+      for (const url of ['/docs', '/docs/']) {
+        const response = await h.app.inject({ method: 'GET', url, headers: { host } });
+        expect(response.statusCode).toBe(400);
+        const body = response.json() as { error: { code: string; message: string } };
+        expect(body.error.code).toBe('validation_error');
+        expect(body.error.message).toMatch(/Host/);
+      }
+    },
+  );
+
+  it('GET /docs with a well-formed Host header still serves the reference', async () => {
+    const redirect = await h.app.inject({
+      method: 'GET',
+      url: '/docs',
+      headers: { host: 'keys.example.com:8080' },
+    });
+    expect(redirect.statusCode).toBe(301);
+    const page = await h.app.inject({
+      method: 'GET',
+      url: '/docs/',
+      headers: { host: 'keys.example.com:8080' },
+    });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('/openapi.json');
+  });
 });
