@@ -15,6 +15,7 @@ import {
   toJsonText,
   urlComponent,
 } from './inputs.ts';
+import { KNOWN_UNTIL_SEC_KEYS_MERGE } from './known.ts';
 import {
   type FieldHints,
   type JsonSchema,
@@ -26,16 +27,6 @@ import {
 
 /** Long enough for any password policy; the fuzzer offers it so that logins and changes succeed. */
 export const FIXTURE_PASSWORD = 'fuzz-correct-horse-battery-staple-1';
-
-/**
- * 5xx answers that another branch (sec-keys) is fixing at the same time. A 5xx that matches one
- * of these is reported as known instead of failing the run. Delete this list (and its use in
- * `classify`) once sec-keys is merged: from then on every 5xx fails the suite.
- */
-export const KNOWN_UNTIL_SEC_KEYS_MERGE: readonly {
-  name: string;
-  matches(f: RawFinding): boolean;
-}[] = [];
 
 // ---------------------------------------------------------------------------------------------
 // Operations, from the app's own OpenAPI document
@@ -153,6 +144,7 @@ export function operationsOf(doc: OpenApiDocument): Operation[] {
   ops.push(
     { method: 'GET', path: '/openapi.json', params: [], body: undefined, json: true, fitting: any },
     { method: 'GET', path: '/docs', params: [], body: undefined, json: false, fitting: any },
+    { method: 'GET', path: '/docs/', params: [], body: undefined, json: false, fitting: any },
     { method: 'GET', path: '/', params: [], body: undefined, json: false, fitting: any },
     {
       method: 'GET',
@@ -250,6 +242,23 @@ const ipOrCidr = fc.oneof(
   fc.tuple(fc.ipV6(), fc.integer({ min: 0, max: 128 })).map(([ip, n]) => `${ip}/${n}`),
   fc.ipV4().map((ip) => `::ffff:${ip}`),
 );
+/** Forms inet_aton and ipaddr.js accept that a strict parser refuses. */
+const looseIp = fc.constantFrom(
+  '1',
+  '0',
+  '127.1',
+  '0x7f.1',
+  '0x7f000001',
+  '017700000001',
+  '01.02.03.04',
+  '4294967295',
+  '4294967296',
+  '::ffff:0x7f.1',
+  '1.2.3.4.5',
+  '::ffff:1.2.3',
+  'fe80::1%eth0',
+  '1.2.3.4/33',
+);
 const permission = fc.oneof(
   fc.constantFrom('*', 'read:*', '*:read', 'documents:read', 'documents:write', 'admin'),
   fc
@@ -282,13 +291,17 @@ const hints: FieldHints = (name) => {
       );
     case 'ip':
     case 'ip_allowlist[]':
-      return ipOrCidr;
+      return fc.oneof({ arbitrary: ipOrCidr, weight: 4 }, { arbitrary: looseIp, weight: 1 });
     case 'permission':
     case 'permissions[]':
       return permission;
     case 'grace_period':
     case 'expires_in':
       return duration;
+    case 'amount':
+    case 'cost':
+    case 'remaining':
+      return fc.integer({ min: 0, max: 20 });
     case 'plan':
       return fc.constantFrom('free', 'pro', 'enterprise', 'gold');
     case 'name':
@@ -629,12 +642,20 @@ export interface FuzzReport {
 }
 
 const SECRET_SHAPED = /(sk_(?:live|test)_|kw[ms]_)[0-9a-f]{36}([0-9a-f]{4})/g;
-const clip = (s: string, n: number) =>
-  (s.length > n ? `${s.slice(0, n)}…(${s.length} chars)` : s).replace(SECRET_SHAPED, '$1…$2');
+/** Session ids and CSRF tokens: 43 characters of base64url. */
+const SESSION_SHAPED = /(?<![\w-])([\w-]{4})[\w-]{39}(?![\w-])/g;
+/** Shortens a value for a report, masking every secret the fixture issued (before cutting it). */
+const clip = (s: string, n: number) => {
+  const masked = s.replace(SECRET_SHAPED, '$1…$2');
+  return masked.length > n ? `${masked.slice(0, n)}…(${s.length} chars)` : masked;
+};
 
 export function describeRequest(r: SentRequest): string {
   const headers = Object.entries(r.headers)
-    .map(([k, v]) => `${k}: ${JSON.stringify(clip(v, 80))}`)
+    .map(([k, v]) => {
+      const value = k === 'cookie' || k === 'x-csrf-token' ? v.replace(SESSION_SHAPED, '$1…') : v;
+      return `${k}: ${JSON.stringify(clip(value, 80))}`;
+    })
     .join('; ');
   return `${r.method} ${clip(r.url, 200)} [${headers}]${r.body === null ? '' : ` body ${JSON.stringify(clip(r.body, 200))}`}`;
 }
