@@ -94,7 +94,22 @@ function buildRequest(
     if (spec.body.contentType !== null) headers['content-type'] = spec.body.contentType;
   }
   for (const [name, value] of spec.headers) headers[name] = fx.resolve(value);
+  for (const [name, value] of Object.entries(headers)) headers[name] = asReceived(value);
   return { method: op.method, url, headers, body, payload, remoteAddress: spec.ip, actor };
+}
+
+/**
+ * A header value as Keyward receives it over HTTP, which inject() would otherwise skip: Node's
+ * parser answers 400 to control characters other than tab (NUL, CR, DEL …) before any handler
+ * runs, and hands over the bytes of a UTF-8 value decoded as Latin-1.
+ */
+function asReceived(value: string): string {
+  let out = '';
+  for (const ch of Buffer.from(value, 'utf8').toString('latin1')) {
+    const code = ch.charCodeAt(0);
+    out += (code < 0x20 && code !== 0x09) || code === 0x7f ? '?' : ch;
+  }
+  return out;
 }
 
 const statusClass = (status: number) => `${Math.floor(status / 100)}xx`;
@@ -156,7 +171,8 @@ export interface FuzzOptions {
 
 /** Fuzzes one fresh app over a fresh database of `kind` and reports what it saw. */
 export async function fuzzDatabase(kind: DatabaseKind, options: FuzzOptions): Promise<FuzzReport> {
-  const h = await createHarness(kind, options.env ?? {});
+  // Requests from 10.0.0.1 come through a trusted proxy, so X-Forwarded-For is parsed for them.
+  const h = await createHarness(kind, { TRUSTED_PROXIES: '10.0.0.1', ...options.env });
   const report: FuzzReport = {
     db: kind.name,
     seed: options.seed,
