@@ -295,8 +295,11 @@ export async function fuzzDatabase(kind: DatabaseKind, options: FuzzOptions): Pr
           } catch {}
         }
         if ((status < 300 && HEALS.test(route)) || report.requests % 200 === 0) await fx.heal();
-        if (report.requests % 250 === 0)
+        // A fresh key now and then, as the fuzzer revokes and deletes the ones it has.
+        if (report.requests % 250 === 0) {
+          await fx.heal();
           await fx.createKey('a', { name: `fresh ${report.requests}` });
+        }
       }
       if (options.onProgress !== undefined && report.requests % 1000 === 0) {
         report.findings = [...distinct.values()];
