@@ -269,6 +269,8 @@ function queryValue(param: Param): fc.Arbitrary<string> {
       arbitrary: fc.constantFrom(
         '1e300',
         '1e400',
+        '1e20',
+        '9223372036854775808',
         '-1',
         '0',
         'NaN',
@@ -286,13 +288,17 @@ function queryValue(param: Param): fc.Arbitrary<string> {
 
 function queryFor(op: Operation): fc.Arbitrary<[string, string][]> {
   const declared = op.params.filter((p) => p.in === 'query');
+  // fc.option's `freq` is the inverse of the chance of null: each declared parameter is present
+  // half of the time, sometimes twice (which a querystring parser turns into an array).
   const parts = declared.map((p) =>
     fc.option(
-      // Sometimes the same parameter twice, which a querystring parser turns into an array.
       fc
-        .array(queryValue(p), { minLength: 1, maxLength: 2 })
+        .oneof(
+          { arbitrary: fc.array(queryValue(p), { minLength: 1, maxLength: 1 }), weight: 5 },
+          { arbitrary: fc.array(queryValue(p), { minLength: 2, maxLength: 2 }), weight: 1 },
+        )
         .map((values) => values.map((v): [string, string] => [p.name, v])),
-      { freq: 1 },
+      { freq: 2 },
     ),
   );
   const extra = fc.array(
@@ -300,10 +306,13 @@ function queryFor(op: Operation): fc.Arbitrary<[string, string][]> {
       fc.oneof(anyString, fc.constantFrom('__proto__', 'constructor', 'limit[]', 'a[b]')),
       anyString,
     ),
-    { maxLength: 2 },
+    { minLength: 1, maxLength: 2 },
   );
   return fc
-    .tuple(fc.tuple(...parts), fc.option(extra, { freq: 6 }))
+    .tuple(
+      fc.tuple(...parts),
+      fc.oneof({ arbitrary: fc.constant(null), weight: 6 }, { arbitrary: extra, weight: 1 }),
+    )
     .map(([chosen, more]) => [...chosen.flatMap((c) => c ?? []), ...(more ?? [])]);
 }
 
