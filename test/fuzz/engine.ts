@@ -291,7 +291,7 @@ export async function fuzzDatabase(kind: DatabaseKind, options: FuzzOptions): Pr
           fx.forget(request.url.split('/')[3] ?? '');
         if (status < 300) {
           try {
-            fx.harvest(response.json(), actor !== 'session:b');
+            fx.harvest(response.json(), op.path, actor !== 'session:b');
           } catch {}
         }
         if ((status < 300 && HEALS.test(route)) || report.requests % 200 === 0) await fx.heal();

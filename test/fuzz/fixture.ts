@@ -2,7 +2,7 @@ import type { Scope } from '../../src/core/token.ts';
 import { CLI_ACTOR } from '../../src/services/actor.ts';
 import { type Harness, uniqueEmail } from '../helpers/harness.ts';
 import { type ActorName, TOKEN_SCOPES } from './operations.ts';
-import { FIXTURE_PASSWORD, POOL_REF, type Pool } from './requests.ts';
+import { cursorPool, FIXTURE_PASSWORD, POOL_REF, type Pool } from './requests.ts';
 
 const POOL_CAP = 200;
 
@@ -24,7 +24,10 @@ export class Fixture {
     token: [],
     user: [],
     verification: [],
-    cursor: [],
+    keysCursor: [],
+    logsCursor: [],
+    auditCursor: [],
+    usersCursor: [],
   };
   creds!: Credentials;
   readonly h: Harness;
@@ -145,10 +148,10 @@ export class Fixture {
   }
 
   /** Learns the ids, keys and cursors an answer hands out, so later requests can use them. */
-  harvest(value: unknown, actorOwnsA: boolean, depth = 0): void {
+  harvest(value: unknown, path: string, actorOwnsA: boolean, depth = 0): void {
     if (depth > 4 || value === null || typeof value !== 'object') return;
     if (Array.isArray(value)) {
-      for (const v of value.slice(0, 20)) this.harvest(v, actorOwnsA, depth + 1);
+      for (const v of value.slice(0, 20)) this.harvest(v, path, actorOwnsA, depth + 1);
       return;
     }
     for (const [k, v] of Object.entries(value)) {
@@ -159,8 +162,8 @@ export class Fixture {
         else if (/^ver_[a-z2-7]{24}$/.test(v)) this.add('verification', v);
         else if (k === 'key' && /^sk_(live|test)_[0-9a-f]{40}$/.test(v)) this.add('apiKey', v);
       }
-      if (k === 'next_cursor' && v !== null) this.add('cursor', String(v));
-      if (typeof v === 'object') this.harvest(v, actorOwnsA, depth + 1);
+      if (k === 'next_cursor' && v !== null) this.add(cursorPool(path), String(v));
+      if (typeof v === 'object') this.harvest(v, path, actorOwnsA, depth + 1);
     }
   }
 

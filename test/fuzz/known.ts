@@ -76,11 +76,4 @@ export const KNOWN_UNTIL_SEC_KEYS_MERGE: readonly {
       /^(POST \/v1\/keys|PATCH \/v1\/keys\/\{id\})$/.test(f.route) &&
       (f.request?.body ?? '').includes('"metadata":'),
   },
-  {
-    name: 'loose IP parsing in POST /v1/verify',
-    matches: (f) =>
-      f.kind === '5xx' &&
-      f.route === 'POST /v1/verify' &&
-      (f.request?.body ?? '').includes('"ip":'),
-  },
 ];

@@ -30,7 +30,18 @@ export type Pool =
   | 'token'
   | 'user'
   | 'verification'
-  | 'cursor';
+  | 'keysCursor'
+  | 'logsCursor'
+  | 'auditCursor'
+  | 'usersCursor';
+
+/** A cursor only means something to the list that issued it. */
+export function cursorPool(path: string): Pool {
+  if (path === '/v1/keys') return 'keysCursor';
+  if (path.endsWith('/logs')) return 'logsCursor';
+  if (path === '/v1/audit-log') return 'auditCursor';
+  return 'usersCursor';
+}
 
 /**
  * A placeholder the generator emits; replaced by a pool entry when the request is sent. Made of
@@ -104,8 +115,6 @@ const hints: FieldHints = (name) => {
       return poolRef('user');
     case 'verification_id':
       return poolRef('verification');
-    case 'cursor':
-      return poolRef('cursor');
     case 'email':
       return fc.oneof(fc.constant('~~email.0~~'), fc.emailAddress());
     case 'password':
@@ -257,11 +266,21 @@ function bodyFor(
   return fc.oneof({ arbitrary: fc.constant(null), weight: 9 }, { arbitrary: any, weight: 1 });
 }
 
-function queryValue(param: Param): fc.Arbitrary<string> {
-  const valid = validValue(param.schema, { resolve: () => ({}), hints }, param.name).map((v) =>
-    typeof v === 'string' ? v : JSON.stringify(v),
+function queryValue(
+  param: Param,
+  path: string,
+): { valid: fc.Arbitrary<string>; any: fc.Arbitrary<string> } {
+  const fromSchema = validValue(param.schema, { resolve: () => ({}), hints }, param.name).map(
+    (v) => (typeof v === 'string' ? v : JSON.stringify(v)),
   );
-  return fc.oneof(
+  const valid =
+    param.name === 'cursor'
+      ? fc.oneof(
+          { arbitrary: poolRef(cursorPool(path)), weight: 3 },
+          { arbitrary: fromSchema, weight: 1 },
+        )
+      : fromSchema;
+  const any = fc.oneof(
     { arbitrary: valid, weight: 5 },
     { arbitrary: anyString, weight: 3 },
     { arbitrary: anyNumber.map(String), weight: 1 },
@@ -284,21 +303,40 @@ function queryValue(param: Param): fc.Arbitrary<string> {
     },
     { arbitrary: hugeString.map((s) => s.slice(0, 20_000)), weight: 1 },
   );
+  return { valid, any };
 }
 
 function queryFor(op: Operation): fc.Arbitrary<[string, string][]> {
   const declared = op.params.filter((p) => p.in === 'query');
-  // fc.option's `freq` is the inverse of the chance of null: each declared parameter is present
-  // half of the time, sometimes twice (which a querystring parser turns into an array).
-  const parts = declared.map((p) =>
-    fc.option(
-      fc
-        .oneof(
-          { arbitrary: fc.array(queryValue(p), { minLength: 1, maxLength: 1 }), weight: 5 },
-          { arbitrary: fc.array(queryValue(p), { minLength: 2, maxLength: 2 }), weight: 1 },
-        )
-        .map((values) => values.map((v): [string, string] => [p.name, v])),
-      { freq: 2 },
+  // A route takes up to six parameters and one bad value stops the request at validation, so
+  // half of the query strings hold valid values only. fc.option's `freq` is the inverse of the
+  // chance of null: each parameter is present half of the time.
+  const clean = fc.tuple(
+    ...declared.map((p) =>
+      fc.option(
+        queryValue(p, op.path).valid.map((v): [string, string][] => [[p.name, v]]),
+        { freq: 2 },
+      ),
+    ),
+  );
+  const dirty = fc.tuple(
+    ...declared.map((p) =>
+      fc.option(
+        fc
+          .oneof(
+            {
+              arbitrary: fc.array(queryValue(p, op.path).any, { minLength: 1, maxLength: 1 }),
+              weight: 5,
+            },
+            // The same parameter twice, which a querystring parser turns into an array.
+            {
+              arbitrary: fc.array(queryValue(p, op.path).any, { minLength: 2, maxLength: 2 }),
+              weight: 1,
+            },
+          )
+          .map((values) => values.map((v): [string, string] => [p.name, v])),
+        { freq: 2 },
+      ),
     ),
   );
   const extra = fc.array(
@@ -310,7 +348,7 @@ function queryFor(op: Operation): fc.Arbitrary<[string, string][]> {
   );
   return fc
     .tuple(
-      fc.tuple(...parts),
+      fc.oneof(clean, dirty),
       fc.oneof({ arbitrary: fc.constant(null), weight: 6 }, { arbitrary: extra, weight: 1 }),
     )
     .map(([chosen, more]) => [...chosen.flatMap((c) => c ?? []), ...(more ?? [])]);
