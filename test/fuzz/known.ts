@@ -38,9 +38,10 @@ const nulOnPostgres = (f: RawFinding) =>
 
 /**
  * 5xx answers that the sec-keys branch fixes at the same time as this suite lands. A finding that
- * matches an entry is reported as known and does not fail the run. DELETE THIS FILE (and its one
- * import in engine.ts) once sec-keys is merged: from then on every 5xx fails the suite, which also
- * checks that the fixes cover every route the fuzzer reaches.
+ * matches an entry is reported as known and does not fail the run. Once sec-keys is merged,
+ * DELETE THIS FILE, its import in engine.ts and the line there that consults it (`known` is then
+ * always null): from then on every 5xx fails the suite, which also checks that those fixes cover
+ * every route the fuzzer reaches.
  */
 export const KNOWN_UNTIL_SEC_KEYS_MERGE: readonly {
   name: string;
