@@ -15,7 +15,7 @@ import { normaliseIpAllowlist } from '../core/key-settings.ts';
 import type { anonymousActor } from '../services/actor.ts';
 import type { Services } from '../services/index.ts';
 import { cookieSettings } from './plugins/auth.ts';
-import { clientErrorHandler, registerErrorHandling } from './plugins/errors.ts';
+import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './plugins/errors.ts';
 import { addSecurityHeaders } from './plugins/security-headers.ts';
 import { validatorCompiler } from './plugins/validation.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -85,6 +85,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       },
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorateRequest('actor', null as unknown as ReturnType<typeof anonymousActor>);

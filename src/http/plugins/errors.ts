@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, ERROR_STATUS, type ErrorCode } from '../../core/errors.ts';
 import { loggablePath } from '../../logger.ts';
 import type { StoreHealth } from '../../storage/database.ts';
@@ -131,4 +131,30 @@ export function registerErrorHandling(app: FastifyInstance, health: StoreHealth)
         ),
       );
   });
+}
+
+/**
+ * Errors Fastify raises while routing, which bypass the error handler and would otherwise be
+ * answered in Fastify's own shape: a path that is not valid percent-encoding (FST_ERR_BAD_URL),
+ * and a path segment longer than the router's maxParamLength (FST_ERR_MAX_PARAM_LENGTH, a 414).
+ */
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  addSecurityHeaders(reply);
+  if (error.code === 'FST_ERR_BAD_URL') {
+    return reply
+      .status(400)
+      .send(errorBody('validation_error', 'the URL is not valid percent-encoding', request.id));
+  }
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return reply
+      .status(400)
+      .send(errorBody('validation_error', 'a segment of the URL path is too long', request.id));
+  }
+  request.log.error(
+    { err: { type: error.name, code: error.code, message: error.message, stack: error.stack } },
+    'request failed',
+  );
+  return reply
+    .status(500)
+    .send(errorBody('internal_error', 'something went wrong on our side', request.id));
 }
