@@ -310,3 +310,43 @@ describe.each(sqlite)('the OpenAPI document on $name', (kind) => {
     });
   });
 });
+
+describe.each(sqlite)('/docs on $name', (kind) => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await createHarness(kind);
+  });
+
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('loads its scripts from versioned URLs on this server, cached for a year', async () => {
+    const page = await h.request({ method: 'GET', url: '/docs/' });
+    expect(page.statusCode).toBe(200);
+    // The page names the versions, so it must never be cached itself.
+    expect(page.headers['cache-control']).toBe('no-store');
+    const scripts = [...page.body.matchAll(/<script src="([^"]+)"/g)].map((m) => m[1] ?? '');
+    expect(scripts.map((src) => src.split('?')[0])).toEqual([
+      '/docs/js/zod-jitless.js',
+      '/docs/js/scalar.js',
+    ]);
+    for (const src of scripts) {
+      expect(src, src).toMatch(/^\/docs\/js\/[a-z-]+\.js\?v=[\w.-]+$/);
+      const script = await h.request({ method: 'GET', url: src });
+      expect(script.statusCode, src).toBe(200);
+      expect(script.headers['content-type'], src).toMatch(/javascript/);
+      expect(script.headers['cache-control'], src).toBe('public, max-age=31536000, immutable');
+      expect(script.headers['content-security-policy'], src).toBe(
+        page.headers['content-security-policy'],
+      );
+      // Without the current version (an old page, a hand-typed URL) it is not kept for long.
+      for (const url of [src.split('?')[0] ?? '', `${src.split('?')[0]}?v=0.0.0`]) {
+        const stale = await h.request({ method: 'GET', url });
+        expect(stale.statusCode, url).toBe(200);
+        expect(stale.headers['cache-control'], url).toBe('public, max-age=3600');
+      }
+    }
+  });
+});
