@@ -87,7 +87,10 @@ function walk(value: unknown, visit: (node: Record<string, unknown>) => void): v
 
 function operations(doc: Document): [string, Operation][] {
   return Object.entries(doc.paths).flatMap(([path, item]) =>
-    Object.entries(item).map(([method, op]) => [`${method.toUpperCase()} ${path}`, op]),
+    Object.entries(item).map(([method, op]): [string, Operation] => [
+      `${method.toUpperCase()} ${path}`,
+      op,
+    ]),
   );
 }
 
@@ -124,7 +127,9 @@ describe.each(sqlite)('the OpenAPI document on $name', (kind) => {
   it('is valid OpenAPI 3.1 to a real validator, and every $ref resolves', async () => {
     expect(doc.openapi).toBe('3.1.0');
     const validator = new Validator();
-    const result = await validator.validate(structuredClone(doc));
+    const result = await validator.validate(
+      structuredClone(doc) as unknown as Record<string, unknown>,
+    );
     expect(result.errors ?? []).toEqual([]);
     expect(result.valid).toBe(true);
     expect(validator.version).toBe('3.1');
