@@ -242,6 +242,14 @@ describe.each(sqlite)('the OpenAPI document on $name', (kind) => {
     expect(headers('POST /v1/auth/login', '429')).toEqual(['Retry-After']);
   });
 
+  it('documents the body parser refusals on every operation that takes a body', () => {
+    const withBody = operations(doc).filter(([, op]) => op.requestBody !== undefined);
+    expect(withBody.length).toBeGreaterThanOrEqual(10);
+    for (const [route, op] of withBody)
+      for (const status of ['400', '413', '415'])
+        expect(op.responses, route).toHaveProperty(status);
+  });
+
   it('has a request and response example for every operation, each valid for its schema', () => {
     for (const [route, op] of operations(doc)) {
       const body = op.requestBody?.content['application/json'];

@@ -92,6 +92,8 @@ const STATUS_TEXT: Record<number, string> = {
   403: 'Not allowed',
   404: 'Not found',
   409: 'Not possible in the current state',
+  413: 'The request body is larger than BODY_LIMIT',
+  415: 'The request body is not JSON',
   429: 'Too many requests',
   500: 'An unexpected error on the server',
   503: 'Temporarily unavailable',
@@ -104,6 +106,8 @@ const EXAMPLE_MESSAGE: Partial<Record<ErrorCode, string>> = {
   forbidden: 'this needs the keys:write scope',
   not_found: 'API key not found',
   invalid_state: 'a revoked key cannot be changed',
+  payload_too_large: 'request body is too large',
+  unsupported_media_type: 'send the body as application/json',
   rate_limited:
     'too many requests for this API key; slow down and retry after the Retry-After delay',
   internal_error: 'internal error',

@@ -12,7 +12,7 @@ import {
   UserList,
   UserView,
 } from './accounts.ts';
-import { ErrorBody } from './common.ts';
+import { ErrorBody, errorResponse } from './common.ts';
 import { Liveness, Readiness, Unavailable } from './health.ts';
 import { CreatedKeyView, KeyList, KeyView } from './keys.ts';
 import { KeyInfo, RequestLog, Usage, UsageSeries } from './usage.ts';
@@ -61,6 +61,11 @@ export function componentName(
 
 type ResponseEntry = { $ref?: string; examples?: unknown[]; [key: string]: unknown };
 
+const BODY_ERRORS = {
+  413: errorResponse(413),
+  415: errorResponse(415),
+} as unknown as Record<string, ResponseEntry>;
+
 /**
  * @fastify/swagger's per-route transform: a response written `ref(Schema, {description,
  * headers, examples})` becomes an OpenAPI response whose JSON content is the component, with the
@@ -76,8 +81,11 @@ export function documentRoute({
   url: string;
   openapiObject: { components?: { schemas?: Record<string, { examples?: unknown[] }> } };
 }) {
-  const responses = schema?.response as Record<string, ResponseEntry> | undefined;
-  if (responses === undefined) return { schema, url };
+  const declared = schema?.response as Record<string, ResponseEntry> | undefined;
+  if (declared === undefined) return { schema, url };
+  // Fastify's body parser refuses these before the route runs, so routes do not declare them.
+  const responses: Record<string, ResponseEntry> =
+    schema.body === undefined ? declared : { ...BODY_ERRORS, ...declared };
   const documented: Record<string, unknown> = {};
   for (const [status, entry] of Object.entries(responses)) {
     if (typeof entry.$ref !== 'string') {
