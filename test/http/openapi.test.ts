@@ -301,6 +301,14 @@ describe.each(sqlite)('the OpenAPI document on $name', (kind) => {
       const refused = await h.request({ method: 'GET', url: '/v1/key', bearer: 'sk_live_0' });
       check('GET /v1/key', 401, refused.json());
       expect(refused.headers['www-authenticate']).toBe('Bearer error="invalid_token"');
+      const rotated = await h.request({
+        method: 'POST',
+        url: `/v1/keys/${created.id}/rotate`,
+        as: account,
+        body: {},
+      });
+      expect(rotated.statusCode, rotated.body).toBe(201);
+      check('POST /v1/keys/{id}/rotate', 201, rotated.json());
       const bad = await h.request({ method: 'POST', url: '/v1/keys', as: account, body: {} });
       check('POST /v1/keys', 400, bad.json());
 
@@ -316,7 +324,7 @@ describe.each(sqlite)('the OpenAPI document on $name', (kind) => {
         method: 'POST',
         url: '/v1/verify',
         bearer: token.json().token,
-        body: { key: created.key },
+        body: { key: rotated.json().key },
       });
       expect(verified.json().valid).toBe(true);
       check('POST /v1/verify', 200, verified.json());
