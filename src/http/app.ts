@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import cookie from '@fastify/cookie';
-import swagger from '@fastify/swagger';
+import swagger, { type SwaggerTransform } from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   type FastifyBaseLogger,
@@ -29,6 +29,8 @@ import { keyRoutes } from './routes/keys.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { verifyRoutes } from './routes/verify.ts';
+import { COMPONENT_SCHEMAS, componentName, documentRoute } from './schemas/components.ts';
+import { securitySchemes } from './schemas/security.ts';
 
 export type App = FastifyInstance<
   RawServerDefault,
@@ -64,6 +66,19 @@ function trustedProxy(entries: readonly string[]): ((address: string) => boolean
   if (!normalised.ok) throw new Error(`TRUSTED_PROXIES entry "${normalised.bad}" is not valid`);
   return compileIpAllowlist(normalised.entries) ?? false;
 }
+
+/** The groups of operations in the OpenAPI document, in the order /docs lists them. */
+const OPENAPI_TAGS = [
+  { name: 'Verification', description: 'For your backend: verify a key, settle its usage' },
+  { name: 'Key holder', description: 'For the holder of an API key: the key itself' },
+  { name: 'Keys', description: 'Create, list, change, rotate, revoke and delete API keys' },
+  { name: 'Usage', description: "A key's usage history and recent requests" },
+  { name: 'Tokens', description: 'Management and service tokens' },
+  { name: 'Accounts', description: 'Sign up, sign in, sessions' },
+  { name: 'Audit', description: 'Who did what' },
+  { name: 'Admin', description: 'Users and plans (admins only)' },
+  { name: 'Operations', description: 'Health checks' },
+];
 
 /** Builds the HTTP app over the services. It never listens; main.ts (or a test's inject) drives it. */
 export async function buildApp(services: Services, options: AppOptions): Promise<App> {
@@ -105,31 +120,21 @@ export async function buildApp(services: Services, options: AppOptions): Promise
         title: 'Keyward API',
         version: '1',
         description:
-          'Self-hosted API key management: create, verify, limit and meter API keys. Errors always have the shape {"error": {"code", "message", "request_id"}}.',
+          'Self-hosted API key management: create, verify, limit and meter API keys. Errors always have the shape {"error": {"code", "message", "request_id"}} (the Error schema).',
       },
+      tags: OPENAPI_TAGS,
       components: {
-        securitySchemes: {
-          session: {
-            type: 'apiKey',
-            in: 'cookie',
-            name: cookieSettings(config.secureCookies).name,
-            description: 'Dashboard session; writes also need the X-CSRF-Token header',
-          },
-          token: {
-            type: 'http',
-            scheme: 'bearer',
-            description: 'Management token (kwm_…) or service token (kws_…)',
-          },
-          bearerKey: {
-            type: 'http',
-            scheme: 'bearer',
-            description: 'An API key (sk_…), for the key-holder routes',
-          },
-        },
+        securitySchemes: securitySchemes(
+          cookieSettings(config.secureCookies).name,
+          config.keyPrefix,
+        ),
       },
-      security: [{ session: [] }, { token: [] }],
     },
+    refResolver: { buildLocalReference: componentName },
+    transform: documentRoute as unknown as SwaggerTransform,
   });
+  // The named schemas, before any route references them (schemas/components.ts).
+  for (const schema of COMPONENT_SCHEMAS) app.addSchema(schema);
 
   if (config.trustedProxies.length > 0) {
     // request.ip may now come from X-Forwarded-For. When the hop it stops at is not one strict

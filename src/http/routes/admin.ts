@@ -3,8 +3,9 @@ import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { userView } from '../presenters.ts';
-import { UserView } from '../schemas/accounts.ts';
-import { errors, IdParams, Nullable } from '../schemas/common.ts';
+import { PlanList, UserList, UserUpdateBody, UserView } from '../schemas/accounts.ts';
+import { errors, IdParams, ref } from '../schemas/common.ts';
+import { SECURITY } from '../schemas/security.ts';
 
 export function adminRoutes(app: App, services: Services, cookie: CookieSettings): void {
   const { accounts } = services;
@@ -17,7 +18,10 @@ export function adminRoutes(app: App, services: Services, cookie: CookieSettings
       preHandler: admin,
       schema: {
         tags,
+        operationId: 'listUsers',
         summary: 'List users',
+        description: "An admin's session, or a service token with users:manage.",
+        security: SECURITY.adminRead,
         querystring: Type.Object(
           {
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
@@ -26,11 +30,7 @@ export function adminRoutes(app: App, services: Services, cookie: CookieSettings
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({
-            object: Type.Literal('list'),
-            data: Type.Array(UserView),
-            next_cursor: Nullable(Type.String()),
-          }),
+          200: ref(UserList, { description: 'A page of users' }),
           ...errors(400, 401, 403),
         },
       },
@@ -53,18 +53,17 @@ export function adminRoutes(app: App, services: Services, cookie: CookieSettings
       preHandler: admin,
       schema: {
         tags,
+        operationId: 'updateUser',
         summary: "Change a user's plan or disable the account",
+        security: SECURITY.adminWrite,
         description:
           'Disabling ends the sessions and refuses the keys and tokens of the account at once.',
         params: IdParams,
-        body: Type.Object(
-          {
-            plan: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
-            disabled: Type.Optional(Type.Boolean()),
-          },
-          { additionalProperties: false, minProperties: 1 },
-        ),
-        response: { 200: UserView, ...errors(400, 401, 403, 404) },
+        body: UserUpdateBody,
+        response: {
+          200: ref(UserView, { description: 'The user as updated' }),
+          ...errors(400, 401, 403, 404),
+        },
       },
     },
     async (request) => {
@@ -84,18 +83,11 @@ export function adminRoutes(app: App, services: Services, cookie: CookieSettings
       preHandler: admin,
       schema: {
         tags,
+        operationId: 'listPlans',
         summary: 'Plans of this deployment',
+        security: SECURITY.adminRead,
         response: {
-          200: Type.Object({
-            object: Type.Literal('list'),
-            data: Type.Array(
-              Type.Object({
-                name: Type.String(),
-                max_keys: Nullable(Type.Integer()),
-              }),
-            ),
-            default_plan: Type.String(),
-          }),
+          200: ref(PlanList, { description: 'The plans' }),
           ...errors(401, 403),
         },
       },

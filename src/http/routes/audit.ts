@@ -4,8 +4,9 @@ import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { auditView } from '../presenters.ts';
-import { AuditEntryView } from '../schemas/accounts.ts';
-import { errors, Nullable, SeqCursor } from '../schemas/common.ts';
+import { AuditLog } from '../schemas/accounts.ts';
+import { errors, ref, SeqCursor } from '../schemas/common.ts';
+import { SECURITY } from '../schemas/security.ts';
 
 export function auditRoutes(app: App, services: Services, cookie: CookieSettings): void {
   const read = authenticate(services, cookie, { scope: 'keys:read' });
@@ -15,7 +16,9 @@ export function auditRoutes(app: App, services: Services, cookie: CookieSettings
       preHandler: read,
       schema: {
         tags: ['Audit'],
+        operationId: 'listAuditEntries',
         summary: 'Audit log',
+        security: SECURITY.read('keys:read'),
         description:
           'Who did what, to which key, token or account, from which IP, when. Your own entries; admins see every entry. What an administrator (or the command line) did to your account shows as actor_type "administrator", without their id or address.',
         querystring: Type.Object(
@@ -27,11 +30,7 @@ export function auditRoutes(app: App, services: Services, cookie: CookieSettings
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({
-            object: Type.Literal('list'),
-            data: Type.Array(AuditEntryView),
-            next_cursor: Nullable(Type.Integer()),
-          }),
+          200: ref(AuditLog, { description: 'A page of entries' }),
           ...errors(400, 401, 403),
         },
       },

@@ -1,5 +1,4 @@
 import type { FastifyReply } from 'fastify';
-import { Type } from 'typebox';
 import { AppError } from '../../core/errors.ts';
 import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
@@ -7,12 +6,13 @@ import { anonymous, authenticate, type CookieSettings, originAllowed } from '../
 import { userView } from '../presenters.ts';
 import {
   Credentials,
+  CsrfTokenAnswer,
+  CurrentUser,
   PasswordChange,
-  PlanUsage,
   SessionAnswer,
-  UserView,
 } from '../schemas/accounts.ts';
-import { errors, Nullable } from '../schemas/common.ts';
+import { errorResponse, errors, HEADERS, noContent, ref } from '../schemas/common.ts';
+import { SECURITY } from '../schemas/security.ts';
 
 export function authRoutes(app: App, services: Services, cookie: CookieSettings): void {
   const { accounts, keys } = services;
@@ -42,10 +42,16 @@ export function authRoutes(app: App, services: Services, cookie: CookieSettings)
       preHandler: crossSite,
       schema: {
         tags,
+        operationId: 'signup',
         summary: 'Create an account',
+        security: SECURITY.none,
         description: 'Signs the new user in: sets the session cookie.',
         body: Credentials,
-        response: { 201: SessionAnswer, ...errors(400, 403, 409, 503) },
+        response: {
+          201: ref(SessionAnswer, { description: 'Signed in', headers: HEADERS.setCookie }),
+          ...errors(400, 403, 409),
+          503: errorResponse(503, HEADERS.retryAfter),
+        },
       },
     },
     async (request, reply) => {
@@ -66,11 +72,18 @@ export function authRoutes(app: App, services: Services, cookie: CookieSettings)
       preHandler: crossSite,
       schema: {
         tags,
+        operationId: 'login',
         summary: 'Sign in',
+        security: SECURITY.none,
         description:
           'A new session id every time. Failed attempts are throttled per account and per IP.',
         body: Credentials,
-        response: { 200: SessionAnswer, ...errors(400, 401, 403, 429, 503) },
+        response: {
+          200: ref(SessionAnswer, { description: 'Signed in', headers: HEADERS.setCookie }),
+          ...errors(400, 401, 403),
+          429: errorResponse(429, HEADERS.retryAfter),
+          503: errorResponse(503, HEADERS.retryAfter),
+        },
       },
     },
     async (request, reply) => {
@@ -90,9 +103,14 @@ export function authRoutes(app: App, services: Services, cookie: CookieSettings)
       preHandler: sessionOnly,
       schema: {
         tags,
+        operationId: 'logout',
         summary: 'Sign out',
+        security: SECURITY.sessionWrite,
         description: 'Ends the session on the server.',
-        response: { 204: Type.Null(), ...errors(401, 403) },
+        response: {
+          204: noContent({ description: 'Signed out', headers: HEADERS.clearCookie }),
+          ...errors(401, 403),
+        },
       },
     },
     async (request, reply) => {
@@ -113,14 +131,11 @@ export function authRoutes(app: App, services: Services, cookie: CookieSettings)
       preHandler: signedIn,
       schema: {
         tags,
+        operationId: 'getCurrentUser',
         summary: 'The signed-in user',
+        security: SECURITY.anyCaller,
         response: {
-          200: Type.Object({
-            user: UserView,
-            csrf_token: Nullable(Type.String()),
-            ip: Type.String({ description: 'Your address as Keyward sees it' }),
-            plan_usage: PlanUsage,
-          }),
+          200: ref(CurrentUser, { description: 'The caller' }),
           ...errors(401, 403),
         },
       },
@@ -144,13 +159,20 @@ export function authRoutes(app: App, services: Services, cookie: CookieSettings)
       preHandler: sessionOnly,
       schema: {
         tags,
+        operationId: 'changePassword',
         summary: 'Change the password',
+        security: SECURITY.sessionWrite,
         description:
           'Every session of the account ends, this one too: the answer sets a new session cookie and carries its CSRF token. A wrong current password counts towards the login throttle (429 once exceeded) and is audited.',
         body: PasswordChange,
         response: {
-          200: Type.Object({ csrf_token: Type.String() }),
-          ...errors(400, 401, 403, 429, 503),
+          200: ref(CsrfTokenAnswer, {
+            description: 'Changed; a new session',
+            headers: HEADERS.setCookie,
+          }),
+          ...errors(400, 401, 403),
+          429: errorResponse(429, HEADERS.retryAfter),
+          503: errorResponse(503, HEADERS.retryAfter),
         },
       },
     },

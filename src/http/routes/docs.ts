@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import scalar from '@scalar/fastify-api-reference';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { App } from '../app.ts';
@@ -39,13 +41,42 @@ const SETTINGS = JSON.stringify({
  */
 const ZOD_JITLESS = 'globalThis.__zod_globalConfig = { jitless: true };\n';
 
+/**
+ * The scripts' URLs carry a version (`?v=`), so browsers may keep them for a year: the bundle is
+ * fixed by the installed Scalar release, the helper by its text. The page itself is never cached,
+ * so an upgrade reaches the next visit. A script asked for without the current version is cached
+ * for an hour only.
+ */
+const SCALAR_VERSION = (
+  JSON.parse(
+    readFileSync(
+      new URL('../package.json', import.meta.resolve('@scalar/fastify-api-reference')),
+      'utf8',
+    ),
+  ) as { version: string }
+).version;
+const ZOD_JITLESS_VERSION = createHash('sha256').update(ZOD_JITLESS).digest('hex').slice(0, 16);
+const SCRIPTS: Record<string, string> = {
+  '/docs/js/scalar.js': SCALAR_VERSION,
+  '/docs/js/zod-jitless.js': ZOD_JITLESS_VERSION,
+};
+const SCALAR_URL = `/docs/js/scalar.js?v=${encodeURIComponent(SCALAR_VERSION)}`;
+const ZOD_JITLESS_URL = `/docs/js/zod-jitless.js?v=${ZOD_JITLESS_VERSION}`;
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+const UNVERSIONED = 'public, max-age=3600';
+
+function scriptCacheControl(request: FastifyRequest, path: string): string {
+  const version = (request.query as { v?: unknown } | undefined)?.v;
+  return version === SCRIPTS[path] ? IMMUTABLE : UNVERSIONED;
+}
+
 const PAGE = `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,"><title>Keyward API</title></head>
 <body>
 <script id="api-reference" data-url="/openapi.json" data-configuration='${SETTINGS}'></script>
-<script src="/docs/js/zod-jitless.js"></script>
-<script src="/docs/js/scalar.js"></script>
+<script src="${ZOD_JITLESS_URL}"></script>
+<script src="${SCALAR_URL}"></script>
 </body>
 </html>
 `;
@@ -57,11 +88,15 @@ async function docsHeaders(request: FastifyRequest, reply: FastifyReply): Promis
   reply.header('content-security-policy', DOCS_CSP).header('x-frame-options', 'DENY');
   const path = request.url.split('?')[0] ?? '';
   if (PAGE_PATHS.has(path)) await reply.type('text/html; charset=utf-8').send(PAGE);
+  else if (SCRIPTS[path] !== undefined)
+    reply.header('cache-control', scriptCacheControl(request, path));
 }
 
 export async function docsRoutes(app: App): Promise<void> {
-  app.get('/docs/js/zod-jitless.js', { schema: { hide: true } }, async (_request, reply) => {
-    reply.header('content-security-policy', DOCS_CSP);
+  app.get('/docs/js/zod-jitless.js', { schema: { hide: true } }, async (request, reply) => {
+    reply
+      .header('content-security-policy', DOCS_CSP)
+      .header('cache-control', scriptCacheControl(request, '/docs/js/zod-jitless.js'));
     return reply.type('text/javascript; charset=utf-8').send(ZOD_JITLESS);
   });
   await app.register(scalar, {

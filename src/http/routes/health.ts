@@ -1,6 +1,8 @@
-import { Type } from 'typebox';
 import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
+import { ref } from '../schemas/common.ts';
+import { Liveness, Readiness, Unavailable } from '../schemas/health.ts';
+import { SECURITY } from '../schemas/security.ts';
 
 export function healthRoutes(app: App, services: Services, state: { closing: boolean }): void {
   app.get(
@@ -8,9 +10,11 @@ export function healthRoutes(app: App, services: Services, state: { closing: boo
     {
       schema: {
         tags: ['Operations'],
+        operationId: 'liveness',
         summary: 'Liveness',
+        security: SECURITY.none,
         description: 'The process is up.',
-        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+        response: { 200: ref(Liveness, { description: 'Up' }) },
       },
     },
     async () => ({ status: 'ok' as const }),
@@ -21,15 +25,14 @@ export function healthRoutes(app: App, services: Services, state: { closing: boo
     {
       schema: {
         tags: ['Operations'],
+        operationId: 'readiness',
         summary: 'Readiness',
+        security: SECURITY.none,
         description:
           'The database answers and has room to write, and the process is not shutting down. `degraded` (still 200: the node serves safely, and every node shares the same Redis): Redis or the invalidation bus is unreachable; `checks` says which.',
         response: {
-          200: Type.Object({
-            status: Type.Union([Type.Literal('ready'), Type.Literal('degraded')]),
-            checks: Type.Optional(Type.Record(Type.String(), Type.String())),
-          }),
-          503: Type.Object({ status: Type.Literal('unavailable'), reason: Type.String() }),
+          200: ref(Readiness, { description: 'Ready to serve (or degraded but serving)' }),
+          503: ref(Unavailable, { description: 'Not ready: take this node out of rotation' }),
         },
       },
     },

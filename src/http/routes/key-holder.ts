@@ -1,17 +1,27 @@
-import { Type } from 'typebox';
 import { keyStatus } from '../../core/key-status.ts';
 import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
 import { withKey } from '../plugins/auth.ts';
 import { iso } from '../presenters.ts';
-import { errors, Nullable } from '../schemas/common.ts';
-import { Credits, Limits } from '../schemas/keys.ts';
+import { errorResponse, HEADERS, ref } from '../schemas/common.ts';
+import { SECURITY } from '../schemas/security.ts';
+import { KeyInfo, Usage } from '../schemas/usage.ts';
 
-const Totals = Type.Object({ requests: Type.Integer(), amount: Type.Integer() });
+/**
+ * What a key-holder route may answer besides its 200: every answer carries the key's RateLimit
+ * headers, a 401 the RFC 6750 challenge and a 429 Retry-After (plugins/auth.ts, withKey).
+ */
+const REFUSALS = {
+  401: errorResponse(401, { ...HEADERS.wwwAuthenticate, ...HEADERS.rateLimit }),
+  402: errorResponse(402, HEADERS.rateLimit),
+  403: errorResponse(403, HEADERS.rateLimit),
+  429: errorResponse(429, { ...HEADERS.retryAfter, ...HEADERS.rateLimit }),
+  500: errorResponse(500),
+};
 
 export function keyHolderRoutes(app: App, services: Services): void {
   const tags = ['Key holder'];
-  const security = [{ bearerKey: [] }];
+  const security = SECURITY.apiKey;
 
   app.get(
     '/v1/key',
@@ -19,21 +29,13 @@ export function keyHolderRoutes(app: App, services: Services): void {
       schema: {
         tags,
         security,
+        operationId: 'getCurrentKey',
         summary: 'This key',
         description:
           'Status, name, permissions, expiry, limits and credits of the key in the Authorization header.',
         response: {
-          200: Type.Object({
-            id: Type.String(),
-            name: Type.String(),
-            environment: Type.String(),
-            status: Type.String(),
-            permissions: Type.Array(Type.String()),
-            expires_at: Nullable(Type.String()),
-            limits: Limits,
-            credits: Credits,
-          }),
-          ...errors(401, 402, 403, 429),
+          200: ref(KeyInfo, { description: 'The key', headers: HEADERS.rateLimit }),
+          ...REFUSALS,
         },
       },
     },
@@ -61,12 +63,13 @@ export function keyHolderRoutes(app: App, services: Services): void {
       schema: {
         tags,
         security,
+        operationId: 'getCurrentKeyUsage',
         summary: "This key's usage",
         description:
           "Requests and amount today and this month (calendar periods in the deployment's time zone).",
         response: {
-          200: Type.Object({ today_usage: Totals, month_usage: Totals }),
-          ...errors(401, 402, 403, 429),
+          200: ref(Usage, { description: "The key's usage", headers: HEADERS.rateLimit }),
+          ...REFUSALS,
         },
       },
     },

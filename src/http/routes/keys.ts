@@ -5,7 +5,7 @@ import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { keyView, parseTime } from '../presenters.ts';
-import { errors, IdParams } from '../schemas/common.ts';
+import { errors, IdParams, noContent, ref } from '../schemas/common.ts';
 import {
   CreatedKeyView,
   CreateKeyBody,
@@ -15,6 +15,7 @@ import {
   RotateBody,
   UpdateKeyBody,
 } from '../schemas/keys.ts';
+import { SECURITY } from '../schemas/security.ts';
 
 function time(text: string | null | undefined, field: string): number | null | undefined {
   if (text === undefined || text === null) return text;
@@ -29,6 +30,7 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
   const read = authenticate(services, cookie, { scope: 'keys:read' });
   const write = authenticate(services, cookie, { scope: 'keys:write' });
   const tags = ['Keys'];
+  const security = { read: SECURITY.read('keys:read'), write: SECURITY.write('keys:write') };
 
   app.get(
     '/v1/keys',
@@ -36,11 +38,16 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
       preHandler: read,
       schema: {
         tags,
+        operationId: 'listKeys',
         summary: 'List API keys',
+        security: security.read,
         description:
           'Newest first; filter by status and environment, search by name. At most 100 a page.',
         querystring: ListKeysQuery,
-        response: { 200: KeyList, ...errors(400, 401, 403) },
+        response: {
+          200: ref(KeyList, { description: 'A page of keys' }),
+          ...errors(400, 401, 403),
+        },
       },
     },
     async (request) => {
@@ -69,10 +76,15 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
       preHandler: write,
       schema: {
         tags,
+        operationId: 'createKey',
         summary: 'Create an API key',
+        security: security.write,
         description: 'The secret is in the `key` field of this answer and is never shown again.',
         body: CreateKeyBody,
-        response: { 201: CreatedKeyView, ...errors(400, 401, 403, 404) },
+        response: {
+          201: ref(CreatedKeyView, { description: 'The new key, with its secret in `key`' }),
+          ...errors(400, 401, 403, 404),
+        },
       },
     },
     async (request, reply) => {
@@ -114,9 +126,14 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
       preHandler: read,
       schema: {
         tags,
+        operationId: 'getKey',
         summary: 'Get an API key',
+        security: security.read,
         params: IdParams,
-        response: { 200: KeyView, ...errors(401, 403, 404) },
+        response: {
+          200: ref(KeyView, { description: 'The key' }),
+          ...errors(401, 403, 404),
+        },
       },
     },
     async (request) => keyView(await keys.get(request.actor, request.params.id), clock.now()),
@@ -128,12 +145,17 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
       preHandler: write,
       schema: {
         tags,
+        operationId: 'updateKey',
         summary: 'Update an API key',
+        security: security.write,
         description:
           'Name, permissions, IP allowlist, expiry, enabled, limits, credits, billing, metadata. Never the secret, owner or hash.',
         params: IdParams,
         body: UpdateKeyBody,
-        response: { 200: KeyView, ...errors(400, 401, 403, 404, 409) },
+        response: {
+          200: ref(KeyView, { description: 'The key as updated' }),
+          ...errors(400, 401, 403, 404, 409),
+        },
       },
     },
     async (request) => {
@@ -163,10 +185,15 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
       preHandler: write,
       schema: {
         tags,
+        operationId: 'revokeKey',
         summary: 'Revoke an API key',
+        security: security.write,
         description: 'Immediate and irreversible. The key stays listed with status revoked.',
         params: IdParams,
-        response: { 200: KeyView, ...errors(401, 403, 404) },
+        response: {
+          200: ref(KeyView, { description: 'The revoked key' }),
+          ...errors(401, 403, 404),
+        },
       },
     },
     async (request) => keyView(await keys.revoke(request.actor, request.params.id), clock.now()),
@@ -178,12 +205,19 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
       preHandler: write,
       schema: {
         tags,
+        operationId: 'rotateKey',
         summary: 'Rotate an API key',
+        security: security.write,
         description:
           'Issues a new secret with the same settings under a new id. The old key works for the grace period, then stops.',
         params: IdParams,
         body: Type.Optional(RotateBody),
-        response: { 201: CreatedKeyView, ...errors(400, 401, 403, 404, 409) },
+        response: {
+          201: ref(CreatedKeyView, {
+            description: 'The new key (rotated_from = the old id), with its secret in `key`',
+          }),
+          ...errors(400, 401, 403, 404, 409),
+        },
       },
     },
     async (request, reply) => {
@@ -203,10 +237,15 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
       preHandler: write,
       schema: {
         tags,
+        operationId: 'deleteKey',
         summary: 'Delete an API key',
+        security: security.write,
         description: 'Permanent. Usage history and audit entries stay.',
         params: IdParams,
-        response: { 204: Type.Null(), ...errors(401, 403, 404) },
+        response: {
+          204: noContent({ description: 'Deleted' }),
+          ...errors(401, 403, 404),
+        },
       },
     },
     async (request, reply) => {

@@ -1,10 +1,10 @@
-import { Type } from 'typebox';
 import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { tokenView } from '../presenters.ts';
-import { CreatedTokenView, CreateTokenBody, TokenView } from '../schemas/accounts.ts';
-import { errors, IdParams } from '../schemas/common.ts';
+import { CreatedTokenView, CreateTokenBody, TokenList } from '../schemas/accounts.ts';
+import { errors, IdParams, noContent, ref } from '../schemas/common.ts';
+import { SECURITY } from '../schemas/security.ts';
 
 export function tokenRoutes(app: App, services: Services, cookie: CookieSettings): void {
   const { tokens } = services;
@@ -18,11 +18,16 @@ export function tokenRoutes(app: App, services: Services, cookie: CookieSettings
       preHandler: sessionOnly,
       schema: {
         tags,
+        operationId: 'createToken',
         summary: 'Create a management or service token',
+        security: SECURITY.sessionWrite,
         description:
           'Users may grant keys:read, keys:write, usage:read (a kwm_ token); admins may also grant keys:verify, keys:manage, users:manage (a kws_ service token). The secret is in `token`, once.',
         body: CreateTokenBody,
-        response: { 201: CreatedTokenView, ...errors(400, 401, 403) },
+        response: {
+          201: ref(CreatedTokenView, { description: 'The new token, with its secret in `token`' }),
+          ...errors(400, 401, 403),
+        },
       },
     },
     async (request, reply) => {
@@ -43,9 +48,11 @@ export function tokenRoutes(app: App, services: Services, cookie: CookieSettings
       preHandler: sessionOnly,
       schema: {
         tags,
+        operationId: 'listTokens',
         summary: 'List your tokens',
+        security: SECURITY.sessionRead,
         response: {
-          200: Type.Object({ object: Type.Literal('list'), data: Type.Array(TokenView) }),
+          200: ref(TokenList, { description: 'Your tokens' }),
           ...errors(401, 403),
         },
       },
@@ -62,10 +69,15 @@ export function tokenRoutes(app: App, services: Services, cookie: CookieSettings
       preHandler: sessionOnly,
       schema: {
         tags,
+        operationId: 'deleteToken',
         summary: 'Revoke a token',
+        security: SECURITY.sessionWrite,
         description: 'The token stops working at once.',
         params: IdParams,
-        response: { 204: Type.Null(), ...errors(401, 403, 404) },
+        response: {
+          204: noContent({ description: 'Revoked' }),
+          ...errors(401, 403, 404),
+        },
       },
     },
     async (request, reply) => {

@@ -1,17 +1,16 @@
-import { Type } from 'typebox';
 import { AppError } from '../../core/errors.ts';
-import { VERIFY_CODES } from '../../core/verify-codes.ts';
 import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { iso, parseTime } from '../presenters.ts';
-import { errors, IdParams, Nullable, SeqCursor } from '../schemas/common.ts';
+import { errors, IdParams, ref } from '../schemas/common.ts';
+import { SECURITY } from '../schemas/security.ts';
+import { LogsQuery, RequestLog, UsageQuery, UsageSeries } from '../schemas/usage.ts';
+import { SettleBody, Settlement } from '../schemas/verify.ts';
 
 const DAY_MS = 86_400_000;
 const MAX_RANGE = { hour: 31 * DAY_MS, day: 400 * DAY_MS } as const;
 const DEFAULT_RANGE = { hour: 2 * DAY_MS, day: 30 * DAY_MS } as const;
-
-const Outcome = Type.Enum(VERIFY_CODES.filter((c) => c !== 'NOT_FOUND'));
 
 export function usageRoutes(app: App, services: Services, cookie: CookieSettings): void {
   const { keys, billing, clock } = services;
@@ -25,33 +24,15 @@ export function usageRoutes(app: App, services: Services, cookie: CookieSettings
       preHandler: readUsage,
       schema: {
         tags,
+        operationId: 'getKeyUsage',
         summary: "A key's usage over time",
+        security: SECURITY.read('usage:read'),
         description:
           'Requests per bucket by outcome, and the summed cost of valid requests. Days are calendar days in the deployment time zone; hours are UTC hours. Counts reach the history within one flush interval (1 s by default).',
         params: IdParams,
-        querystring: Type.Object(
-          {
-            from: Type.Optional(Type.String({ format: 'date-time' })),
-            to: Type.Optional(Type.String({ format: 'date-time' })),
-            granularity: Type.Optional(Type.Enum(['hour', 'day'], { default: 'day' })),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: UsageQuery,
         response: {
-          200: Type.Object({
-            key_id: Type.String(),
-            granularity: Type.Enum(['hour', 'day']),
-            from: Type.String(),
-            to: Type.String(),
-            data: Type.Array(
-              Type.Object({
-                bucket: Type.String({ description: 'YYYY-MM-DD (day) or the hour start (hour)' }),
-                requests: Type.Integer(),
-                amount: Type.Integer(),
-                outcomes: Type.Record(Type.String(), Type.Integer()),
-              }),
-            ),
-          }),
+          200: ref(UsageSeries, { description: 'The series' }),
           ...errors(400, 401, 403, 404),
         },
       },
@@ -87,32 +68,15 @@ export function usageRoutes(app: App, services: Services, cookie: CookieSettings
       preHandler: readUsage,
       schema: {
         tags,
+        operationId: 'listKeyRequests',
         summary: "A key's recent requests",
+        security: SECURITY.read('usage:read'),
         description:
           'Newest first: time, outcome, client IP, method and path (for key-holder and gateway requests), cost. Kept for REQUEST_LOG_RETENTION (30 days by default).',
         params: IdParams,
-        querystring: Type.Object(
-          {
-            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
-            cursor: Type.Optional(SeqCursor),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: LogsQuery,
         response: {
-          200: Type.Object({
-            object: Type.Literal('list'),
-            data: Type.Array(
-              Type.Object({
-                at: Type.String(),
-                outcome: Outcome,
-                ip: Nullable(Type.String()),
-                method: Nullable(Type.String()),
-                path: Nullable(Type.String()),
-                cost: Type.Integer(),
-              }),
-            ),
-            next_cursor: Nullable(Type.Integer()),
-          }),
+          200: ref(RequestLog, { description: 'A page of requests' }),
           ...errors(400, 401, 403, 404),
         },
       },
@@ -143,27 +107,14 @@ export function usageRoutes(app: App, services: Services, cookie: CookieSettings
       preHandler: canVerify,
       schema: {
         tags: ['Verification'],
+        operationId: 'settleUsage',
         summary: 'Settle usage-based billing',
+        security: SECURITY.verifier,
         description:
           'For keys with billing "usage": verification reserved its `cost`; report the final amount with that verification_id and the difference is refunded or charged atomically (the balance never goes below zero). A reservation settles once. With key_id instead, the amount is charged directly.',
-        body: Type.Object(
-          {
-            verification_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-            key_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-            amount: Type.Integer({ minimum: 0, maximum: 1e12 }),
-          },
-          { additionalProperties: false },
-        ),
+        body: SettleBody,
         response: {
-          200: Type.Object({
-            key_id: Type.String(),
-            reserved: Type.Integer(),
-            amount: Type.Integer(),
-            adjusted: Type.Integer({
-              description: 'Credits moved: negative = charged, positive = refunded',
-            }),
-            credits: Type.Object({ remaining: Nullable(Type.Integer()) }),
-          }),
+          200: ref(Settlement, { description: 'What was settled, and the balance now' }),
           ...errors(400, 401, 403, 404, 409),
         },
       },

@@ -1,7 +1,6 @@
-import { type Static, Type } from 'typebox';
+import type { Static } from 'typebox';
 import { AppError } from '../../core/errors.ts';
 import { isIpAddress } from '../../core/ip-allowlist.ts';
-import { VERIFY_CODES } from '../../core/verify-codes.ts';
 import type { Services } from '../../services/index.ts';
 import type { Verification } from '../../services/verify.ts';
 import type { App } from '../app.ts';
@@ -10,52 +9,14 @@ import { addSecurityHeaders } from '../plugins/security-headers.ts';
 import { hotPathValidatorCompiler } from '../plugins/validation.ts';
 import { iso } from '../presenters.ts';
 import { retryAfterSeconds, tightest } from '../rate-limit-headers.ts';
-import { errors, Nullable } from '../schemas/common.ts';
-
-const VerifyBody = Type.Object(
-  {
-    key: Type.String({ maxLength: 200, description: 'The API key your caller presented' }),
-    permission: Type.Optional(Type.String({ maxLength: 101 })),
-    resource: Type.Optional(Type.String({ maxLength: 200 })),
-    cost: Type.Optional(Type.Integer({ minimum: 0, maximum: 1e12 })),
-    ip: Type.Optional(
-      Type.String({
-        maxLength: 64,
-        description: "The end client's IP address; needed when the key has an IP allowlist",
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
-
-const VerifyAnswer = Type.Object({
-  valid: Type.Boolean(),
-  code: Type.Enum(VERIFY_CODES),
-  verification_id: Type.String(),
-  key_id: Nullable(Type.String()),
-  owner_id: Nullable(Type.String()),
-  name: Nullable(Type.String()),
-  environment: Nullable(Type.String()),
-  permissions: Type.Array(Type.String()),
-  metadata: Type.Record(Type.String(), Type.Unknown()),
-  expires_at: Nullable(Type.String()),
-  ratelimit: Nullable(
-    Type.Object({
-      limit: Type.Integer(),
-      remaining: Type.Integer(),
-      reset: Type.Integer({ description: 'Epoch ms when the tightest rule is fully replenished' }),
-    }),
-  ),
-  credits: Nullable(Type.Object({ remaining: Nullable(Type.Integer()) })),
-  retry_after: Nullable(
-    Type.Integer({ description: 'Seconds, for RATE_LIMITED and QUOTA_EXCEEDED' }),
-  ),
-});
+import { errors, ref } from '../schemas/common.ts';
+import { SECURITY } from '../schemas/security.ts';
+import { VerificationView, VerifyBody } from '../schemas/verify.ts';
 
 export function verifyRoutes(app: App, services: Services, cookie: CookieSettings): void {
   const { verify } = services;
   const canVerify = authenticator(services, cookie, { scope: 'keys:verify' });
-  const answer = (result: Verification): Static<typeof VerifyAnswer> => {
+  const answer = (result: Verification): Static<typeof VerificationView> => {
     const key = result.key;
     // Refusals other than NOT_FOUND identify the key to its verifier, like Unkey and Stripe do;
     // only the valid answer carries permissions and metadata.
@@ -94,11 +55,18 @@ export function verifyRoutes(app: App, services: Services, cookie: CookieSetting
       validatorCompiler: hotPathValidatorCompiler(),
       schema: {
         tags: ['Verification'],
+        operationId: 'verifyKey',
         summary: 'Verify an API key',
+        security: SECURITY.verifier,
         description:
           'Always 200 for a well-formed request: `valid` and `code` say whether the key may be used. Needs a service token with keys:verify.',
         body: VerifyBody,
-        response: { 200: VerifyAnswer, ...errors(400, 401, 403) },
+        response: {
+          200: ref(VerificationView, {
+            description: 'The verdict: `valid` and `code` (a refused key is still a 200)',
+          }),
+          ...errors(400, 401, 403),
+        },
       },
     },
     // The hot path: no hooks run here (app.ts), so the handler authenticates and adds the

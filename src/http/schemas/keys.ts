@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import { ENVIRONMENTS } from '../../core/api-key.ts';
 import { EXPIRATION_PRESETS } from '../../core/expiration.ts';
-import { Cursor, Nullable, NullableTimestamp, Timestamp } from './common.ts';
+import { Cursor, Nullable, NullableTimestamp, ref, Timestamp } from './common.ts';
 
 const Window = Type.String({
   pattern: '^[1-9][0-9]{0,5}[smhd]$',
@@ -78,48 +78,94 @@ const Metadata = Type.Record(Type.String(), Type.Unknown(), {
 });
 const Billing = Type.Enum(['per_request', 'usage']);
 
-export const KeyView = Type.Object(
+const KEY_EXAMPLE = {
+  object: 'api_key',
+  id: 'key_q3zt7ml2b4xkd6wv5yhc2njr',
+  owner_id: 'usr_h5d2pk7wz3mq4xvb6ty2lc7e',
+  name: 'Production backend',
+  environment: 'live',
+  start: 'sk_live_3f9a',
+  last4: 'c41e',
+  masked: 'sk_live_3f9a…c41e',
+  status: 'active',
+  permissions: ['*'],
+  ip_allowlist: [],
+  allowed_resources: [],
+  expires_at: null,
+  enabled: true,
+  revoked_at: null,
+  created_at: '2026-06-01T12:00:00.000Z',
+  updated_at: '2026-06-01T12:00:00.000Z',
+  last_used_at: '2026-06-02T08:15:30.000Z',
+  usage_count: 1234,
+  limits: { rate: [{ limit: 60, window: '1m' }], monthly: { requests: 100000 } },
+  credits: { remaining: null },
+  billing: 'per_request',
+  metadata: { customer: 'acme' },
+  rotated_from: null,
+  rotated_to: null,
+};
+
+const KeyFields = {
+  object: Type.Literal('api_key'),
+  id: Type.String(),
+  owner_id: Type.String(),
+  name: Type.String(),
+  environment: Environment,
+  start: Type.String({ description: 'The first characters of the key, safe to show' }),
+  last4: Type.String(),
+  masked: Type.String({ description: 'How to display the key: start…last4' }),
+  status: Type.Enum(['active', 'revoked', 'expired', 'disabled']),
+  permissions: Type.Array(Type.String()),
+  ip_allowlist: Type.Array(Type.String()),
+  allowed_resources: Type.Array(Type.String()),
+  expires_at: NullableTimestamp,
+  enabled: Type.Boolean(),
+  revoked_at: NullableTimestamp,
+  created_at: Timestamp,
+  updated_at: Timestamp,
+  last_used_at: NullableTimestamp,
+  usage_count: Type.Integer(),
+  limits: Limits,
+  credits: Credits,
+  billing: Billing,
+  metadata: Metadata,
+  rotated_from: Nullable(Type.String()),
+  rotated_to: Nullable(Type.String()),
+};
+
+export const KeyView = Type.Object(KeyFields, {
+  $id: 'ApiKey',
+  description: 'An API key, without its secret',
+  examples: [KEY_EXAMPLE],
+});
+
+/** ApiKey plus `key`, flat rather than an allOf, so the serializer has one object to write. */
+export const CreatedKeyView = Type.Object(
   {
-    object: Type.Literal('api_key'),
-    id: Type.String(),
-    owner_id: Type.String(),
-    name: Type.String(),
-    environment: Environment,
-    start: Type.String({ description: 'The first characters of the key, safe to show' }),
-    last4: Type.String(),
-    masked: Type.String({ description: 'How to display the key: start…last4' }),
-    status: Type.Enum(['active', 'revoked', 'expired', 'disabled']),
-    permissions: Type.Array(Type.String()),
-    ip_allowlist: Type.Array(Type.String()),
-    allowed_resources: Type.Array(Type.String()),
-    expires_at: NullableTimestamp,
-    enabled: Type.Boolean(),
-    revoked_at: NullableTimestamp,
-    created_at: Timestamp,
-    updated_at: Timestamp,
-    last_used_at: NullableTimestamp,
-    usage_count: Type.Integer(),
-    limits: Limits,
-    credits: Credits,
-    billing: Billing,
-    metadata: Metadata,
-    rotated_from: Nullable(Type.String()),
-    rotated_to: Nullable(Type.String()),
+    ...KeyFields,
+    key: Type.String({ description: 'The secret: shown in this answer only' }),
   },
-  { $id: 'ApiKey' },
+  {
+    $id: 'ApiKeyWithSecret',
+    description: 'A new API key and its secret, which is never shown again',
+    examples: [{ ...KEY_EXAMPLE, key: 'sk_live_3f9a8d0b6e2c4a1f9b7d5e3c1a0f8e6d4b2ac41e' }],
+  },
 );
 
-export const CreatedKeyView = Type.Intersect([
-  KeyView,
-  Type.Object({ key: Type.String({ description: 'The secret: shown in this answer only' }) }),
-]);
-
-export const KeyList = Type.Object({
-  object: Type.Literal('list'),
-  data: Type.Array(KeyView),
-  has_more: Type.Boolean(),
-  next_cursor: Nullable(Type.String()),
-});
+export const KeyList = Type.Object(
+  {
+    object: Type.Literal('list'),
+    data: Type.Array(ref(KeyView)),
+    has_more: Type.Boolean(),
+    next_cursor: Nullable(Type.String(), { description: 'Pass as `cursor` for the next page' }),
+  },
+  {
+    $id: 'ApiKeyList',
+    description: 'A page of API keys, newest first',
+    examples: [{ object: 'list', data: [KEY_EXAMPLE], has_more: false, next_cursor: null }],
+  },
+);
 
 export const CreateKeyBody = Type.Object(
   {
@@ -147,7 +193,19 @@ export const CreateKeyBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        name: 'Production backend',
+        environment: 'live',
+        expiration: '90d',
+        permissions: ['*'],
+        limits: { rate: [{ limit: 60, window: '1m' }], monthly: { requests: 100000 } },
+        metadata: { customer: 'acme' },
+      },
+    ],
+  },
 );
 
 export const UpdateKeyBody = Type.Object(
@@ -166,6 +224,9 @@ export const UpdateKeyBody = Type.Object(
   {
     additionalProperties: false,
     description: 'Only these fields may change; anything else is refused with 400',
+    examples: [
+      { name: 'Production backend (EU)', limits: { rate: [{ limit: 120, window: '1m' }] } },
+    ],
   },
 );
 
@@ -178,7 +239,7 @@ export const RotateBody = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ grace_period: '24h' }] },
 );
 
 export const ListKeysQuery = Type.Object(
