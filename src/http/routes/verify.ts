@@ -9,7 +9,7 @@ import { authenticator, type CookieSettings } from '../plugins/auth.ts';
 import { addSecurityHeaders } from '../plugins/security-headers.ts';
 import { hotPathValidatorCompiler } from '../plugins/validation.ts';
 import { iso } from '../presenters.ts';
-import { retryAfterSeconds, tightest } from '../rate-limit-headers.ts';
+import { rateLimitRules, retryAfterSeconds, tightest } from '../rate-limit-headers.ts';
 import { errors, Nullable } from '../schemas/common.ts';
 
 const VerifyBody = Type.Object(
@@ -46,6 +46,21 @@ const VerifyAnswer = Type.Object({
       reset: Type.Integer({ description: 'Epoch ms when the tightest rule is fully replenished' }),
     }),
   ),
+  rate_limits: Type.Optional(
+    Type.Array(
+      Type.Object({
+        name: Type.String({ description: 'The policy name in the RateLimit headers' }),
+        limit: Type.Integer(),
+        remaining: Type.Integer(),
+        window: Type.Integer({ description: 'Seconds' }),
+        reset_after: Type.Integer({ description: 'Seconds until fully replenished' }),
+      }),
+      {
+        description:
+          'Every rate rule of the key (`ratelimit` is the tightest): what the RateLimit and RateLimit-Policy headers of a refusal carry',
+      },
+    ),
+  ),
   credits: Nullable(Type.Object({ remaining: Nullable(Type.Integer()) })),
   retry_after: Nullable(
     Type.Integer({ description: 'Seconds, for RATE_LIMITED and QUOTA_EXCEEDED' }),
@@ -71,6 +86,7 @@ export function verifyRoutes(app: App, services: Services, cookie: CookieSetting
       metadata: result.valid ? (key?.metadata ?? {}) : {},
       expires_at: key === null ? null : iso(key.expiresAt),
       ratelimit: tightest(result.rate, services.clock.now()),
+      rate_limits: rateLimitRules(result.rate),
       credits: key === null ? null : { remaining: result.valid ? result.creditsRemaining : null },
       retry_after: result.retryAfterMs === null ? null : retryAfterSeconds(result.retryAfterMs),
     };
