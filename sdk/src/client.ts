@@ -160,47 +160,42 @@ export class Keyward {
       payload = JSON.stringify(body);
     }
     for (let attempt = 0; ; attempt++) {
-      const left = deadline - Date.now();
-      let response: Response;
+      // A controller and a timer cleared as soon as the answer is read, not AbortSignal.timeout:
+      // its timer lives on for the whole timeout after the call, thousands of them under load.
+      const controller = new AbortController();
+      const timer = setTimeout(abort, Math.max(1, deadline - Date.now()), controller);
       try {
-        response = await this.fetcher(this.base + path, {
-          method,
-          headers,
-          body: payload,
-          signal: AbortSignal.timeout(Math.max(1, left)),
-        });
-      } catch (error) {
-        const timedOut = error instanceof Error && error.name === 'TimeoutError';
-        const notSent = NOT_SENT.has(errnoOf(error) ?? '');
-        if (!timedOut && (method === 'GET' || notSent) && (await this.pause(attempt, deadline)))
+        let response: Response;
+        try {
+          response = await this.fetcher(this.base + path, {
+            method,
+            headers,
+            body: payload,
+            signal: controller.signal,
+          });
+        } catch (error) {
+          const timedOut = controller.signal.aborted;
+          const notSent = NOT_SENT.has(errnoOf(error) ?? '');
+          if (!timedOut && (method === 'GET' || notSent) && (await this.pause(attempt, deadline)))
+            continue;
+          throw timedOut ? timeoutError(this.timeoutMs, error) : networkError(error);
+        }
+        if (response.ok) {
+          if (response.status === 204) return undefined as T;
+          return (await response.json()) as T;
+        }
+        if (response.status === 503 && method === 'GET' && (await this.pause(attempt, deadline))) {
+          await response.body?.cancel();
           continue;
-        throw timedOut
-          ? new KeywardError(
-              'timeout',
-              `Keyward did not answer within ${this.timeoutMs} ms`,
-              null,
-              null,
-              {
-                cause: error,
-              },
-            )
-          : new KeywardError(
-              'network_error',
-              `Keyward could not be reached (${errnoOf(error) ?? (error as Error).message})`,
-              null,
-              null,
-              { cause: error },
-            );
+        }
+        throw await errorFrom(response);
+      } catch (error) {
+        if (error instanceof KeywardError) throw error;
+        // Reading the answer failed: the connection dropped or the deadline passed mid-body.
+        throw controller.signal.aborted ? timeoutError(this.timeoutMs, error) : networkError(error);
+      } finally {
+        clearTimeout(timer);
       }
-      if (response.ok) {
-        if (response.status === 204) return undefined as T;
-        return (await response.json()) as T;
-      }
-      if (response.status === 503 && method === 'GET' && (await this.pause(attempt, deadline))) {
-        await response.body?.cancel();
-        continue;
-      }
-      throw await errorFrom(response);
     }
   }
 
@@ -212,6 +207,23 @@ export class Keyward {
     await sleep(wait);
     return true;
   }
+}
+
+function abort(controller: AbortController): void {
+  controller.abort();
+}
+
+function timeoutError(timeoutMs: number, cause: unknown): KeywardError {
+  return new KeywardError('timeout', `Keyward did not answer within ${timeoutMs} ms`, null, null, {
+    cause,
+  });
+}
+
+function networkError(cause: unknown): KeywardError {
+  const reason = errnoOf(cause) ?? (cause instanceof Error ? cause.message : String(cause));
+  return new KeywardError('network_error', `Keyward could not be reached (${reason})`, null, null, {
+    cause,
+  });
 }
 
 async function errorFrom(response: Response): Promise<KeywardError> {
