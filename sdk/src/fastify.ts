@@ -40,6 +40,8 @@ const plugin: FastifyPluginCallback<KeywardFastifyOptions> = (
     return route;
   };
   fastify.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
+    // A path no route serves is Fastify's 404, as without the plugin: no key is charged for it.
+    if (request.is404) return;
     const routeOptions = optionsFor(request);
     if (routeOptions === null) return;
     const decision = await decide(

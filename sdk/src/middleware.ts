@@ -103,8 +103,11 @@ function rateLimitHeaders(verification: Verification): Record<string, string> {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+/** For a refusal code newer than this SDK: refused all the same, as a forbidden request. */
+const UNKNOWN_REFUSAL = REFUSALS.FORBIDDEN;
+
 function refusal(code: RefusalCode, verification: Verification | null, requestId: string): Refusal {
-  const r = REFUSALS[code];
+  const r = REFUSALS[code] ?? UNKNOWN_REFUSAL;
   const headers: Record<string, string> =
     verification === null ? {} : rateLimitHeaders(verification);
   headers['content-type'] = JSON_TYPE;

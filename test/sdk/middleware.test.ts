@@ -259,6 +259,20 @@ describe('middleware options', () => {
     await app.close();
   });
 
+  it('Fastify: an unknown path is 404 without verifying (or charging) the key', async () => {
+    const app = Fastify();
+    await app.register(fastifyAuth, { client });
+    app.get('/known', async () => ({ ok: true }));
+    const { key, id } = await client.keys.create({ name: 'no-route', credits: { remaining: 5 } });
+    const missing = await app.inject({
+      url: '/unknown',
+      headers: { authorization: `Bearer ${key}` },
+    });
+    expect(missing.statusCode).toBe(404);
+    expect((await client.keys.get(id)).credits.remaining).toBe(5);
+    await app.close();
+  });
+
   it("passes the client IP as the app's own trusted-proxy setting decides", async () => {
     const { key } = await client.keys.create({ name: 'ip', ip_allowlist: ['203.0.113.0/24'] });
     const headers = { authorization: `Bearer ${key}`, 'x-forwarded-for': '203.0.113.9' };
