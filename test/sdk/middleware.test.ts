@@ -9,6 +9,7 @@ import { keywardAuth as fastifyAuth } from '../../sdk/dist/fastify.js';
 import { keywardAuth as honoAuth, type KeywardVariables } from '../../sdk/dist/hono.js';
 import { Keyward, type KeywardError } from '../../sdk/dist/index.js';
 import { freePort } from '../helpers/cluster.ts';
+import { LIMITER_BACKENDS } from '../helpers/redis.ts';
 import { type KeywardServer, startKeyward } from './keyward-server.ts';
 
 /** What a refusal is compared on: everything but the request id. */
@@ -90,12 +91,12 @@ async function buildApps(client: Keyward, failure?: 'open' | 'closed'): Promise<
 
 const FRAMEWORKS = ['fastify', 'express', 'hono'] as const;
 
-describe('middleware against a real Keyward', () => {
+describe.each(LIMITER_BACKENDS)('middleware against a real Keyward, $name limiter', (limiter) => {
   let k: KeywardServer;
   let client: Keyward;
   let apps: Apps;
   beforeAll(async () => {
-    k = await startKeyward();
+    k = await startKeyward(limiter.env());
     client = new Keyward({ baseUrl: k.url, token: k.token });
     apps = await buildApps(client);
   });
