@@ -43,3 +43,19 @@ export function tightest(
 export function retryAfterSeconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
 }
+
+/**
+ * Every rate rule as POST /v1/verify's `rate_limits` reports it: what the `RateLimit-Policy` and
+ * `RateLimit` items carry, so a middleware answers with the same headers as Keyward's own routes.
+ */
+export function rateLimitRules(
+  rate: readonly RateState[],
+): { name: string; limit: number; remaining: number; window: number; reset_after: number }[] {
+  return rate.map((r) => ({
+    name: policyName(r.windowMs),
+    limit: r.limit,
+    remaining: Math.max(0, r.remaining),
+    window: Math.ceil(r.windowMs / 1000),
+    reset_after: Math.ceil(r.resetMs / 1000),
+  }));
+}

@@ -8,7 +8,7 @@ import { authenticator, type CookieSettings } from '../plugins/auth.ts';
 import { addSecurityHeaders } from '../plugins/security-headers.ts';
 import { hotPathValidatorCompiler } from '../plugins/validation.ts';
 import { iso } from '../presenters.ts';
-import { retryAfterSeconds, tightest } from '../rate-limit-headers.ts';
+import { rateLimitRules, retryAfterSeconds, tightest } from '../rate-limit-headers.ts';
 import { errors, ref } from '../schemas/common.ts';
 import { SECURITY } from '../schemas/security.ts';
 import { VerificationView, VerifyBody } from '../schemas/verify.ts';
@@ -32,6 +32,7 @@ export function verifyRoutes(app: App, services: Services, cookie: CookieSetting
       metadata: result.valid ? (key?.metadata ?? {}) : {},
       expires_at: key === null ? null : iso(key.expiresAt),
       ratelimit: tightest(result.rate, services.clock.now()),
+      rate_limits: rateLimitRules(result.rate),
       credits: key === null ? null : { remaining: result.valid ? result.creditsRemaining : null },
       retry_after: result.retryAfterMs === null ? null : retryAfterSeconds(result.retryAfterMs),
     };

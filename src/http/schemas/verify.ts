@@ -60,6 +60,21 @@ export const VerificationView = Type.Object(
         }),
       }),
     ),
+    rate_limits: Type.Optional(
+      Type.Array(
+        Type.Object({
+          name: Type.String({ description: 'The policy name in the RateLimit headers' }),
+          limit: Type.Integer(),
+          remaining: Type.Integer(),
+          window: Type.Integer({ description: 'Seconds' }),
+          reset_after: Type.Integer({ description: 'Seconds until fully replenished' }),
+        }),
+        {
+          description:
+            'Every rate rule of the key (`ratelimit` is the tightest): what the RateLimit and RateLimit-Policy headers of a refusal carry',
+        },
+      ),
+    ),
     credits: Nullable(Type.Object({ remaining: Nullable(Type.Integer()) })),
     retry_after: Nullable(
       Type.Integer({ description: 'Seconds, for RATE_LIMITED and QUOTA_EXCEEDED' }),
@@ -81,6 +96,7 @@ export const VerificationView = Type.Object(
         metadata: { customer: 'acme' },
         expires_at: null,
         ratelimit: { limit: 60, remaining: 59, reset: 1780315260000 },
+        rate_limits: [{ name: 'minute', limit: 60, remaining: 59, window: 60, reset_after: 1 }],
         credits: { remaining: null },
         retry_after: null,
       },

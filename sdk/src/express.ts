@@ -1,0 +1,38 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { Verification } from './client.ts';
+import { decide, type KeywardAuthOptions, presentedKey } from './middleware.ts';
+
+declare global {
+  namespace Express {
+    interface Request {
+      /** The verification of the request's key; null when failing open. */
+      keyward?: Verification | null;
+    }
+  }
+}
+
+export type KeywardExpressOptions = KeywardAuthOptions<Request>;
+
+/**
+ * Express middleware: `app.post('/x', keywardAuth({ client, permission: 'x:write' }), handler)`,
+ * one per route for per-route options. The client IP is `req.ip`, so the app's own
+ * `trust proxy` setting decides whom X-Forwarded-For is believed from.
+ */
+export function keywardAuth(options: KeywardExpressOptions): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    decide(options, req, presentedKey(req.headers.authorization, req.headers['x-api-key']), req.ip)
+      .then((decision) => {
+        if (decision.allowed) {
+          req.keyward = decision.verification;
+          res.set(decision.headers);
+          next();
+          return;
+        }
+        const { status, headers, body } = decision.refusal;
+        res.status(status).set(headers).send(JSON.stringify(body));
+      })
+      .catch(next);
+  };
+}
+
+export default keywardAuth;
