@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import { type IncomingHttpHeaders, METHODS } from 'node:http';
 import { Readable } from 'node:stream';
 import replyFrom from '@fastify/reply-from';
 import Fastify, {
@@ -12,7 +12,7 @@ import { AppError } from '../core/errors.ts';
 import { isIpAddress } from '../core/ip-allowlist.ts';
 import { nextRequestId, trustedProxy } from '../http/app.ts';
 import { bearer, refusalError } from '../http/plugins/auth.ts';
-import { clientErrorHandler, errorBody, registerErrorHandling } from '../http/plugins/errors.ts';
+import { clientErrorHandler, registerErrorHandling } from '../http/plugins/errors.ts';
 import { addSecurityHeaders } from '../http/plugins/security-headers.ts';
 import { rateLimitHeaders } from '../http/rate-limit-headers.ts';
 import { loggablePath } from '../logger.ts';
@@ -20,7 +20,7 @@ import type { Actor } from '../services/actor.ts';
 import type { Services } from '../services/index.ts';
 import type { Verification } from '../services/verify.ts';
 import { matchRoute } from './match.ts';
-import { GATEWAY_METHODS, type GatewayRoute } from './routes-file.ts';
+import type { GatewayRoute } from './routes-file.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -77,11 +77,11 @@ export async function buildGateway(
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2000 },
   });
   app.decorateRequest('gateway', null);
+  // Every method Node parses (WebDAV's too) reaches the handler rather than Fastify's own 404.
+  for (const method of METHODS)
+    if (method !== 'CONNECT' && !app.supportedMethods.includes(method))
+      app.addHttpMethod(method, { hasBody: true });
   registerErrorHandling(app, services.store.health);
-  app.setNotFoundHandler((request, reply) => {
-    addSecurityHeaders(reply);
-    reply.status(404).send(errorBody('route_not_found', notFoundMessage(request), request.id));
-  });
   // Every body is handed on as the raw stream: nothing is buffered unless a rule needs a field.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
@@ -295,8 +295,10 @@ export async function buildGateway(
     }
   };
 
-  app.route({ method: [...GATEWAY_METHODS], url: '/', handler });
-  app.route({ method: [...GATEWAY_METHODS], url: '/*', handler });
+  // Every method Fastify knows reaches the handler, so one the rules do not list is answered
+  // route_not_found like an unknown path.
+  app.all('/', handler);
+  app.all('/*', handler);
   return app;
 }
 
