@@ -207,7 +207,21 @@ export async function buildGateway(
     );
   };
 
-  const fromOptions = { rewriteRequestHeaders, onResponse, onError, timeout: timeoutMs } as const;
+  /** Hop-by-hop headers describe the upstream's connection to the gateway, not the client's. */
+  const rewriteHeaders = (headers: IncomingHttpHeaders): IncomingHttpHeaders => {
+    delete headers.connection;
+    delete headers['keep-alive'];
+    delete headers['proxy-connection'];
+    return headers;
+  };
+
+  const fromOptions = {
+    rewriteRequestHeaders,
+    rewriteHeaders,
+    onResponse,
+    onError,
+    timeout: timeoutMs,
+  } as const;
 
   const forward = (request: FastifyRequest, reply: FastifyReply): FastifyReply =>
     reply.from(request.raw.url as string, fromOptions as never);

@@ -100,6 +100,8 @@ describe('gateway streaming', () => {
     });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('text/event-stream');
+    // The upstream's own keep-alive terms (Node's 5 s) are not the gateway's.
+    expect(response.headers.get('keep-alive')).not.toBe('timeout=5');
     const reader = (response.body as ReadableStream<Uint8Array>).getReader();
     const first = await reader.read();
     expect(new TextDecoder().decode(first.value)).toBe('data: first\n\n');
