@@ -281,7 +281,9 @@ export async function buildGateway(
       return forward(request, reply);
     }
     const source = route.resource;
-    if (source === undefined) return verifyAndForward(request, reply, route, undefined);
+    // Without any key the answer is 401 whatever the request holds (and its body is not read).
+    if (source === undefined || bearer(request) === undefined)
+      return verifyAndForward(request, reply, route, undefined);
     switch (source.from) {
       case 'fixed':
         return verifyAndForward(request, reply, route, source.value);

@@ -168,6 +168,9 @@ describe('gateway routing, identity headers and refusals', () => {
     });
     expect(notJson.status).toBe(400);
     expect(((await notJson.json()) as { error: { code: string } }).error.code).toBe('invalid_json');
+    // Without a key the answer is 401, not a complaint about the body.
+    const noKey = await fetch(`${stack.gateway}/chat`, { method: 'POST', body: '{}' });
+    expect(noKey.status).toBe(401);
     const tooLarge = await fetch(`${stack.gateway}/chat`, {
       method: 'POST',
       headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
