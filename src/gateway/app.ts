@@ -90,7 +90,9 @@ export async function buildGateway(
     disableRequestLogging: true,
     // Requests are not retried: a POST may not be idempotent, and the key was charged once.
     retryMethods: [],
-    undici: { connections: 128, pipelining: 1, keepAliveTimeout: 30_000 },
+    // reply-from's default connector options skip certificate checks (tls.rejectUnauthorized
+    // false); an https:// upstream's certificate is checked like any other client's.
+    undici: { connect: { rejectUnauthorized: true } },
   });
   app.addHook('onClose', async () => {
     await Promise.allSettled([...settlements]);
