@@ -113,7 +113,7 @@ export function buildProgram(ctx: CliContext): Command {
       );
       if (server.gateway !== null && config.gateway !== null) {
         output.out(
-          `Gateway listening on ${server.gateway.address}, forwarding to ${config.gateway.upstream} by ${config.gateway.routes.length} rules from ${config.gateway.routesFile}`,
+          `Gateway listening on ${server.gateway.address}, forwarding to ${config.gateway.upstream} by ${config.gateway.routes.length} rule${config.gateway.routes.length === 1 ? '' : 's'} from ${config.gateway.routesFile}`,
         );
       }
       if (!(await server.services.accounts.hasAnyUser())) {

@@ -5,7 +5,7 @@ import { CommanderError } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/program.ts';
 import { loadConfig } from '../../src/config.ts';
-import { ARTIFACTS_DIR } from '../helpers/databases.ts';
+import { ARTIFACTS_DIR, DATABASES } from '../helpers/databases.ts';
 
 const written: string[] = [];
 function file(content: string): string {
@@ -89,5 +89,42 @@ describe('keyward gateway check', () => {
     const missing = await check(join(ARTIFACTS_DIR, 'no-such-routes.json'));
     expect(missing.exit).toBe(1);
     expect(missing.err[0]).toMatch(/could not be read/);
+  });
+});
+
+describe('keyward serve --upstream --routes', () => {
+  it('starts the gateway from the flags, which take precedence over the environment', async () => {
+    const sqlite = DATABASES.find((d) => d.name === 'sqlite');
+    if (sqlite === undefined) throw new Error('SQLite is always available');
+    const database = await sqlite.create();
+    const routes = file(JSON.stringify({ routes: [{ path: '/*' }] }));
+    const out: string[] = [];
+    const env = {
+      DATABASE_URL: database.config.url,
+      LOG_LEVEL: 'silent',
+      PORT: '0',
+      GATEWAY_PORT: '0',
+      SHUTDOWN_DRAIN_DELAY: '0s',
+      GATEWAY_UPSTREAM: 'http://127.0.0.1:1',
+    };
+    try {
+      const program = buildProgram({
+        loadConfig: (overrides = {}) => loadConfig({ ...env, ...overrides }),
+        output: { out: (l) => out.push(l), err: (l) => out.push(l) },
+        untilSignal: () => Promise.resolve('SIGTERM'),
+      });
+      await program.parseAsync([
+        ...['node', 'keyward', 'serve'],
+        ...['--upstream', 'http://127.0.0.1:3999', '--routes', routes],
+      ]);
+    } finally {
+      await database.drop();
+    }
+    expect(out.join('\n')).toMatch(
+      new RegExp(
+        `Gateway listening on http://127\\.0\\.0\\.1:\\d+, forwarding to http://127\\.0\\.0\\.1:3999 by 1 rule from ${routes.replaceAll('.', '\\.')}`,
+      ),
+    );
+    expect(out).toContain('stopped');
   });
 });
