@@ -116,7 +116,7 @@ export async function startServer(
   // The gateway (docs/GATEWAY.md) shares the services, the connection limits and the shutdown.
   let gateway: RunningServer['gateway'] = null;
   if (config.gateway !== null) {
-    const gatewayApp = await buildGateway(services, config.gateway, { logger, state });
+    const gatewayApp = await buildGateway(services, config.gateway, { logger });
     applyConnectionLimits(gatewayApp.server, config.http);
     gatewayApp.server.on('connection', track);
     try {
@@ -145,29 +145,33 @@ export async function startServer(
    */
   let intercepting = false;
   const interceptRequests = () => {
-    const [fastifyHandler] = server.listeners('request') as RequestListener[];
-    if (intercepting || fastifyHandler === undefined) return;
+    if (intercepting) return;
     intercepting = true;
-    server.removeAllListeners('request');
-    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-      response.shouldKeepAlive = false;
-      if (phase !== 'closing') {
-        fastifyHandler.call(server, request, response);
-        return;
-      }
-      const body = JSON.stringify(
-        errorBody(
-          'service_unavailable',
-          'the server is shutting down; send the request again',
-          `req_${randomBytes(16).toString('hex')}`,
-        ),
-      );
-      response.writeHead(503, {
-        'content-type': 'application/json; charset=utf-8',
-        'content-length': Buffer.byteLength(body),
+    // The API's listener and the gateway's alike.
+    for (const target of servers) {
+      const [fastifyHandler] = target.listeners('request') as RequestListener[];
+      if (fastifyHandler === undefined) continue;
+      target.removeAllListeners('request');
+      target.on('request', (request: IncomingMessage, response: ServerResponse) => {
+        response.shouldKeepAlive = false;
+        if (phase !== 'closing') {
+          fastifyHandler.call(target, request, response);
+          return;
+        }
+        const body = JSON.stringify(
+          errorBody(
+            'service_unavailable',
+            'the server is shutting down; send the request again',
+            `req_${randomBytes(16).toString('hex')}`,
+          ),
+        );
+        response.writeHead(503, {
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': Buffer.byteLength(body),
+        });
+        response.end(body);
       });
-      response.end(body);
-    });
+    }
     for (const socket of sockets) {
       const response = responseOn(socket);
       if (response !== undefined && !response.headersSent) response.shouldKeepAlive = false;

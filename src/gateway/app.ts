@@ -31,8 +31,6 @@ declare module 'fastify' {
 
 export interface GatewayOptions {
   logger: FastifyBaseLogger | false;
-  /** Set `closing` to answer with `Connection: close` while the server drains (server.ts). */
-  state?: { closing: boolean };
 }
 
 /** Settlements of usage-billed keys are made in-process, as a `keys:verify` service would. */
@@ -60,7 +58,6 @@ export async function buildGateway(
   options: GatewayOptions,
 ): Promise<FastifyInstance> {
   const config = services.config;
-  const state = options.state ?? { closing: false };
   const trust = trustedProxy(config.trustedProxies);
   const checkForwardedIp = config.trustedProxies.length > 0;
   const { routes, timeoutMs } = gateway;
@@ -261,7 +258,6 @@ export async function buildGateway(
     request: FastifyRequest,
     reply: FastifyReply,
   ): FastifyReply | Promise<FastifyReply> => {
-    if (state.closing) reply.raw.shouldKeepAlive = false;
     if (checkForwardedIp && !isIpAddress(request.ip))
       throw new AppError(
         'validation_error',

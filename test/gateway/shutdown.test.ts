@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Stack, startStack, startUpstream, type Upstream } from './stack.ts';
 
@@ -50,5 +51,43 @@ describe('gateway in the graceful shutdown', () => {
     const outcome = await stopping;
     expect(outcome).toEqual({ clean: true, unfinished: [] });
     await expect(fetch(`${gateway}/events`)).rejects.toThrow();
+  });
+
+  it('answers a request still arriving when it closes 503 in the API error shape', async () => {
+    const local = await startUpstream((_request, response) => response.end('ok'));
+    const closing = await startStack(local.url, { routes: [{ path: '/*', public: true }] });
+    try {
+      const { hostname, port } = new URL(closing.gateway);
+      const socket = connect(Number(port), hostname);
+      let raw = '';
+      socket.on('data', (chunk) => {
+        raw += String(chunk);
+      });
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      await new Promise((resolve) => socket.once('connect', resolve));
+      // Headers in transit: not idle, so closing the server does not drop the connection.
+      socket.write('GET /x HTTP/1.1\r\nHost: x\r\n');
+      let waiting: () => void = () => {};
+      const printed = new Promise<void>((resolve) => {
+        waiting = resolve;
+      });
+      const stopping = closing.server.shutdown(
+        (line) => {
+          if (line.startsWith('closing: waiting for')) waiting();
+        },
+        { drain: false },
+      );
+      await printed;
+      socket.write('\r\n');
+      await closed;
+      expect((await stopping).clean).toBe(true);
+      expect(raw).toMatch(/^HTTP\/1\.1 503 /);
+      expect(raw.toLowerCase()).toContain('connection: close');
+      const body = JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4));
+      expect(body.error.code).toBe('service_unavailable');
+    } finally {
+      await closing.database.drop();
+      await local.close();
+    }
   });
 });
