@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -33,8 +33,9 @@ describe('examples/chat-gateway', () => {
       await freePort(),
       await freePort(),
     ];
-    mkdirSync(ARTIFACTS_DIR, { recursive: true });
-    const database = join(ARTIFACTS_DIR, `chat-gateway-${randomBytes(6).toString('hex')}.db`);
+    // A directory that does not exist yet, as ./data does not in a fresh clone.
+    const dir = join(ARTIFACTS_DIR, `chat-gateway-${randomBytes(6).toString('hex')}`);
+    const database = join(dir, 'data', 'chat-gateway.db');
     const script = blocks
       .join('\n')
       .replace(/^npm install$/m, 'true')
@@ -71,7 +72,7 @@ describe('examples/chat-gateway', () => {
         resolve(c);
       });
     });
-    for (const suffix of ['', '-wal', '-shm']) rmSync(`${database}${suffix}`, { force: true });
+    rmSync(dir, { recursive: true, force: true });
     expect(out).toContain(`OK: examples/chat-gateway/routes.json has 2 rules`);
     expect(out).toContain('{"object":"list","data":[{"id":"gpt-4o-mini","object":"model"}');
     expect(out).toMatch(/"content":"Hello from gpt-4o-mini! You are key key_\w+\."/);
