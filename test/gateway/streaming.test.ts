@@ -1,6 +1,6 @@
 import { request as httpRequest, type ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Stack, startStack, startUpstream, type Upstream } from './stack.ts';
+import { eventually, type Stack, startStack, startUpstream, type Upstream } from './stack.ts';
 
 const ROUTES = {
   routes: [
@@ -8,6 +8,7 @@ const ROUTES = {
     { method: 'GET', path: '/download' },
     { method: 'PUT', path: '/upload' },
     { method: 'GET', path: '/hang' },
+    { method: 'GET', path: '/forever' },
   ],
 };
 
@@ -44,6 +45,7 @@ describe('gateway streaming', () => {
   let downloadGate = gate();
   let uploadFirstChunk = gate();
   const hanging: ServerResponse[] = [];
+  let foreverClosed = false;
 
   beforeAll(async () => {
     upstream = await startUpstream((request, response) => {
@@ -81,6 +83,14 @@ describe('gateway streaming', () => {
         });
         return;
       }
+      if (request.url === '/forever') {
+        response.writeHead(200, { 'content-type': 'text/event-stream' });
+        response.write('data: tick\n\n');
+        response.once('close', () => {
+          foreverClosed = true;
+        });
+        return;
+      }
       // /hang: headers never come.
       hanging.push(response);
     });
@@ -114,6 +124,29 @@ describe('gateway streaming', () => {
       rest += new TextDecoder().decode(next.value);
     }
     expect(rest).toBe('data: last\n\n');
+  });
+
+  it('ends the upstream request when the client goes away mid-stream', async () => {
+    const url = new URL(stack.gateway);
+    const request = httpRequest({
+      host: url.hostname,
+      port: url.port,
+      path: '/forever',
+      agent: false,
+      headers: { authorization: `Bearer ${key}` },
+    });
+    const first = await new Promise<string>((resolve, reject) => {
+      request.on('response', (response) =>
+        response.once('data', (chunk) => resolve(String(chunk))),
+      );
+      request.on('error', reject);
+      request.end();
+    });
+    expect(first).toBe('data: tick\n\n');
+    expect(foreverClosed).toBe(false);
+    request.on('error', () => {});
+    request.destroy();
+    await eventually(async () => foreverClosed, 'the upstream saw its request end');
   });
 
   it('streams a 50 MB download: half of it arrives while the upstream still holds the rest', async () => {
