@@ -244,7 +244,10 @@ ${roundsTable(options.rounds)}
   database, the bus being Redis pub/sub and then PostgreSQL LISTEN/NOTIFY; each round revokes a
   key cached on node B through node A and polls B until it answers 401. It needs PostgreSQL and
   Redis (\`KEYWARD_TEST_POSTGRES_URL\`, \`KEYWARD_TEST_REDIS_URL\`) and is reported as not measured
-  without them. **P6** (gateway mode) does not exist yet.
+  without them. **P6** runs \`bench/p6.ts\`: Keyward's gateway (\`GET /hello\` needing a cached key
+  with a permission) and a bare \`@fastify/http-proxy\` (same logger, same Node flags), each pinned
+  alone to core 0, in front of the same trivial upstream (a \`node:http\` server answering 77 bytes
+  of JSON), which shares core 1 with wrk; fresh processes every round, both presented the same key.
 - Failures are never hidden: a round with a non-2xx answer or a socket error marks its benchmark
   failed and the run exits 1.
 

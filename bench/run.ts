@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import { bareColdStart, keywardColdStart } from './cold-start.ts';
 import { createDataset } from './dataset.ts';
 import type { P3Result } from './p3.ts';
+import { measureP6 } from './p6.ts';
 import {
   describeMachine,
   fmt,
@@ -271,6 +272,7 @@ const TARGET = {
   P8create: '≥ 1,000/s',
   P8list: '≤ 10 ms per page',
   P9: '≤ 1,000 ms',
+  P6: '≥ 70 %',
   P7: 'p99 ≤ 100 ms',
 };
 
@@ -718,8 +720,36 @@ try {
     });
   });
   await section(['P7'], 'revocation seen by another node', TARGET.P7, revocationPropagation);
-  if (wanted('P6'))
-    rows.push(blankRow('P6', 'gateway mode vs @fastify/http-proxy', '≥ 70 %', 'not built yet'));
+  await section(['P6'], 'gateway mode vs @fastify/http-proxy', TARGET.P6, async () => {
+    const { proxy, gateway } = await measureP6({
+      rounds: profile.rounds,
+      warmupS: profile.warmupS,
+      connections,
+      settings,
+      logLevel,
+      onSample: (label, round, sample) => logSample('P6')({ label } as Entry, round, sample),
+    });
+    roundLogs.push({ title: 'P6 gateway', samples: [...proxy, ...gateway] });
+    const ratio = pairedRatio(gateway, proxy);
+    rows.push(
+      comparedRow(
+        {
+          id: 'P6',
+          what: `gateway mode, GET with a cached key, ${connections} connections (bench/p6.ts)`,
+          baselineName: 'bare @fastify/http-proxy, same upstream',
+          target: TARGET.P6,
+          verdict: judge(
+            'P6',
+            problemOf(proxy, gateway),
+            ratio >= 0.7,
+            `${fmt.pct(ratio)} of the baseline`,
+          ),
+        },
+        gateway,
+        proxy,
+      ),
+    );
+  });
 } finally {
   await stopAll();
   await rm(work, { recursive: true, force: true });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { KEY_PREFIX_PATTERN } from './core/api-key.ts';
 import { addCalendarDuration, parseDurationMs } from './core/duration.ts';
 import { normaliseIpAllowlist } from './core/key-settings.ts';
+import { type GatewayRoute, parseRoutesFile } from './gateway/routes-file.ts';
 
 export type DatabaseConfig =
   | { kind: 'sqlite'; url: string; path: string }
@@ -59,6 +60,18 @@ export interface Config {
     shutdownDrainDelayMs: number;
     shutdownTimeoutMs: number;
   };
+  /** Gateway mode (docs/GATEWAY.md): null unless GATEWAY_UPSTREAM and GATEWAY_ROUTES are set. */
+  gateway: GatewayConfig | null;
+}
+
+export interface GatewayConfig {
+  /** The API the gateway forwards to, e.g. http://127.0.0.1:3000 (no path). */
+  upstream: string;
+  port: number;
+  /** The upstream must send its headers, and then each body chunk, within this. */
+  timeoutMs: number;
+  routesFile: string;
+  routes: GatewayRoute[];
 }
 
 export class ConfigError extends Error {
@@ -110,6 +123,10 @@ export const SETTINGS = {
   MAX_CONNECTIONS: '10000',
   SHUTDOWN_DRAIN_DELAY: '5s',
   SHUTDOWN_TIMEOUT: '25s',
+  GATEWAY_UPSTREAM: '',
+  GATEWAY_ROUTES: '',
+  GATEWAY_PORT: '8081',
+  GATEWAY_TIMEOUT: '60s',
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -272,6 +289,17 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
       shutdownDrainDelayMs: durationOrZero('SHUTDOWN_DRAIN_DELAY'),
       shutdownTimeoutMs: duration('SHUTDOWN_TIMEOUT'),
     },
+    gateway: parseGateway(
+      {
+        upstream: get('GATEWAY_UPSTREAM'),
+        routesFile: get('GATEWAY_ROUTES'),
+        port: int('GATEWAY_PORT', 0, 65535),
+        timeoutMs: duration('GATEWAY_TIMEOUT'),
+      },
+      port,
+      readFile,
+      problems,
+    ),
   };
   if (config.sessionIdleTimeoutMs > config.sessionAbsoluteTimeoutMs) {
     problems.push('SESSION_IDLE_TIMEOUT must not be longer than SESSION_ABSOLUTE_TIMEOUT');
@@ -285,6 +313,52 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return deepFreeze(config);
+}
+
+function parseGateway(
+  settings: { upstream: string; routesFile: string; port: number; timeoutMs: number },
+  apiPort: number,
+  readFile: (path: string) => string,
+  problems: string[],
+): GatewayConfig | null {
+  const { upstream, routesFile, port, timeoutMs } = settings;
+  if (upstream === '' && routesFile === '') return null;
+  if (upstream === '' || routesFile === '') {
+    problems.push(
+      'gateway mode needs both GATEWAY_UPSTREAM (--upstream) and GATEWAY_ROUTES (--routes)',
+    );
+    return null;
+  }
+  let url: URL | null = null;
+  try {
+    url = new URL(upstream);
+  } catch {}
+  if (
+    url === null ||
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.pathname !== '/' ||
+    url.search !== '' ||
+    url.username !== ''
+  ) {
+    problems.push(
+      `GATEWAY_UPSTREAM must be an http:// or https:// origin without a path, e.g. http://127.0.0.1:3000 (got "${upstream}")`,
+    );
+  }
+  if (port !== 0 && port === apiPort) problems.push('GATEWAY_PORT must differ from PORT');
+  let text: string;
+  try {
+    text = readFile(routesFile);
+  } catch (error) {
+    problems.push(`GATEWAY_ROUTES "${routesFile}" could not be read: ${(error as Error).message}`);
+    return null;
+  }
+  const parsed = parseRoutesFile(text);
+  if (!parsed.ok) {
+    for (const problem of parsed.problems)
+      problems.push(`GATEWAY_ROUTES ${routesFile}: ${problem}`);
+    return null;
+  }
+  return { upstream: url?.origin ?? upstream, port, timeoutMs, routesFile, routes: parsed.routes };
 }
 
 function readUtf8(path: string): string {

@@ -7,7 +7,7 @@ import { AppError } from './core/errors.ts';
 /** The only reader of process.env and process.argv. */
 async function main(argv: string[]): Promise<number> {
   const program = buildProgram({
-    loadConfig: () => loadConfig(process.env),
+    loadConfig: (overrides = {}) => loadConfig({ ...process.env, ...overrides }),
     output: consoleOutput,
     untilSignal: () =>
       new Promise((resolve) => {

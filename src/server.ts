@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from './config.ts';
 import { quotedVisibly } from './core/email.ts';
+import { buildGateway } from './gateway/app.ts';
 import { type App, buildApp } from './http/app.ts';
 import { errorBody } from './http/plugins/errors.ts';
 import { loggablePath } from './logger.ts';
@@ -23,6 +24,8 @@ export interface RunningServer {
   app: App;
   services: Services;
   address: string;
+  /** Gateway mode's listener (GATEWAY_PORT), or null when GATEWAY_UPSTREAM is not set. */
+  gateway: { app: FastifyInstance; address: string } | null;
   /**
    * The graceful stop `serve` does on SIGTERM: not ready at once, connections refused after
    * SHUTDOWN_DRAIN_DELAY, in-flight requests answered with `Connection: close`, usage flushed
@@ -103,12 +106,35 @@ export async function startServer(
   const server = app.server;
   applyConnectionLimits(server, config.http);
   const sockets = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
+  const track = (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-  });
+  };
+  server.on('connection', track);
   await services.start();
   const address = await app.listen({ port: config.port, host: config.host });
+  // The gateway (docs/GATEWAY.md) shares the services, the connection limits and the shutdown.
+  let gateway: RunningServer['gateway'] = null;
+  if (config.gateway !== null) {
+    const gatewayApp = await buildGateway(services, config.gateway, { logger });
+    applyConnectionLimits(gatewayApp.server, config.http);
+    gatewayApp.server.on('connection', track);
+    try {
+      const gatewayAddress = await gatewayApp.listen({
+        port: config.gateway.port,
+        host: config.host,
+      });
+      gateway = { app: gatewayApp, address: gatewayAddress };
+    } catch (error) {
+      await Promise.all([app.close(), gatewayApp.close()]);
+      await services.usage.stop();
+      await services.stop();
+      await store.close();
+      throw error;
+    }
+  }
+  const servers = gateway === null ? [server] : [server, gateway.app.server];
+  const closeApps = () => Promise.all([app.close(), gateway?.app.close()]);
 
   let phase: 'serving' | 'draining' | 'closing' = 'serving';
   /**
@@ -119,29 +145,33 @@ export async function startServer(
    */
   let intercepting = false;
   const interceptRequests = () => {
-    const [fastifyHandler] = server.listeners('request') as RequestListener[];
-    if (intercepting || fastifyHandler === undefined) return;
+    if (intercepting) return;
     intercepting = true;
-    server.removeAllListeners('request');
-    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-      response.shouldKeepAlive = false;
-      if (phase !== 'closing') {
-        fastifyHandler.call(server, request, response);
-        return;
-      }
-      const body = JSON.stringify(
-        errorBody(
-          'service_unavailable',
-          'the server is shutting down; send the request again',
-          `req_${randomBytes(16).toString('hex')}`,
-        ),
-      );
-      response.writeHead(503, {
-        'content-type': 'application/json; charset=utf-8',
-        'content-length': Buffer.byteLength(body),
+    // The API's listener and the gateway's alike.
+    for (const target of servers) {
+      const [fastifyHandler] = target.listeners('request') as RequestListener[];
+      if (fastifyHandler === undefined) continue;
+      target.removeAllListeners('request');
+      target.on('request', (request: IncomingMessage, response: ServerResponse) => {
+        response.shouldKeepAlive = false;
+        if (phase !== 'closing') {
+          fastifyHandler.call(target, request, response);
+          return;
+        }
+        const body = JSON.stringify(
+          errorBody(
+            'service_unavailable',
+            'the server is shutting down; send the request again',
+            `req_${randomBytes(16).toString('hex')}`,
+          ),
+        );
+        response.writeHead(503, {
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': Buffer.byteLength(body),
+        });
+        response.end(body);
       });
-      response.end(body);
-    });
+    }
     for (const socket of sockets) {
       const response = responseOn(socket);
       if (response !== undefined && !response.headersSent) response.shouldKeepAlive = false;
@@ -160,7 +190,7 @@ export async function startServer(
       phase = 'closing';
       state.closing = true;
       interceptRequests();
-      await app.close();
+      await closeApps();
       await services.usage.stop();
       await closeServices();
     })();
@@ -186,14 +216,16 @@ export async function startServer(
     }
     phase = 'closing';
     if (sockets.size > 0) say(`closing: waiting for ${describeOpen(sockets)}`);
-    const sweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
-    const closed = app.close();
+    const sweep = setInterval(() => {
+      for (const s of servers) s.closeIdleConnections();
+    }, IDLE_SWEEP_MS);
+    const closed = closeApps();
     const timedOut = new Promise<'deadline'>((resolve) =>
       deadline.addEventListener('abort', () => resolve('deadline'), { once: true }),
     );
     if ((await Promise.race([closed.then(() => 'closed' as const), timedOut])) === 'deadline') {
       unfinished.push(`${describeOpen(sockets)}; closed them`);
-      server.closeAllConnections();
+      for (const s of servers) s.closeAllConnections();
       await closed;
     }
     clearInterval(sweep);
@@ -216,5 +248,5 @@ export async function startServer(
     return { clean: unfinished.length === 0, unfinished };
   };
 
-  return { app, services, address, shutdown, close };
+  return { app, services, address, gateway, shutdown, close };
 }

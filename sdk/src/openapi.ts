@@ -880,6 +880,7 @@ export type components = {
           | 'account_disabled'
           | 'plan_limit_reached'
           | 'not_found'
+          | 'route_not_found'
           | 'method_not_allowed'
           | 'email_taken'
           | 'invalid_state'
@@ -891,7 +892,9 @@ export type components = {
           | 'quota_exceeded'
           | 'headers_too_large'
           | 'internal_error'
+          | 'upstream_unavailable'
           | 'service_unavailable'
+          | 'upstream_timeout'
           | 'storage_full';
         /** @description What went wrong, in words a person understands */
         message: string;
@@ -1788,7 +1791,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not found: `error.code` is `not_found` */
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
       404: {
         headers: {
           [name: string]: unknown;
@@ -3220,7 +3223,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not found: `error.code` is `not_found` */
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
       404: {
         headers: {
           [name: string]: unknown;
@@ -3395,7 +3398,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not found: `error.code` is `not_found` */
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
       404: {
         headers: {
           [name: string]: unknown;
@@ -3487,7 +3490,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not found: `error.code` is `not_found` */
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
       404: {
         headers: {
           [name: string]: unknown;
@@ -3705,7 +3708,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not found: `error.code` is `not_found` */
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
       404: {
         headers: {
           [name: string]: unknown;
@@ -3891,7 +3894,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not found: `error.code` is `not_found` */
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
       404: {
         headers: {
           [name: string]: unknown;
@@ -4030,7 +4033,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not found: `error.code` is `not_found` */
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
       404: {
         headers: {
           [name: string]: unknown;
@@ -4200,7 +4203,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not found: `error.code` is `not_found` */
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
       404: {
         headers: {
           [name: string]: unknown;
@@ -4389,7 +4392,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not found: `error.code` is `not_found` */
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
       404: {
         headers: {
           [name: string]: unknown;
@@ -4747,7 +4750,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not found: `error.code` is `not_found` */
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
       404: {
         headers: {
           [name: string]: unknown;
@@ -5028,7 +5031,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not found: `error.code` is `not_found` */
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
       404: {
         headers: {
           [name: string]: unknown;

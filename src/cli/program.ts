@@ -1,10 +1,12 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
-import type { Config } from '../config.ts';
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { Config, SettingName } from '../config.ts';
 import { ENVIRONMENTS, type Environment, maskKey } from '../core/api-key.ts';
 import { quotedVisibly } from '../core/email.ts';
 import { AppError } from '../core/errors.ts';
 import { EXPIRATION_PRESETS, type ExpirationPreset } from '../core/expiration.ts';
 import { ALL_SCOPES, type Scope } from '../core/token.ts';
+import { parseRoutesFile } from '../gateway/routes-file.ts';
 import { pingRedis } from '../limits/redis-client.ts';
 import { createLogger } from '../logger.ts';
 import { startServer } from '../server.ts';
@@ -20,8 +22,11 @@ import {
 import type { Output } from './output.ts';
 
 export interface CliContext {
-  /** Loads and checks the configuration; throws ConfigError listing every problem. */
-  loadConfig(): Config;
+  /**
+   * Loads and checks the configuration; throws ConfigError listing every problem. `overrides`
+   * (command-line flags) take precedence over the environment.
+   */
+  loadConfig(overrides?: Partial<Record<SettingName, string>>): Config;
   output: Output;
   /** Resolves when the process is asked to stop (SIGINT/SIGTERM); for `serve`. */
   untilSignal(): Promise<string>;
@@ -88,13 +93,29 @@ export function buildProgram(ctx: CliContext): Command {
     .description(
       'Apply migrations and serve the API, /docs and the health checks (PORT, HOST, DATABASE_URL …)',
     )
-    .action(async () => {
-      const config = ctx.loadConfig();
+    .option(
+      '--upstream <url>',
+      'gateway mode: the API to put Keyward in front of (GATEWAY_UPSTREAM)',
+    )
+    .option(
+      '--routes <file>',
+      'gateway mode: the routes file (GATEWAY_ROUTES); see docs/GATEWAY.md',
+    )
+    .action(async (options: { upstream?: string; routes?: string }) => {
+      const config = ctx.loadConfig({
+        ...(options.upstream !== undefined && { GATEWAY_UPSTREAM: options.upstream }),
+        ...(options.routes !== undefined && { GATEWAY_ROUTES: options.routes }),
+      });
       const logger = createLogger(config.logLevel);
       const server = await startServer(config, logger);
       output.out(
         `Keyward is listening on ${server.address} (database: ${config.database.kind}); dashboard at ${config.publicUrl}/, API docs at ${config.publicUrl}/docs`,
       );
+      if (server.gateway !== null && config.gateway !== null) {
+        output.out(
+          `Gateway listening on ${server.gateway.address}, forwarding to ${config.gateway.upstream} by ${config.gateway.routes.length} rule${config.gateway.routes.length === 1 ? '' : 's'} from ${config.gateway.routesFile}`,
+        );
+      }
       if (!(await server.services.accounts.hasAnyUser())) {
         output.out('No account exists yet. Create the first admin with:');
         output.out(
@@ -338,6 +359,51 @@ export function buildProgram(ctx: CliContext): Command {
         }
       }
       if (failed) throw new DoctorFailed();
+    });
+
+  program
+    .command('gateway')
+    .description('Gateway mode tools (docs/GATEWAY.md)')
+    .command('check')
+    .description('Check a gateway routes file: prints OK, or every problem with its JSON path')
+    .argument('<file>', 'the routes file, e.g. routes.json')
+    .action((file: string) => {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (error) {
+        output.err(`${file}: could not be read: ${(error as Error).message}`);
+        throw new CommanderError(1, 'keyward.gatewayCheck', 'routes file not readable');
+      }
+      const result = parseRoutesFile(text);
+      if (!result.ok) {
+        for (const problem of result.problems) output.err(`${file}: ${problem}`);
+        output.err(
+          `${file}: ${result.problems.length} problem${result.problems.length === 1 ? '' : 's'}`,
+        );
+        throw new CommanderError(1, 'keyward.gatewayCheck', 'routes file has problems');
+      }
+      output.out(
+        `OK: ${file} has ${result.routes.length} rule${result.routes.length === 1 ? '' : 's'}`,
+      );
+      for (const route of result.routes) {
+        const methods = route.methods === null ? '*' : [...route.methods].join(',');
+        const needs = route.public
+          ? 'public (no key)'
+          : [
+              'key',
+              ...(route.permission === undefined ? [] : [`permission ${route.permission}`]),
+              ...(route.resource === undefined
+                ? []
+                : [
+                    `resource ${route.resource.from === 'fixed' ? route.resource.value : route.resource.from === 'body' ? `body.${route.resource.field}` : `${route.resource.from} ${route.resource.name}`}`,
+                  ]),
+              route.cost.from === 'fixed'
+                ? `cost ${route.cost.value}`
+                : `cost from response header ${route.cost.name} (estimate ${route.cost.estimate})`,
+            ].join(', ');
+        output.out(`  ${methods} ${route.path} -> ${needs}`);
+      }
     });
 
   return program;

@@ -23,6 +23,8 @@ export const ERROR_STATUS = {
   account_disabled: 403,
   plan_limit_reached: 403,
   not_found: 404,
+  /** Gateway mode: no rule of the routes file matches the method and path (deny by default). */
+  route_not_found: 404,
   method_not_allowed: 405,
   email_taken: 409,
   invalid_state: 409,
@@ -36,7 +38,11 @@ export const ERROR_STATUS = {
   /** The request's headers are larger than Node's limit (16 KB by default). */
   headers_too_large: 431,
   internal_error: 500,
+  /** Gateway mode: the upstream could not be reached, or broke off its answer. */
+  upstream_unavailable: 502,
   service_unavailable: 503,
+  /** Gateway mode: the upstream did not answer within GATEWAY_TIMEOUT. */
+  upstream_timeout: 504,
   /** The database has no room left to write (disk full); reads still work. */
   storage_full: 503,
 } as const;

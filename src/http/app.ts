@@ -46,7 +46,8 @@ export type App = FastifyInstance<
  */
 const REQUEST_ID_PREFIX = `req_${randomBytes(8).toString('hex')}`;
 let requestSeq = 0;
-const nextRequestId = () => REQUEST_ID_PREFIX + (++requestSeq).toString(16).padStart(16, '0');
+export const nextRequestId = () =>
+  REQUEST_ID_PREFIX + (++requestSeq).toString(16).padStart(16, '0');
 
 export interface AppOptions {
   /** A pino logger, or false for none (tests pass a logger that writes to a buffer). */
@@ -61,7 +62,7 @@ export interface AppOptions {
  * Fastify's trust function for X-Forwarded-For hops, matching with the same strict parser as IP
  * allowlists (proxy-addr's own reads `0xa.0.0.1` as 10.0.0.1).
  */
-function trustedProxy(entries: readonly string[]): ((address: string) => boolean) | false {
+export function trustedProxy(entries: readonly string[]): ((address: string) => boolean) | false {
   const normalised = normaliseIpAllowlist(entries);
   if (!normalised.ok) throw new Error(`TRUSTED_PROXIES entry "${normalised.bad}" is not valid`);
   return compileIpAllowlist(normalised.entries) ?? false;

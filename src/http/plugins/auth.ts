@@ -31,7 +31,8 @@ export function cookieSettings(secure: boolean): CookieSettings {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-function bearer(request: FastifyRequest): string | undefined {
+/** The API key a request presents: `Authorization: Bearer …`, else `X-API-Key`. */
+export function bearer(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (header !== undefined && header.length > 7 && header.slice(0, 7).toLowerCase() === 'bearer ')
     return header.slice(7).trim();
@@ -186,6 +187,20 @@ export function anonymous(request: FastifyRequest): void {
 }
 
 /**
+ * The error a refused verification answers with on key-authenticated routes (and the gateway),
+ * its Retry-After and RFC 6750 challenge set on `reply`.
+ */
+export function refusalError(reply: FastifyReply, result: Verification): AppError {
+  const refusal = REFUSAL[result.code as RefusalCode];
+  const error = new AppError(refusal.error, refusal.message);
+  if (result.retryAfterMs !== null)
+    reply.header('retry-after', String(retryAfterSeconds(result.retryAfterMs)));
+  // Every 401 (unknown, revoked, expired, disabled) carries the RFC 6750 challenge.
+  if (error.status === 401) reply.header('www-authenticate', 'Bearer error="invalid_token"');
+  return error;
+}
+
+/**
  * Wraps a key-holder route's handler: authenticates the key (`Authorization: Bearer sk_…` or
  * `X-API-Key`) through the whole policy chain with the permission the route needs, then calls
  * `handler`. A refusal answers with its status (401 with the RFC 6750 challenge, 402, 403 or 429
@@ -204,13 +219,7 @@ export function withKey<T>(
     const headers = rateLimitHeaders(result.rate);
     if (headers !== null) reply.headers(headers);
     if (result.valid && result.key !== null) return handler(result.key, result);
-    const refusal = REFUSAL[result.code as RefusalCode];
-    const error = new AppError(refusal.error, refusal.message);
-    if (result.retryAfterMs !== null)
-      reply.header('retry-after', String(retryAfterSeconds(result.retryAfterMs)));
-    // Every 401 (unknown, revoked, expired, disabled) carries the RFC 6750 challenge.
-    if (error.status === 401) reply.header('www-authenticate', 'Bearer error="invalid_token"');
-    throw error;
+    throw refusalError(reply, result);
   };
   return (request: FastifyRequest, reply: FastifyReply): T | Promise<Awaited<T>> => {
     addSecurityHeaders(reply);
