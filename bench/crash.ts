@@ -333,6 +333,19 @@ async function postgresAdmin(query: string): Promise<void> {
   }
 }
 
+async function untilBackendsGone(client: pg.Client): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const { rows } = await client.query<{ n: string }>(
+      'select count(*) as n from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+    );
+    if (Number(rows[0]?.n) === 0) return;
+    if (Date.now() > deadline)
+      throw new Error('the killed server still has open PostgreSQL backends');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 async function postgresDb(): Promise<TestDb> {
   const name = `kw_crash_${randomBytes(6).toString('hex')}`;
   await postgresAdmin(`create database ${name}`);
@@ -344,6 +357,10 @@ async function postgresDb(): Promise<TestDb> {
       const client = new pg.Client({ connectionString: url.toString() });
       await client.connect();
       try {
+        // A killed server's COMMIT may still sit in its backend's socket: PostgreSQL applies it
+        // after the kill, so the snapshot waits until every other backend on this database has
+        // gone (found by the harness itself: a spend committed after an early snapshot).
+        await untilBackendsGone(client);
         const rows = await client.query(ROWS_SQL);
         const usage = await client.query(USAGE_SQL);
         const mismatches = await client.query(MISMATCH_SQL);
