@@ -11,7 +11,7 @@ export type paths = {
     };
     /**
      * Liveness
-     * @description The process is up.
+     * @description The process is up, with the release and commit it runs.
      */
     get: operations['liveness'];
     put?: never;
@@ -965,12 +965,18 @@ export type components = {
     };
     /**
      * @example {
-     *       "status": "ok"
+     *       "status": "ok",
+     *       "version": "0.2.0",
+     *       "commit": "9dcdca1f3b6c4d7e8a9b0c1d2e3f405162738495"
      *     }
      */
     Liveness: {
+      /** @description The commit the code was built from, when known */
+      commit: string | null;
       /** @enum {string} */
       status: 'ok';
+      /** @description The release (semantic versioning) */
+      version: string;
     };
     /**
      * @description The plans configured in PLANS
@@ -1446,7 +1452,9 @@ export interface operations {
         content: {
           /**
            * @example {
-           *       "status": "ok"
+           *       "status": "ok",
+           *       "version": "0.2.0",
+           *       "commit": "9dcdca1f3b6c4d7e8a9b0c1d2e3f405162738495"
            *     }
            */
           'application/json': components['schemas']['Liveness'];

@@ -19,6 +19,7 @@ import {
   migrateToLatest,
   pendingMigrations,
 } from '../storage/migrations.ts';
+import { buildCommit, VERSION } from '../version.ts';
 import type { Output } from './output.ts';
 
 export interface CliContext {
@@ -80,6 +81,11 @@ export function buildProgram(ctx: CliContext): Command {
   const program = new Command('keyward')
     .description(
       'Keyward: self-hosted API key management. Settings come from the environment; see docs/CONFIGURATION.md.',
+    )
+    .version(
+      `keyward ${VERSION}${buildCommit() === null ? '' : ` (${buildCommit()?.slice(0, 12)})`}`,
+      '-V, --version',
+      'print the release and commit',
     )
     .showHelpAfterError()
     .configureOutput({

@@ -1,4 +1,5 @@
 import type { Services } from '../../services/index.ts';
+import { buildCommit, VERSION } from '../../version.ts';
 import type { App } from '../app.ts';
 import { ref } from '../schemas/common.ts';
 import { Liveness, Readiness, Unavailable } from '../schemas/health.ts';
@@ -13,11 +14,11 @@ export function healthRoutes(app: App, services: Services, state: { closing: boo
         operationId: 'liveness',
         summary: 'Liveness',
         security: SECURITY.none,
-        description: 'The process is up.',
+        description: 'The process is up, with the release and commit it runs.',
         response: { 200: ref(Liveness, { description: 'Up' }) },
       },
     },
-    async () => ({ status: 'ok' as const }),
+    async () => ({ status: 'ok' as const, version: VERSION, commit: buildCommit() }),
   );
 
   app.get(
