@@ -4553,7 +4553,7 @@ export interface operations {
          *     }
          */
         'application/json': {
-          /** @description Lifetime such as 30d or 12h; absent = no expiry */
+          /** @description Lifetime: a key expiration preset (30d, 90d, 6m = six months, 1y, never) or seconds, hours, days or weeks such as 12h; minutes are refused as ambiguous; absent = no expiry */
           expires_in?: string;
           name: string;
           scopes: (

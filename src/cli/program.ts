@@ -213,7 +213,10 @@ export function buildProgram(ctx: CliContext): Command {
     .requiredOption('--email <email>', 'the owning account')
     .requiredOption('--name <name>', 'a name to recognise the token by')
     .requiredOption('--scopes <list>', `comma-separated: ${ALL_SCOPES.join(', ')}`, parseScopes)
-    .option('--expires-in <duration>', 'lifetime such as 90d (default: no expiry)')
+    .option(
+      '--expires-in <duration>',
+      'lifetime: 30d, 90d, 6m (six months, as for keys), 1y, never, or hours/days/weeks such as 12h (default: no expiry)',
+    )
     .action(
       async (options: { email: string; name: string; scopes: Scope[]; expiresIn?: string }) => {
         await withServices(ctx.loadConfig(), async (services) => {
@@ -224,7 +227,7 @@ export function buildProgram(ctx: CliContext): Command {
             ...(options.expiresIn !== undefined && { expiresIn: options.expiresIn }),
           });
           output.out(
-            `created ${created.token.kind} token ${created.token.id} with scopes ${created.token.scopes.join(', ')}`,
+            `created ${created.token.kind} token ${created.token.id} with scopes ${created.token.scopes.join(', ')}, ${created.token.expiresAt === null ? 'never expires' : `expires ${new Date(created.token.expiresAt).toISOString()}`}`,
           );
           output.out('Secret (shown once, store it now):');
           output.out(created.secret);

@@ -10,6 +10,15 @@ const PRESET_DURATION: Record<Exclude<ExpirationPreset, 'never'>, string> = {
   '1y': '1y',
 };
 
+/** When a key (or token) created at `now` with this preset expires; null for `never`. */
+export function presetExpiresAt(now: number, preset: ExpirationPreset): number | null {
+  return preset === 'never' ? null : addCalendarDuration(now, PRESET_DURATION[preset]);
+}
+
+export function isExpirationPreset(text: string): text is ExpirationPreset {
+  return (EXPIRATION_PRESETS as readonly string[]).includes(text);
+}
+
 export type ExpirationResult =
   | { ok: true; expiresAt: number | null }
   | { ok: false; message: string };
@@ -29,7 +38,7 @@ export function resolveExpiration(
     expiresAt = request.expiresAt;
     if (expiresAt <= now) return { ok: false, message: 'expires_at must be in the future' };
   } else if (request.preset !== undefined && request.preset !== 'never') {
-    expiresAt = addCalendarDuration(now, PRESET_DURATION[request.preset]);
+    expiresAt = presetExpiresAt(now, request.preset);
   }
   if (max !== null) {
     if (expiresAt === null) return { ok: true, expiresAt: max };

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../core/clock.ts';
 import { parseDurationMs } from '../core/duration.ts';
 import { AppError } from '../core/errors.ts';
+import { isExpirationPreset, presetExpiresAt } from '../core/expiration.ts';
 import type { Token, User } from '../core/models.ts';
 import { newId, sha256Hex } from '../core/secrets.ts';
 import {
@@ -39,6 +40,21 @@ export interface TokenCache {
 export type TokenAuthResult =
   | { ok: true; token: Token; owner: User }
   | { ok: false; reason: 'unknown' | 'expired' | 'owner_disabled' };
+
+const TOKEN_LIFETIMES =
+  'expires_in must be a preset (30d, 90d, 6m for six months, 1y, never) or a number of seconds, hours, days or weeks such as 12h';
+
+/**
+ * A token's lifetime reads like a key's expiration: the key presets mean the same here (`6m` is
+ * six months, as for keys), and other durations may be given in s, h, d or w. Minutes are refused
+ * rather than guessed: `15m` is six months or a quarter hour depending on which form one knows.
+ */
+function tokenExpiry(now: number, text: string): number | null {
+  if (isExpirationPreset(text)) return presetExpiresAt(now, text);
+  const ms = text.endsWith('m') ? null : parseDurationMs(text);
+  if (ms === null || ms <= 0) throw new AppError('validation_error', TOKEN_LIFETIMES);
+  return now + ms;
+}
 
 export class TokenService {
   private readonly db: Kysely<Database>;
@@ -90,13 +106,7 @@ export class TokenService {
     if (name.length === 0 || name.length > 100)
       throw new AppError('validation_error', 'name must be 1 to 100 characters');
     const now = this.clock.now();
-    let expiresAt: number | null = null;
-    if (input.expiresIn !== undefined) {
-      const ms = parseDurationMs(input.expiresIn);
-      if (ms === null || ms <= 0)
-        throw new AppError('validation_error', 'expires_in must be a duration such as 30d or 12h');
-      expiresAt = now + ms;
-    }
+    const expiresAt = input.expiresIn === undefined ? null : tokenExpiry(now, input.expiresIn);
     const generated = generateToken(kind);
     const token: Token = {
       id: newId('tok'),

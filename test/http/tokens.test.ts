@@ -220,7 +220,17 @@ describe.each(DATABASES)('management and service tokens on $name', (kind) => {
     const expired = await h.request({ method: 'GET', url: '/v1/keys', bearer: token.token });
     expect(expired.statusCode).toBe(401);
     expect(expired.json().error.message).toMatch(/expired/);
-    for (const expires_in of ['soon', '0', '-1h', '']) {
+    // Like a key's expiration: 6m is six months, never is no expiry; minutes are ambiguous.
+    const createdAt = h.clock.now();
+    const sixMonths = await create(user, ['keys:read'], { expires_in: '6m' });
+    const never = await create(user, ['keys:read'], { expires_in: 'never' });
+    const all = (await h.request({ method: 'GET', url: '/v1/tokens', as: user })).json().data;
+    const expiryOf = (id: string) => all.find((t: { id: string }) => t.id === id).expires_at;
+    const inSixMonths = new Date(createdAt);
+    inSixMonths.setUTCMonth(inSixMonths.getUTCMonth() + 6);
+    expect(expiryOf(sixMonths.id)).toBe(inSixMonths.toISOString());
+    expect(expiryOf(never.id)).toBeNull();
+    for (const expires_in of ['soon', '0', '-1h', '', '15m', '6mo']) {
       const response = await h.request({
         method: 'POST',
         url: '/v1/tokens',

@@ -203,7 +203,8 @@ export const CreateTokenBody = Type.Object(
     expires_in: Type.Optional(
       Type.String({
         maxLength: 10,
-        description: 'Lifetime such as 30d or 12h; absent = no expiry',
+        description:
+          'Lifetime: a key expiration preset (30d, 90d, 6m = six months, 1y, never) or seconds, hours, days or weeks such as 12h; minutes are refused as ambiguous; absent = no expiry',
       }),
     ),
   },
