@@ -113,9 +113,18 @@ export function buildProgram(ctx: CliContext): Command {
         ...(options.routes !== undefined && { GATEWAY_ROUTES: options.routes }),
       });
       const logger = createLogger(config.logLevel);
-      const server = await startServer(config, logger);
+      const server = await startServer(config, logger).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EADDRINUSE') throw error;
+        throw new Error(
+          `${error.message}: another process is using port ${config.port}; stop it, or choose another port with PORT=… (and the interface with HOST=…)`,
+        );
+      });
+      // With PORT=0 the system picks the port: show the one bound, not 0.
+      const publicUrl = new URL(config.publicUrl);
+      if (publicUrl.port === '0') publicUrl.port = new URL(server.address).port;
+      const shownUrl = publicUrl.toString().replace(/\/$/, '');
       output.out(
-        `Keyward is listening on ${server.address} (database: ${config.database.kind}); dashboard at ${config.publicUrl}/, API docs at ${config.publicUrl}/docs`,
+        `Keyward is listening on ${server.address} (database: ${config.database.kind}); dashboard at ${shownUrl}/, API docs at ${shownUrl}/docs`,
       );
       if (server.gateway !== null && config.gateway !== null) {
         output.out(
@@ -128,7 +137,7 @@ export function buildProgram(ctx: CliContext): Command {
           '  npx keyward user create --email you@example.com --password "<a long password>" --admin',
         );
         output.out(
-          `or sign up with: curl -X POST ${config.publicUrl}/v1/auth/signup -H 'content-type: application/json' -d '{"email":"…","password":"…"}'`,
+          `or sign up with: curl -X POST ${shownUrl}/v1/auth/signup -H 'content-type: application/json' -d '{"email":"…","password":"…"}'`,
         );
       }
       const signal = await ctx.untilSignal();

@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/program.ts';
 import { loadConfig } from '../../src/config.ts';
@@ -160,7 +161,27 @@ describe.each(DATABASES)('keyward CLI on $name', (kind) => {
     const { run } = cli(env);
     const output = await run('serve');
     expect(output).toMatch(/Keyward is listening on http:\/\/127\.0\.0\.1:\d+/);
+    // PORT=0: the banner shows the port the system picked, never port 0.
+    const port = /127\.0\.0\.1:(\d+)/.exec(output)?.[1];
+    expect(port).not.toBe('0');
+    expect(output).toContain(
+      `dashboard at http://localhost:${port}/, API docs at http://localhost:${port}/docs`,
+    );
     expect(output).toContain('stopped');
+  });
+
+  it('serve on a port in use says so and how to choose another', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const { run } = cli({ ...env, PORT: String(port) });
+      await expect(run('serve')).rejects.toThrow(
+        /EADDRINUSE.*another process is using port \d+.*PORT=/,
+      );
+    } finally {
+      taken.close();
+    }
   });
 });
 
