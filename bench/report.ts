@@ -179,7 +179,7 @@ export function renderDocument(options: {
 
 Written by \`${options.command}\` on ${options.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
 (${options.elapsedS.toFixed(0)} s), at commit ${gitRevision()}. The targets are the project's
-P1–P9 (TARGETS.md); every throughput is a ratio against a baseline measured in the same run, on
+P1–P9, each stated in the table's *target* column; every throughput is a ratio against a baseline measured in the same run, on
 the same machine, with the same process settings.
 
 ## Machine

@@ -1,5 +1,5 @@
 /**
- * The benchmark suite: every P-target of TARGETS.md that can be measured today, each against a
+ * The benchmark suite: every performance target (P1–P9, stated in each row's target column) that can be measured today, each against a
  * baseline measured in the same run. Servers run pinned to core 0, wrk to core 1; each benchmark
  * gets a warm-up and interleaved rounds, and the table shows medians and ratios.
  *

@@ -4,7 +4,7 @@ import { defineConfig } from 'vite';
 
 // The dashboard is a static single-page app that the Keyward server serves at / (see
 // src/http/routes/dashboard.ts). `npm run dev:dashboard` serves it with hot reload and forwards
-// the API to a server on :8080.
+// the API to a Keyward server: KEYWARD_API, default http://127.0.0.1:8080.
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
   base: '/',
@@ -17,5 +17,5 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     chunkSizeWarningLimit: 700,
   },
-  server: { proxy: { '/v1': 'http://127.0.0.1:8080' } },
+  server: { proxy: { '/v1': process.env.KEYWARD_API ?? 'http://127.0.0.1:8080' } },
 });
