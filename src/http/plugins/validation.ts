@@ -104,9 +104,21 @@ function guarded(validate: ValidateFunction, coerced: boolean): Validator {
 export function validatorCompiler(): FastifySchemaCompiler<FastifySchema> {
   const strict = ajv({ coerceTypes: false });
   const coercing = ajv({ coerceTypes: 'array' });
+  // Routes share schema objects (the same params or query on several routes): one compile each
+  // keeps ajv's work at start to the distinct schemas.
+  const compiled = {
+    strict: new Map<unknown, Validator>(),
+    coercing: new Map<unknown, Validator>(),
+  };
   return ({ schema, httpPart }) => {
     const body = httpPart === 'body';
-    return guarded((body ? strict : coercing).compile(schema as object), !body);
+    const cache = body ? compiled.strict : compiled.coercing;
+    let validate = cache.get(schema);
+    if (validate === undefined) {
+      validate = guarded((body ? strict : coercing).compile(schema as object), !body);
+      cache.set(schema, validate);
+    }
+    return validate;
   };
 }
 
