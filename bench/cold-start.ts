@@ -12,10 +12,15 @@ import { SERVER_NODE_FLAGS } from './servers.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 
-function timeToReady(args: string[], ready: string, env: NodeJS.ProcessEnv): Promise<number> {
+function timeToReady(
+  args: string[],
+  ready: string,
+  env: NodeJS.ProcessEnv,
+  cwd = ROOT,
+): Promise<number> {
   const started = process.hrtime.bigint();
   const child = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...args], {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -37,17 +42,22 @@ function timeToReady(args: string[], ready: string, env: NodeJS.ProcessEnv): Pro
   });
 }
 
-/** Milliseconds from spawn to "Keyward is listening", on a fresh database. */
-export async function keywardColdStart(): Promise<number> {
+/** Milliseconds from spawn to "Keyward is listening", on a fresh database; `root`: a checkout. */
+export async function keywardColdStart(root = ROOT): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'kw-bench-'));
   try {
-    return await timeToReady(['src/main.ts', 'serve'], 'Keyward is listening', {
-      DATABASE_URL: `sqlite:${join(dir, 'k.db')}`,
-      PORT: '0',
-      LOG_LEVEL: 'silent',
-      // Only the start is timed: nothing to drain at the SIGTERM that ends each run.
-      SHUTDOWN_DRAIN_DELAY: '0s',
-    });
+    return await timeToReady(
+      ['src/main.ts', 'serve'],
+      'Keyward is listening',
+      {
+        DATABASE_URL: `sqlite:${join(dir, 'k.db')}`,
+        PORT: '0',
+        LOG_LEVEL: 'silent',
+        // Only the start is timed: nothing to drain at the SIGTERM that ends each run.
+        SHUTDOWN_DRAIN_DELAY: '0s',
+      },
+      root,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -144,7 +144,7 @@ try {
             settings: { durationS: Number(values.duration), useWrk: true, scriptDir: work },
             onSample(entry, round, sample) {
               console.log(
-                `${scenario.id} ${entry.label} round ${round + 1}: ${fmt.int(sample.rps)} req/s, ${fmt.int(sample.perCpuSecond)} per CPU-s, p99 ${fmt.ms(sample.p99Ms)} ms${sample.problem === null ? '' : ` — ${sample.problem}`}`,
+                `${scenario.id} ${entry.label} round ${round + 1}: ${fmt.int(sample.rps)} req/s, ${fmt.int(sample.perCpuSecond)} per CPU-s, p99 ${fmt.ms(sample.p99Ms)} ms, ${(sample.missRate * 100).toFixed(1)} % cache misses${sample.problem === null ? '' : ` — ${sample.problem}`}`,
               );
             },
           },

@@ -5,7 +5,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from './config.ts';
 import { quotedVisibly } from './core/email.ts';
-import { buildGateway } from './gateway/app.ts';
 import { type App, buildApp } from './http/app.ts';
 import { errorBody } from './http/plugins/errors.ts';
 import { loggablePath } from './logger.ts';
@@ -116,6 +115,8 @@ export async function startServer(
   // The gateway (docs/GATEWAY.md) shares the services, the connection limits and the shutdown.
   let gateway: RunningServer['gateway'] = null;
   if (config.gateway !== null) {
+    // Imported only here: @fastify/reply-from and undici cost a start without a gateway ~0.1 s.
+    const { buildGateway } = await import('./gateway/app.ts');
     const gatewayApp = await buildGateway(services, config.gateway, { logger });
     applyConnectionLimits(gatewayApp.server, config.http);
     gatewayApp.server.on('connection', track);

@@ -17,6 +17,7 @@ import type { Services } from '../services/index.ts';
 import { cookieSettings } from './plugins/auth.ts';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './plugins/errors.ts';
 import { addSecurityHeaders } from './plugins/security-headers.ts';
+import { serializerCompiler } from './plugins/serialization.ts';
 import { validatorCompiler } from './plugins/validation.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { auditRoutes } from './routes/audit.ts';
@@ -111,6 +112,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   });
 
   app.setValidatorCompiler(validatorCompiler());
+  app.setSerializerCompiler(serializerCompiler(COMPONENT_SCHEMAS));
   // Only JSON bodies are accepted; anything else is answered 415.
   app.removeContentTypeParser('text/plain');
   registerErrorHandling(app, services.store.health);
