@@ -6,18 +6,10 @@
 //   node scripts/build-dashboard.ts --force   always build
 //   node scripts/build-dashboard.ts --soft    on failure warn and exit 0 (the API still starts)
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { join, relative, resolve } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inputsHash, withBuildLock } from './build-cache.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const DASHBOARD = join(ROOT, 'dashboard');
@@ -33,24 +25,9 @@ const INPUTS = [
   join(ROOT, 'package-lock.json'),
 ];
 
-function files(path: string): string[] {
-  if (!existsSync(path)) return [];
-  if (!statSync(path).isDirectory()) return [path];
-  return readdirSync(path)
-    .sort()
-    .flatMap((name) => files(join(path, name)));
-}
-
 /** A hash of every source file's path and content. */
 export function dashboardSourceHash(): string {
-  const hash = createHash('sha256');
-  for (const file of INPUTS.flatMap(files)) {
-    hash.update(relative(ROOT, file));
-    hash.update('\0');
-    hash.update(readFileSync(file));
-    hash.update('\0');
-  }
-  return hash.digest('hex');
+  return inputsHash(ROOT, INPUTS);
 }
 
 export function dashboardIsCurrent(): boolean {
@@ -59,32 +36,6 @@ export function dashboardIsCurrent(): boolean {
     existsSync(STAMP) &&
     readFileSync(STAMP, 'utf8').trim() === dashboardSourceHash()
   );
-}
-
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** Serialises builds across processes (parallel test workers, npm start during npm test). */
-function withLock<T>(run: () => T): T {
-  const deadline = Date.now() + 180_000;
-  for (;;) {
-    try {
-      mkdirSync(LOCK);
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const age = Date.now() - (statSync(LOCK, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (age > 180_000) rmSync(LOCK, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new Error(`another dashboard build holds ${LOCK}`);
-      sleep(200);
-    }
-  }
-  try {
-    return run();
-  } finally {
-    rmSync(LOCK, { recursive: true, force: true });
-  }
 }
 
 export interface BuildResult {
@@ -96,7 +47,7 @@ export interface BuildResult {
 export function buildDashboard(options: { force?: boolean; quiet?: boolean } = {}): BuildResult {
   const started = Date.now();
   if (!options.force && dashboardIsCurrent()) return { built: false, ms: 0 };
-  return withLock(() => {
+  return withBuildLock(LOCK, 'dashboard', 180_000, () => {
     if (!options.force && dashboardIsCurrent()) return { built: false, ms: Date.now() - started };
     const hash = dashboardSourceHash();
     const vite = join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');

@@ -2,19 +2,10 @@
 // TypeScript's own transpiler, when the sources changed since the last build. `npm test` runs it
 // first (pretest), so the SDK's tests always run against its current build; `--force` always builds.
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import ts from 'typescript';
+import { inputsHash, withBuildLock } from './build-cache.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const SDK = join(ROOT, 'sdk');
@@ -31,44 +22,15 @@ function sourceFiles(): string[] {
 }
 
 function sourceHash(): string {
-  const hash = createHash('sha256');
-  for (const file of [...sourceFiles(), join(SDK, 'package.json'), join(SDK, 'tsconfig.json')]) {
-    hash.update(relative(ROOT, file));
-    hash.update('\0');
-    hash.update(readFileSync(file));
-    hash.update('\0');
-  }
-  return hash.digest('hex');
+  return inputsHash(ROOT, [
+    ...sourceFiles(),
+    join(SDK, 'package.json'),
+    join(SDK, 'tsconfig.json'),
+  ]);
 }
 
 function isCurrent(): boolean {
   return existsSync(STAMP) && readFileSync(STAMP, 'utf8').trim() === sourceHash();
-}
-
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** Serialises builds across processes (vitest workers, a bench run during a test run). */
-function withLock<T>(run: () => T): T {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    try {
-      mkdirSync(LOCK);
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const age = Date.now() - (statSync(LOCK, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
-      if (age > 120_000) rmSync(LOCK, { recursive: true, force: true });
-      if (Date.now() > deadline) throw new Error(`another SDK build holds ${LOCK}`);
-      sleep(100);
-    }
-  }
-  try {
-    return run();
-  } finally {
-    rmSync(LOCK, { recursive: true, force: true });
-  }
 }
 
 /** `./client.js` → `./client.cjs` in the CommonJS output and its declarations. */
@@ -108,7 +70,7 @@ function build(): void {
 /** Builds the SDK unless the last build is of the current sources (or `force`). */
 export function buildSdk(options: { force?: boolean } = {}): boolean {
   if (!options.force && isCurrent()) return false;
-  return withLock(() => {
+  return withBuildLock(LOCK, 'SDK', 120_000, () => {
     if (!options.force && isCurrent()) return false;
     build();
     return true;
