@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, Node, PrivateRedis, TcpProxy } from '../helpers/cluster.ts';
+import {
+  asUser,
+  createKeyAs,
+  eventually,
+  login,
+  Node,
+  PrivateRedis,
+  type Session,
+  TcpProxy,
+} from '../helpers/cluster.ts';
 import { DATABASES, type TestDatabase } from '../helpers/databases.ts';
 
 /**
@@ -9,11 +18,6 @@ import { DATABASES, type TestDatabase } from '../helpers/databases.ts';
  */
 const postgres = DATABASES.find((kind) => kind.name === 'postgres');
 const SLOW = 90_000;
-
-interface Session {
-  cookie: string;
-  csrf: string;
-}
 
 describe.skipIf(postgres === undefined)('many nodes on PostgreSQL + Redis', () => {
   let database: TestDatabase;
@@ -31,26 +35,8 @@ describe.skipIf(postgres === undefined)('many nodes on PostgreSQL + Redis', () =
     return started_;
   }
 
-  async function login(on: Node, email: string, password: string): Promise<Session> {
-    const response = await on.request('POST', '/v1/auth/login', { body: { email, password } });
-    expect(response.status).toBe(200);
-    const cookie = (response.headers.get('set-cookie') ?? '').split(';')[0] as string;
-    return { cookie, csrf: ((await response.json()) as { csrf_token: string }).csrf_token };
-  }
-
-  const asUser = (session: Session) => ({ cookie: session.cookie, 'x-csrf-token': session.csrf });
-
-  async function createKey(
-    on: Node,
-    body: Record<string, unknown> = {},
-  ): Promise<{ id: string; key: string }> {
-    const response = await on.request('POST', '/v1/keys', {
-      headers: asUser(owner),
-      body: { name: 'cluster', ...body },
-    });
-    expect(response.status).toBe(201);
-    return (await response.json()) as { id: string; key: string };
-  }
+  const createKey = (on: Node, body: Record<string, unknown> = {}) =>
+    createKeyAs(on, owner, { name: 'cluster', ...body });
 
   const holder = (on: Node, key: string) =>
     on.request('GET', '/v1/key', { headers: { authorization: `Bearer ${key}` } });

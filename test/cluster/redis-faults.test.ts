@@ -1,6 +1,15 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, Node, PrivateRedis, TcpProxy } from '../helpers/cluster.ts';
+import {
+  asUser,
+  createKeyAs,
+  eventually,
+  login,
+  Node,
+  PrivateRedis,
+  type Session,
+  TcpProxy,
+} from '../helpers/cluster.ts';
 import { DATABASES, type TestDatabase } from '../helpers/databases.ts';
 
 /**
@@ -13,11 +22,6 @@ const postgres = DATABASES.find((kind) => kind.name === 'postgres');
 const SLOW = 90_000;
 /** Far above the documented bound on a verification while Redis is down (REDIS_COMMAND_TIMEOUT). */
 const DEADLINE_MS = 2_000;
-
-interface Session {
-  cookie: string;
-  csrf: string;
-}
 
 describe.skipIf(postgres === undefined)('Redis failures on PostgreSQL + Redis', () => {
   let database: TestDatabase;
@@ -35,26 +39,8 @@ describe.skipIf(postgres === undefined)('Redis failures on PostgreSQL + Redis', 
     return started_;
   }
 
-  async function login(on: Node, email: string, password: string): Promise<Session> {
-    const response = await on.request('POST', '/v1/auth/login', { body: { email, password } });
-    expect(response.status).toBe(200);
-    const cookie = (response.headers.get('set-cookie') ?? '').split(';')[0] as string;
-    return { cookie, csrf: ((await response.json()) as { csrf_token: string }).csrf_token };
-  }
-
-  const asUser = (session: Session) => ({ cookie: session.cookie, 'x-csrf-token': session.csrf });
-
-  async function createKey(
-    on: Node,
-    body: Record<string, unknown> = {},
-  ): Promise<{ id: string; key: string }> {
-    const response = await on.request('POST', '/v1/keys', {
-      headers: asUser(owner),
-      body: { name: 'redis faults', ...body },
-    });
-    expect(response.status).toBe(201);
-    return (await response.json()) as { id: string; key: string };
-  }
+  const createKey = (on: Node, body: Record<string, unknown> = {}) =>
+    createKeyAs(on, owner, { name: 'redis faults', ...body });
 
   /** `GET /v1/key` with an API key; the status only. */
   const holder = async (on: Node, key: string, signal?: AbortSignal) => {

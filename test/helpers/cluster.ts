@@ -256,3 +256,35 @@ export class PrivateRedis {
     });
   }
 }
+
+/** A dashboard session on a node: the cookie and its CSRF token. */
+export interface Session {
+  cookie: string;
+  csrf: string;
+}
+
+/** Signs in on `on`; throws unless the answer is 200. */
+export async function login(on: Node, email: string, password: string): Promise<Session> {
+  const response = await on.request('POST', '/v1/auth/login', { body: { email, password } });
+  if (response.status !== 200) throw new Error(`login on ${on.url} answered ${response.status}`);
+  const cookie = (response.headers.get('set-cookie') ?? '').split(';')[0] as string;
+  return { cookie, csrf: ((await response.json()) as { csrf_token: string }).csrf_token };
+}
+
+/** The headers of a cookie-authenticated write. */
+export const asUser = (session: Session) => ({
+  cookie: session.cookie,
+  'x-csrf-token': session.csrf,
+});
+
+/** Creates a key as `session` on `on`; throws unless the answer is 201. */
+export async function createKeyAs(
+  on: Node,
+  session: Session,
+  body: Record<string, unknown>,
+): Promise<{ id: string; key: string }> {
+  const response = await on.request('POST', '/v1/keys', { headers: asUser(session), body });
+  if (response.status !== 201)
+    throw new Error(`create key on ${on.url} answered ${response.status}`);
+  return (await response.json()) as { id: string; key: string };
+}

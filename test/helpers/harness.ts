@@ -165,3 +165,16 @@ export async function promoteToAdmin(h: Harness, account: Account): Promise<void
     .where('id', '=', account.id)
     .execute();
 }
+
+/** A `keys:verify` service token, made by a new admin account, as the API provider's servers hold. */
+export async function verifierToken(h: Harness): Promise<string> {
+  const admin = await h.signup();
+  await promoteToAdmin(h, admin);
+  const token = await h.request({
+    method: 'POST',
+    url: '/v1/tokens',
+    as: admin,
+    body: { name: 'verifier', scopes: ['keys:verify'] },
+  });
+  return token.json().token;
+}

@@ -6,7 +6,7 @@ import {
   createHarness,
   createKey,
   type Harness,
-  promoteToAdmin,
+  verifierToken,
 } from '../helpers/harness.ts';
 
 /** `[[[…]]]` nested `depth` arrays deep. */
@@ -24,15 +24,7 @@ describe.each(DATABASES)('hostile input on $name (security issue 11.3, 11.4, 11.
   beforeAll(async () => {
     h = await createHarness(kind, { TRUSTED_PROXIES: '10.0.0.1', PLANS: 'free:unlimited' });
     owner = await h.signup();
-    const admin = await h.signup();
-    await promoteToAdmin(h, admin);
-    const token = await h.request({
-      method: 'POST',
-      url: '/v1/tokens',
-      as: admin,
-      body: { name: 'verifier', scopes: ['keys:verify'] },
-    });
-    serviceToken = token.json().token;
+    serviceToken = await verifierToken(h);
     keyId = (await createKey(h, owner)).id;
   });
   afterAll(async () => {

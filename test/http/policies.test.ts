@@ -5,7 +5,7 @@ import {
   createHarness,
   createKey,
   type Harness,
-  promoteToAdmin,
+  verifierToken,
 } from '../helpers/harness.ts';
 import { LIMITER_BACKENDS } from '../helpers/redis.ts';
 
@@ -33,15 +33,7 @@ describe.each(COMBINATIONS)('policy chain on $name', ({ database: kind, limiter 
       ...limiter.env(),
     });
     owner = await h.signup();
-    const admin = await h.signup();
-    await promoteToAdmin(h, admin);
-    const token = await h.request({
-      method: 'POST',
-      url: '/v1/tokens',
-      as: admin,
-      body: { name: 'verifier', scopes: ['keys:verify'] },
-    });
-    serviceToken = token.json().token;
+    serviceToken = await verifierToken(h);
   });
   afterAll(async () => {
     await h.close();

@@ -5,7 +5,7 @@ import {
   createHarness,
   createKey,
   type Harness,
-  promoteToAdmin,
+  verifierToken,
 } from '../helpers/harness.ts';
 
 const sqlite = DATABASES.find((d) => d.name === 'sqlite');
@@ -23,15 +23,7 @@ describe('POST /v1/verify rate_limits', () => {
   beforeAll(async () => {
     h = await createHarness(sqlite, { PLANS: 'free:unlimited' });
     owner = await h.signup();
-    const admin = await h.signup();
-    await promoteToAdmin(h, admin);
-    const created = await h.request({
-      method: 'POST',
-      url: '/v1/tokens',
-      as: admin,
-      body: { name: 'verifier', scopes: ['keys:verify'] },
-    });
-    token = created.json().token;
+    token = await verifierToken(h);
   });
   afterAll(async () => {
     await h.close();
