@@ -48,9 +48,21 @@ export function retryAfterSeconds(ms: number): number {
  * Every rate rule as POST /v1/verify's `rate_limits` reports it: what the `RateLimit-Policy` and
  * `RateLimit` items carry, so a middleware answers with the same headers as Keyward's own routes.
  */
-export function rateLimitRules(
-  rate: readonly RateState[],
-): { name: string; limit: number; remaining: number; window: number; reset_after: number }[] {
+type RateLimitRule = {
+  name: string;
+  limit: number;
+  remaining: number;
+  window: number;
+  reset_after: number;
+};
+/**
+ * Shared by every answer for a key without rate rules, so nothing is allocated per verification;
+ * answers are only serialized, never changed.
+ */
+const NO_RULES: RateLimitRule[] = [];
+
+export function rateLimitRules(rate: readonly RateState[]): RateLimitRule[] {
+  if (rate.length === 0) return NO_RULES;
   return rate.map((r) => ({
     name: policyName(r.windowMs),
     limit: r.limit,
