@@ -266,6 +266,20 @@ export async function migrateToLatest(
   };
 }
 
+/**
+ * Applies the migrations up to and including `target` and no further: a database as an older
+ * release left it, for upgrade tests.
+ */
+export async function migrateUpTo(
+  db: Kysely<Database>,
+  dialect: Dialect,
+  target: string,
+): Promise<string[]> {
+  const { error, results } = await migrator(db, dialect).migrateTo(target);
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
 /** Names of migrations not yet applied: for `keyward doctor` and readiness. */
 export async function pendingMigrations(db: Kysely<Database>, dialect: Dialect): Promise<string[]> {
   const all = await migrator(db, dialect).getMigrations();
