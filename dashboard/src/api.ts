@@ -61,6 +61,7 @@ export interface KeyList {
   data: ApiKey[];
   has_more: boolean;
   next_cursor: string | null;
+  total_count: number;
 }
 
 export interface User {

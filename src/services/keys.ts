@@ -16,6 +16,7 @@ import type { ApiKey, Billing, Credits, KeyLimits, User } from '../core/models.t
 import { newId } from '../core/secrets.ts';
 import {
   type ApiKeyChanges,
+  countApiKeys,
   countLiveKeys,
   deleteApiKey,
   findApiKeyById,
@@ -80,6 +81,8 @@ export interface CreatedKey {
 export interface KeyPage {
   keys: ApiKey[];
   nextCursor: string | null;
+  /** Keys the filters match on all pages together. */
+  total: number;
 }
 
 export const MAX_PAGE_SIZE = 100;
@@ -180,19 +183,25 @@ export class KeyService {
   ): Promise<KeyPage> {
     const limit = Math.min(q.limit ?? 20, MAX_PAGE_SIZE);
     const ownerId = actsOnAnyOwner(actor) ? q.ownerId : this.ownerFor(actor, q.ownerId);
-    const rows = await listApiKeys(this.db, {
+    const filters = {
       ...(ownerId !== undefined && { ownerId }),
       ...(q.status !== undefined && { status: q.status }),
       ...(q.environment !== undefined && { environment: q.environment }),
       ...(q.search !== undefined && { search: q.search }),
-      ...(q.cursor !== undefined && { cursor: decodeCursor(q.cursor) }),
-      limit,
       now: this.clock.now(),
-    });
+    };
+    const [rows, total] = await Promise.all([
+      listApiKeys(this.db, {
+        ...filters,
+        ...(q.cursor !== undefined && { cursor: decodeCursor(q.cursor) }),
+        limit,
+      }),
+      countApiKeys(this.db, filters),
+    ]);
     const more = rows.length > limit;
     const keys = (more ? rows.slice(0, limit) : rows).map((key) => this.withPendingUsage(key));
     const last = keys.at(-1);
-    return { keys, nextCursor: more && last !== undefined ? encodeCursor(last) : null };
+    return { keys, nextCursor: more && last !== undefined ? encodeCursor(last) : null, total };
   }
 
   async get(actor: Actor, id: string): Promise<ApiKey> {

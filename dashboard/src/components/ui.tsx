@@ -284,13 +284,17 @@ export function SecretBox({ secret, label }: { secret: string; label: string }) 
       <label htmlFor={id} className="visually-hidden">
         {label}
       </label>
-      <input
+      {/* A textarea, not an input: on a phone the whole secret wraps into view instead of being
+          cut off in a one-line field. */}
+      <textarea
         id={id}
-        type="text"
         className="secret-value"
         readOnly
+        rows={1}
         value={secret}
         spellCheck={false}
+        autoCapitalize="off"
+        autoCorrect="off"
         onFocus={(event) => event.currentTarget.select()}
         data-testid="secret"
       />
