@@ -112,7 +112,12 @@ export function UsageChart({ points, title }: { points: UsagePoint[]; title: str
           font: '12px system-ui, sans-serif',
           // uPlot's own time splits can fall twice on one date (every 12 h): one split per day.
           splits: (u) => daySplits(xs, u.bbox.width / (window.devicePixelRatio || 1)),
-          values: (_u, splits) => splits.map((s) => dateFormat.format(new Date(s * 1000))),
+          values: (_u, splits) => {
+            const labels = splits.map((s) => dateFormat.format(new Date(s * 1000)));
+            // The labels drawn on the canvas, readable from the page (tests, debugging).
+            element.dataset.xLabels = labels.join('|');
+            return labels;
+          },
           space: 60,
         },
         {

@@ -190,6 +190,7 @@ export function KeysPage() {
         if (error.name === 'AbortError') return;
         // The rows, counter and buttons keep describing the page that is shown; the failure
         // shows beside them, where the eye is, with a way to try again.
+        scrollOnArrival.current = false;
         setFailure(error.message);
         setLoading(false);
       });
@@ -203,10 +204,18 @@ export function KeysPage() {
   const atLimit =
     me.plan_usage.keys_limit !== null && me.plan_usage.keys_used >= me.plan_usage.keys_limit;
 
+  // After Previous or Next, the new page is shown from its top, once it has arrived (a failure
+  // leaves the view where it is, beside the error).
+  const scrollOnArrival = useRef(false);
   const turn = (cursors: string[]) => {
+    scrollOnArrival.current = true;
     go({ ...shown, cursors });
-    listTop.current?.scrollIntoView({ block: 'start' });
   };
+  useEffect(() => {
+    if (page === null || !scrollOnArrival.current) return;
+    scrollOnArrival.current = false;
+    listTop.current?.scrollIntoView({ block: 'start' });
+  }, [page]);
   const clearFilters = () => {
     setSearchInput('');
     go({ status: '', environment: '', search: '', cursors: [] });
