@@ -159,14 +159,23 @@ export class ApiError extends Error {
   readonly requestId: string | null;
   /** The server's own wording, for the cases where the friendly message hides a detail. */
   readonly serverMessage: string;
+  /** The request field the error is about (`ip_allowlist`, `limits.rate[0].limit`), if one. */
+  readonly param: string | null;
 
-  constructor(status: number, code: string, serverMessage: string, requestId: string | null) {
+  constructor(
+    status: number,
+    code: string,
+    serverMessage: string,
+    requestId: string | null,
+    param: string | null = null,
+  ) {
     super(friendlyMessage(status, code, serverMessage, requestId));
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
     this.serverMessage = serverMessage;
     this.requestId = requestId;
+    this.param = param;
   }
 }
 
@@ -280,13 +289,17 @@ export async function request<T>(
     payload = null;
   }
   if (!response.ok) {
-    const error = (payload as { error?: { code?: string; message?: string; request_id?: string } })
-      ?.error;
+    const error = (
+      payload as {
+        error?: { code?: string; message?: string; request_id?: string; param?: string };
+      }
+    )?.error;
     const apiError = new ApiError(
       response.status,
       error?.code ?? (response.status >= 500 ? 'internal_error' : 'unknown'),
       error?.message ?? response.statusText,
       error?.request_id ?? null,
+      error?.param ?? null,
     );
     // A wrong current password is a 401 too (invalid_credentials): only these mean "signed out".
     const signedOut = apiError.code === 'session_expired' || apiError.code === 'unauthorized';

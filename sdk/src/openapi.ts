@@ -245,7 +245,7 @@ export type paths = {
     };
     /**
      * List API keys
-     * @description Newest first; filter by status and environment, search by name. At most 100 a page.
+     * @description Newest first; filter by status and environment; search matches a name (any part, any case), a key id, or the start of a key as shown (`sk_live_efe4`). At most 100 a page; `total_count` counts the matches on all pages.
      */
     get: operations['listKeys'];
     put?: never;
@@ -615,7 +615,8 @@ export type components = {
      *         }
      *       ],
      *       "has_more": false,
-     *       "next_cursor": null
+     *       "next_cursor": null,
+     *       "total_count": 1
      *     }
      */
     ApiKeyList: {
@@ -625,6 +626,8 @@ export type components = {
       next_cursor: string | null;
       /** @enum {string} */
       object: 'list';
+      /** @description How many keys match the filters, on all pages together */
+      total_count: number;
     };
     /**
      * @description A new API key and its secret, which is never shown again
@@ -851,7 +854,8 @@ export type components = {
      *       "error": {
      *         "code": "validation_error",
      *         "message": "body/name must NOT have fewer than 1 characters",
-     *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+     *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001",
+     *         "param": "name"
      *       }
      *     }
      */
@@ -898,6 +902,8 @@ export type components = {
           | 'storage_full';
         /** @description What went wrong, in words a person understands */
         message: string;
+        /** @description The request field the error is about, when it is about one: `name`, `ip_allowlist`, `limits.rate[0].limit` */
+        param?: string;
         /** @description Quote it when asking about this request */
         request_id: string;
       };
@@ -2952,7 +2958,8 @@ export interface operations {
            *         }
            *       ],
            *       "has_more": false,
-           *       "next_cursor": null
+           *       "next_cursor": null,
+           *       "total_count": 1
            *     }
            */
           'application/json': components['schemas']['ApiKeyList'];

@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import { type Environment, generateApiKey } from '../core/api-key.ts';
 import type { Clock } from '../core/clock.ts';
 import { parseDurationMs } from '../core/duration.ts';
-import { AppError } from '../core/errors.ts';
+import { AppError, fieldError } from '../core/errors.ts';
 import { type ExpirationPreset, resolveExpiration } from '../core/expiration.ts';
 import {
   invalidPermission,
@@ -122,7 +122,8 @@ export class KeyService {
       { preset: input.expiration, expiresAt: input.expiresAt },
       this.config.maxKeyLifetime,
     );
-    if (!expiry.ok) throw new AppError('validation_error', expiry.message);
+    if (!expiry.ok)
+      throw fieldError(input.expiresAt === undefined ? 'expiration' : 'expires_at', expiry.message);
     const environment = input.environment ?? 'live';
     const generated = generateApiKey(this.config.keyPrefix, environment);
     const key: ApiKey = {
@@ -219,7 +220,7 @@ export class KeyService {
         { expiresAt: input.expiresAt, preset: input.expiresAt === null ? 'never' : undefined },
         this.config.maxKeyLifetime,
       );
-      if (!expiry.ok) throw new AppError('validation_error', expiry.message);
+      if (!expiry.ok) throw fieldError('expires_at', expiry.message);
       changes.expiresAt = expiry.expiresAt;
     }
     const fields = Object.keys(changes);
@@ -489,14 +490,14 @@ export class KeyService {
     const out: KeySettingsInput = { ...input };
     if (input.name !== undefined) {
       const name = normaliseName(input.name);
-      if (!name.ok) throw new AppError('validation_error', name.message);
+      if (!name.ok) throw fieldError('name', name.message);
       out.name = name.name;
     }
     if (input.permissions !== undefined) {
       const bad = invalidPermission(input.permissions);
       if (bad !== undefined) {
-        throw new AppError(
-          'validation_error',
+        throw fieldError(
+          'permissions',
           `permission "${bad}" is not of the form resource:action (wildcard *)`,
         );
       }
@@ -505,15 +506,15 @@ export class KeyService {
     if (input.ipAllowlist !== undefined) {
       const result = normaliseIpAllowlist(input.ipAllowlist);
       if (!result.ok)
-        throw new AppError(
-          'validation_error',
+        throw fieldError(
+          'ip_allowlist',
           `ip_allowlist entry "${result.bad}" is not an IP address or CIDR range`,
         );
       out.ipAllowlist = result.entries;
     }
     if (input.metadata !== undefined) {
       const problem = metadataProblem(input.metadata);
-      if (problem !== null) throw new AppError('validation_error', problem);
+      if (problem !== null) throw fieldError('metadata', problem);
     }
     return out;
   }

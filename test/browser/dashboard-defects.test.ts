@@ -118,10 +118,9 @@ describe.skipIf(SKIP_BROWSER)('dashboard defects (issue 17) in Chromium', () => 
     await link.focus();
     await page.keyboard.press('Enter');
     const focused = () =>
-      page.evaluate(() => {
-        const el = document.activeElement;
-        return el === null ? '' : `${el.tagName}:${el.textContent ?? ''}`;
-      });
+      page.evaluate(
+        `(() => { const el = document.activeElement; return el === null ? '' : el.tagName + ':' + (el.textContent ?? ''); })()`,
+      ) as Promise<string>;
     await page.getByRole('heading', { level: 1, name: 'API key' }).waitFor();
     await expect.poll(focused).toBe('H1:API key');
     release();
@@ -134,15 +133,11 @@ describe.skipIf(SKIP_BROWSER)('dashboard defects (issue 17) in Chromium', () => 
     await page.emulateMedia({ forcedColors: 'active' });
     await signUp(d.base, page, 'contrast@example.com');
     await page.keyboard.press('Tab');
-    const ring = await page.evaluate(() => {
-      const el = document.activeElement as HTMLElement;
+    const ring = (await page.evaluate(`(() => {
+      const el = document.activeElement;
       const style = getComputedStyle(el);
-      return {
-        tag: el.tagName,
-        style: style.outlineStyle,
-        width: Number.parseFloat(style.outlineWidth),
-      };
-    });
+      return { tag: el.tagName, style: style.outlineStyle, width: Number.parseFloat(style.outlineWidth) };
+    })()`)) as { tag: string; style: string; width: number };
     expect(ring.tag).not.toBe('BODY');
     expect(ring.style).not.toBe('none');
     expect(ring.width).toBeGreaterThanOrEqual(2);
@@ -150,7 +145,7 @@ describe.skipIf(SKIP_BROWSER)('dashboard defects (issue 17) in Chromium', () => 
     await page.goto(`${d.base}/account`);
     const field = page.getByLabel('Current password');
     await field.focus();
-    const fieldRing = await field.evaluate((el) => getComputedStyle(el).outlineStyle);
+    const fieldRing = await page.evaluate('getComputedStyle(document.activeElement).outlineStyle');
     expect(fieldRing).not.toBe('none');
   }, 60_000);
 
