@@ -115,6 +115,9 @@ export interface AuditEntry {
   target_id: string | null;
   ip: string | null;
   details: Record<string, unknown>;
+  actor_name: string | null;
+  target_name: string | null;
+  target_exists: boolean;
 }
 
 export interface UsagePoint {

@@ -757,12 +757,17 @@ export type components = {
      *       "details": {
      *         "name": "Production backend",
      *         "environment": "live"
-     *       }
+     *       },
+     *       "actor_name": "ada@example.com",
+     *       "target_name": "Production backend",
+     *       "target_exists": true
      *     }
      */
     AuditEntry: {
       action: string;
       actor_id: string | null;
+      /** @description The actor as a person knows it: a user's email or a token's name; null when hidden or unknown */
+      actor_name: string | null;
       actor_type: string;
       /** Format: date-time */
       created_at: string;
@@ -772,7 +777,11 @@ export type components = {
       id: number;
       ip: string | null;
       owner_id: string | null;
+      /** @description Whether the target still exists (false for a deleted key or token) */
+      target_exists: boolean;
       target_id: string | null;
+      /** @description The target's name (a key's or token's name, an account's email), also after it was deleted, when the log recorded it */
+      target_name: string | null;
       target_type: string | null;
     };
     /**
@@ -793,7 +802,10 @@ export type components = {
      *           "details": {
      *             "name": "Production backend",
      *             "environment": "live"
-     *           }
+     *           },
+     *           "actor_name": "ada@example.com",
+     *           "target_name": "Production backend",
+     *           "target_exists": true
      *         }
      *       ],
      *       "next_cursor": null
@@ -1916,7 +1928,10 @@ export interface operations {
            *           "details": {
            *             "name": "Production backend",
            *             "environment": "live"
-           *           }
+           *           },
+           *           "actor_name": "ada@example.com",
+           *           "target_name": "Production backend",
+           *           "target_exists": true
            *         }
            *       ],
            *       "next_cursor": null
