@@ -70,6 +70,12 @@ function RotateDialog({
             make requests that need no credits.
           </p>
         )}
+        {(apiKey.limits.daily || apiKey.limits.monthly || apiKey.limits.rate) && (
+          <p className="hint">
+            Rate limits and daily and monthly quotas count per key: the new key gets its own, from
+            zero, and what the old key used stays counted on the old key.
+          </p>
+        )}
       </div>
       <div className="dialog-footer">
         <Button onClick={onClose}>Cancel</Button>

@@ -90,12 +90,13 @@ export const DEFAULT_FORM: KeyFormState = {
   enabled: true,
 };
 
-const text = (value: number | undefined) => (value === undefined ? '' : String(value));
+/** A number as the rest of the dashboard writes it (4,920); the form reads the commas back. */
+const text = (value: number | undefined) => (value === undefined ? '' : formatNumber(value));
 
 function ruleState(rule: RateRule): RateRuleState {
   const match = /^(\d+)([smhd])$/.exec(rule.window);
   return {
-    limit: String(rule.limit),
+    limit: formatNumber(rule.limit),
     every: match?.[1] ?? '1',
     unit: (match?.[2] as Unit | undefined) ?? 'm',
   };
@@ -125,7 +126,7 @@ export function formFromKey(key: ApiKey): KeyFormState {
     monthlyRequests: text(key.limits.monthly?.requests),
     monthlyAmount: text(key.limits.monthly?.amount),
     maxCost: text(key.limits.max_cost_per_request),
-    credits: key.credits.remaining === null ? '' : String(key.credits.remaining),
+    credits: key.credits.remaining === null ? '' : formatNumber(key.credits.remaining),
     refillAmount: text(key.credits.refill?.amount),
     refillInterval: key.credits.refill?.interval ?? '',
     billing: key.billing,

@@ -276,6 +276,13 @@ export function KeyDetail({ id }: { id: string }) {
         </Link>
       </PageHeader>
       {failure && <Alert>{failure}</Alert>}
+      {key.rotated_from && (key.limits.daily || key.limits.monthly || key.limits.rate) && (
+        <Alert kind="info">
+          This key replaced <Link to={`/keys/${key.rotated_from}`}>the previous key</Link> on{' '}
+          {formatDateTime(key.created_at)}. Its rate limits and quotas count from then; the previous
+          key's use stays counted on that key.
+        </Alert>
+      )}
       {key.rotated_to && (
         <Alert kind="info">
           This key was rotated. Its replacement is{' '}
