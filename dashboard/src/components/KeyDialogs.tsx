@@ -133,7 +133,13 @@ export function KeyDialogs({
           onClose={close}
           onSaved={(saved) => {
             close();
-            toast(`Saved “${saved.name}”.`);
+            toast(
+              saved.enabled === open.key.enabled
+                ? `Saved “${saved.name}”.`
+                : saved.enabled
+                  ? `Saved and enabled “${saved.name}”: it works again.`
+                  : `Saved and disabled “${saved.name}”: it is refused until you enable it.`,
+            );
             changed();
           }}
         />
