@@ -10,6 +10,7 @@ import { KeyDetail } from './pages/KeyDetail.tsx';
 import { KeysPage } from './pages/Keys.tsx';
 import { NotFound } from './pages/NotFound.tsx';
 import { TokensPage } from './pages/Tokens.tsx';
+import { WebhookDetail, WebhooksPage } from './pages/Webhooks.tsx';
 import { Link, match, navigate, useLocation } from './router.tsx';
 import { type Session, SessionContext, safeNext, useSession } from './session.ts';
 
@@ -157,6 +158,9 @@ function Routes({ path }: { path: string }) {
   const key = match('/keys/:id', path);
   if (key?.id) return <KeyDetail id={key.id} />;
   if (path === '/tokens') return <TokensPage />;
+  if (path === '/webhooks') return <WebhooksPage />;
+  const webhook = match('/webhooks/:id', path);
+  if (webhook?.id) return <WebhookDetail id={webhook.id} />;
   if (path === '/audit-log') return <AuditLog />;
   if (path === '/account') return <Account />;
   if (path === '/admin/users') return <AdminUsers />;
@@ -173,6 +177,7 @@ interface NavItem {
 const NAV: NavItem[] = [
   { to: '/keys', label: 'API keys' },
   { to: '/tokens', label: 'Management tokens' },
+  { to: '/webhooks', label: 'Webhooks' },
   { to: '/audit-log', label: 'Audit log' },
   { to: '/account', label: 'Account' },
   { to: '/admin/users', label: 'Users', admin: true },
