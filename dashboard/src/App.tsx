@@ -5,19 +5,22 @@ import { Account } from './pages/Account.tsx';
 import { AdminServiceTokens } from './pages/AdminServiceTokens.tsx';
 import { AdminUsers } from './pages/AdminUsers.tsx';
 import { AuditLog } from './pages/AuditLog.tsx';
-import { AuthPage } from './pages/Auth.tsx';
+import { AuthPage, ReauthDialog } from './pages/Auth.tsx';
 import { KeyDetail } from './pages/KeyDetail.tsx';
 import { KeysPage } from './pages/Keys.tsx';
 import { NotFound } from './pages/NotFound.tsx';
 import { TokensPage } from './pages/Tokens.tsx';
+import { WebhookDetail, WebhooksPage } from './pages/Webhooks.tsx';
 import { Link, match, navigate, useLocation } from './router.tsx';
 import { type Session, SessionContext, safeNext, useSession } from './session.ts';
 
 type State =
   | { status: 'loading' }
   | { status: 'error'; message: string }
-  | { status: 'signed-out'; message: string | null }
-  | { status: 'signed-in'; me: Me };
+  /** `email`: the address of the session that ended, kept in the sign-in form. */
+  | { status: 'signed-out'; message: string | null; email?: string }
+  /** `lost`: the session ended while the page was open; a sign-in dialog covers it. */
+  | { status: 'signed-in'; me: Me; lost?: boolean };
 
 const SESSION_ENDED = 'Your session has ended. Sign in again to continue.';
 
@@ -42,11 +45,14 @@ export function App() {
   }, [load]);
 
   // Any request refused with 401 while signed in: the session expired or was ended elsewhere.
+  // The page stays (a half-filled dialog included) under a sign-in dialog for the same account.
   useEffect(() => {
     onSessionLost(() => {
       setCsrfToken(null);
       setState((current) =>
-        current.status === 'signed-in' ? { status: 'signed-out', message: SESSION_ENDED } : current,
+        current.status === 'signed-in'
+          ? { status: 'signed-in', me: current.me, lost: true }
+          : current,
       );
     });
     return () => onSessionLost(null);
@@ -73,6 +79,11 @@ export function App() {
       setState({ status: 'signed-out', message: 'You have signed out.' });
       navigate('/login', { replace: true });
     }
+  }, []);
+
+  /** Gives up on the covered page: the full sign-in page, with the account's email filled in. */
+  const leaveLostSession = useCallback((email: string) => {
+    setState({ status: 'signed-out', message: SESSION_ENDED, email });
   }, []);
 
   const me = state.status === 'signed-in' ? state.me : null;
@@ -116,6 +127,7 @@ export function App() {
         <AuthPage
           mode={path === '/signup' ? 'signup' : 'login'}
           message={state.message}
+          initialEmail={state.email ?? ''}
           onSignedIn={(next) => onSignedIn(next)}
         />
       </ToastProvider>
@@ -128,6 +140,13 @@ export function App() {
         <Shell path={path}>
           <Routes path={path} />
         </Shell>
+        {state.status === 'signed-in' && state.lost && (
+          <ReauthDialog
+            email={state.me.user.email}
+            onSignedIn={refresh}
+            onLeave={() => leaveLostSession(state.me.user.email)}
+          />
+        )}
       </ToastProvider>
     </SessionContext.Provider>
   );
@@ -139,6 +158,9 @@ function Routes({ path }: { path: string }) {
   const key = match('/keys/:id', path);
   if (key?.id) return <KeyDetail id={key.id} />;
   if (path === '/tokens') return <TokensPage />;
+  if (path === '/webhooks') return <WebhooksPage />;
+  const webhook = match('/webhooks/:id', path);
+  if (webhook?.id) return <WebhookDetail id={webhook.id} />;
   if (path === '/audit-log') return <AuditLog />;
   if (path === '/account') return <Account />;
   if (path === '/admin/users') return <AdminUsers />;
@@ -155,6 +177,7 @@ interface NavItem {
 const NAV: NavItem[] = [
   { to: '/keys', label: 'API keys' },
   { to: '/tokens', label: 'Management tokens' },
+  { to: '/webhooks', label: 'Webhooks' },
   { to: '/audit-log', label: 'Audit log' },
   { to: '/account', label: 'Account' },
   { to: '/admin/users', label: 'Users', admin: true },

@@ -61,6 +61,7 @@ export interface KeyList {
   data: ApiKey[];
   has_more: boolean;
   next_cursor: string | null;
+  total_count: number;
 }
 
 export interface User {
@@ -114,6 +115,64 @@ export interface AuditEntry {
   target_id: string | null;
   ip: string | null;
   details: Record<string, unknown>;
+  actor_name: string | null;
+  target_name: string | null;
+  target_exists: boolean;
+}
+
+export interface WebhookEndpoint {
+  object: 'webhook_endpoint';
+  id: string;
+  scope: 'account' | 'deployment';
+  owner_id: string | null;
+  url: string;
+  description: string;
+  events: string[];
+  enabled: boolean;
+  disabled_reason: string | null;
+  failing_since: string | null;
+  previous_secret_expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CreatedWebhookEndpoint extends WebhookEndpoint {
+  secret: string;
+}
+
+export type DeliveryStatus = 'pending' | 'succeeded' | 'dead';
+
+export interface WebhookDelivery {
+  object: 'webhook_delivery';
+  id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_type: string;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: string | null;
+  last_status: number | null;
+  last_error: string | null;
+  last_response_excerpt: string | null;
+  last_duration_ms: number | null;
+  created_at: string;
+  updated_at: string;
+  delivered_at: string | null;
+}
+
+export interface WebhookAttempt {
+  attempted_at: string;
+  url: string;
+  request_headers: Record<string, string>;
+  status: number | null;
+  response_excerpt: string | null;
+  duration_ms: number;
+  error: string | null;
+  next_attempt_at: string | null;
+}
+
+export interface WebhookDeliveryDetail extends WebhookDelivery {
+  attempt_log: WebhookAttempt[];
 }
 
 export interface UsagePoint {
@@ -158,14 +217,23 @@ export class ApiError extends Error {
   readonly requestId: string | null;
   /** The server's own wording, for the cases where the friendly message hides a detail. */
   readonly serverMessage: string;
+  /** The request field the error is about (`ip_allowlist`, `limits.rate[0].limit`), if one. */
+  readonly param: string | null;
 
-  constructor(status: number, code: string, serverMessage: string, requestId: string | null) {
+  constructor(
+    status: number,
+    code: string,
+    serverMessage: string,
+    requestId: string | null,
+    param: string | null = null,
+  ) {
     super(friendlyMessage(status, code, serverMessage, requestId));
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
     this.serverMessage = serverMessage;
     this.requestId = requestId;
+    this.param = param;
   }
 }
 
@@ -279,13 +347,17 @@ export async function request<T>(
     payload = null;
   }
   if (!response.ok) {
-    const error = (payload as { error?: { code?: string; message?: string; request_id?: string } })
-      ?.error;
+    const error = (
+      payload as {
+        error?: { code?: string; message?: string; request_id?: string; param?: string };
+      }
+    )?.error;
     const apiError = new ApiError(
       response.status,
       error?.code ?? (response.status >= 500 ? 'internal_error' : 'unknown'),
       error?.message ?? response.statusText,
       error?.request_id ?? null,
+      error?.param ?? null,
     );
     // A wrong current password is a 401 too (invalid_credentials): only these mean "signed out".
     const signedOut = apiError.code === 'session_expired' || apiError.code === 'unauthorized';
@@ -357,6 +429,47 @@ export const api = {
       'GET',
       `/v1/keys/${id(keyId)}/logs${query({ limit: 25, cursor })}`,
     ),
+
+  listWebhooks: () => request<{ object: 'list'; data: WebhookEndpoint[] }>('GET', '/v1/webhooks'),
+  getWebhook: (endpointId: string) =>
+    request<WebhookEndpoint>('GET', `/v1/webhooks/${id(endpointId)}`),
+  createWebhook: (body: {
+    url: string;
+    events: string[];
+    description?: string;
+    scope?: 'account' | 'deployment';
+  }) => request<CreatedWebhookEndpoint>('POST', '/v1/webhooks', body),
+  updateWebhook: (
+    endpointId: string,
+    body: { url?: string; events?: string[]; description?: string; enabled?: boolean },
+  ) => request<WebhookEndpoint>('PATCH', `/v1/webhooks/${id(endpointId)}`, body),
+  deleteWebhook: (endpointId: string) => request<void>('DELETE', `/v1/webhooks/${id(endpointId)}`),
+  rotateWebhookSecret: (endpointId: string, overlap: string) =>
+    request<CreatedWebhookEndpoint>('POST', `/v1/webhooks/${id(endpointId)}/rotate-secret`, {
+      overlap,
+    }),
+  webhookDeliveries: (
+    endpointId: string,
+    q: { status?: DeliveryStatus; cursor?: string; limit?: number } = {},
+  ) =>
+    request<{
+      object: 'list';
+      data: WebhookDelivery[];
+      has_more: boolean;
+      next_cursor: string | null;
+    }>('GET', `/v1/webhooks/${id(endpointId)}/deliveries${query(q)}`),
+  webhookDelivery: (endpointId: string, deliveryId: string) =>
+    request<WebhookDeliveryDetail>(
+      'GET',
+      `/v1/webhooks/${id(endpointId)}/deliveries/${id(deliveryId)}`,
+    ),
+  retryWebhookDelivery: (endpointId: string, deliveryId: string) =>
+    request<WebhookDelivery>(
+      'POST',
+      `/v1/webhooks/${id(endpointId)}/deliveries/${id(deliveryId)}/retry`,
+    ),
+  testWebhook: (endpointId: string) =>
+    request<WebhookDelivery>('POST', `/v1/webhooks/${id(endpointId)}/test`),
 
   listTokens: () => request<{ object: 'list'; data: Token[] }>('GET', '/v1/tokens'),
   createToken: (body: { name: string; scopes: Scope[]; expires_in?: string }) =>

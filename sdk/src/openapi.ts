@@ -245,7 +245,7 @@ export type paths = {
     };
     /**
      * List API keys
-     * @description Newest first; filter by status and environment, search by name. At most 100 a page.
+     * @description Newest first; filter by status and environment; search matches a name (any part, any case), a key id, or the start of a key as shown (`sk_live_efe4`). At most 100 a page; `total_count` counts the matches on all pages.
      */
     get: operations['listKeys'];
     put?: never;
@@ -615,7 +615,8 @@ export type components = {
      *         }
      *       ],
      *       "has_more": false,
-     *       "next_cursor": null
+     *       "next_cursor": null,
+     *       "total_count": 1
      *     }
      */
     ApiKeyList: {
@@ -625,6 +626,8 @@ export type components = {
       next_cursor: string | null;
       /** @enum {string} */
       object: 'list';
+      /** @description How many keys match the filters, on all pages together */
+      total_count: number;
     };
     /**
      * @description A new API key and its secret, which is never shown again
@@ -754,12 +757,17 @@ export type components = {
      *       "details": {
      *         "name": "Production backend",
      *         "environment": "live"
-     *       }
+     *       },
+     *       "actor_name": "ada@example.com",
+     *       "target_name": "Production backend",
+     *       "target_exists": true
      *     }
      */
     AuditEntry: {
       action: string;
       actor_id: string | null;
+      /** @description The actor as a person knows it: a user's email or a token's name; null when hidden or unknown */
+      actor_name: string | null;
       actor_type: string;
       /** Format: date-time */
       created_at: string;
@@ -769,7 +777,11 @@ export type components = {
       id: number;
       ip: string | null;
       owner_id: string | null;
+      /** @description Whether the target still exists (false for a deleted key or token) */
+      target_exists: boolean;
       target_id: string | null;
+      /** @description The target's name (a key's or token's name, an account's email), also after it was deleted, when the log recorded it */
+      target_name: string | null;
       target_type: string | null;
     };
     /**
@@ -790,7 +802,10 @@ export type components = {
      *           "details": {
      *             "name": "Production backend",
      *             "environment": "live"
-     *           }
+     *           },
+     *           "actor_name": "ada@example.com",
+     *           "target_name": "Production backend",
+     *           "target_exists": true
      *         }
      *       ],
      *       "next_cursor": null
@@ -851,7 +866,8 @@ export type components = {
      *       "error": {
      *         "code": "validation_error",
      *         "message": "body/name must NOT have fewer than 1 characters",
-     *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+     *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001",
+     *         "param": "name"
      *       }
      *     }
      */
@@ -898,6 +914,8 @@ export type components = {
           | 'storage_full';
         /** @description What went wrong, in words a person understands */
         message: string;
+        /** @description The request field the error is about, when it is about one: `name`, `ip_allowlist`, `limits.rate[0].limit` */
+        param?: string;
         /** @description Quote it when asking about this request */
         request_id: string;
       };
@@ -1910,7 +1928,10 @@ export interface operations {
            *           "details": {
            *             "name": "Production backend",
            *             "environment": "live"
-           *           }
+           *           },
+           *           "actor_name": "ada@example.com",
+           *           "target_name": "Production backend",
+           *           "target_exists": true
            *         }
            *       ],
            *       "next_cursor": null
@@ -2952,7 +2973,8 @@ export interface operations {
            *         }
            *       ],
            *       "has_more": false,
-           *       "next_cursor": null
+           *       "next_cursor": null,
+           *       "total_count": 1
            *     }
            */
           'application/json': components['schemas']['ApiKeyList'];

@@ -53,14 +53,22 @@ export class AppError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly headers: Readonly<Record<string, string>> | undefined;
+  /** The request field the error is about (`ip_allowlist`, `limits.rate[0].limit`), if one. */
+  readonly param: string | undefined;
 
-  constructor(code: ErrorCode, message: string, headers?: Record<string, string>) {
+  constructor(code: ErrorCode, message: string, headers?: Record<string, string>, param?: string) {
     super(message);
     this.name = 'AppError';
     this.code = code;
     this.status = ERROR_STATUS[code];
     this.headers = headers;
+    this.param = param;
   }
+}
+
+/** A validation error about one request field, which a form can show beside that field. */
+export function fieldError(param: string, message: string): AppError {
+  return new AppError('validation_error', message, undefined, param);
 }
 
 export function isAppError(value: unknown): value is AppError {

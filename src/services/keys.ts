@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import { type Environment, generateApiKey } from '../core/api-key.ts';
 import type { Clock } from '../core/clock.ts';
 import { parseDurationMs } from '../core/duration.ts';
-import { AppError } from '../core/errors.ts';
+import { AppError, fieldError } from '../core/errors.ts';
 import { type ExpirationPreset, resolveExpiration } from '../core/expiration.ts';
 import {
   invalidPermission,
@@ -17,6 +17,7 @@ import { newId } from '../core/secrets.ts';
 import { keyEventData, recordEvent } from '../events/events.ts';
 import {
   type ApiKeyChanges,
+  countApiKeys,
   countLiveKeys,
   deleteApiKey,
   findApiKeyById,
@@ -81,6 +82,8 @@ export interface CreatedKey {
 export interface KeyPage {
   keys: ApiKey[];
   nextCursor: string | null;
+  /** Keys the filters match on all pages together. */
+  total: number;
 }
 
 export const MAX_PAGE_SIZE = 100;
@@ -120,7 +123,8 @@ export class KeyService {
       { preset: input.expiration, expiresAt: input.expiresAt },
       this.config.maxKeyLifetime,
     );
-    if (!expiry.ok) throw new AppError('validation_error', expiry.message);
+    if (!expiry.ok)
+      throw fieldError(input.expiresAt === undefined ? 'expiration' : 'expires_at', expiry.message);
     const environment = input.environment ?? 'live';
     const generated = generateApiKey(this.config.keyPrefix, environment);
     const key: ApiKey = {
@@ -186,19 +190,25 @@ export class KeyService {
   ): Promise<KeyPage> {
     const limit = Math.min(q.limit ?? 20, MAX_PAGE_SIZE);
     const ownerId = actsOnAnyOwner(actor) ? q.ownerId : this.ownerFor(actor, q.ownerId);
-    const rows = await listApiKeys(this.db, {
+    const filters = {
       ...(ownerId !== undefined && { ownerId }),
       ...(q.status !== undefined && { status: q.status }),
       ...(q.environment !== undefined && { environment: q.environment }),
       ...(q.search !== undefined && { search: q.search }),
-      ...(q.cursor !== undefined && { cursor: decodeCursor(q.cursor) }),
-      limit,
       now: this.clock.now(),
-    });
+    };
+    const [rows, total] = await Promise.all([
+      listApiKeys(this.db, {
+        ...filters,
+        ...(q.cursor !== undefined && { cursor: decodeCursor(q.cursor) }),
+        limit,
+      }),
+      countApiKeys(this.db, filters),
+    ]);
     const more = rows.length > limit;
     const keys = (more ? rows.slice(0, limit) : rows).map((key) => this.withPendingUsage(key));
     const last = keys.at(-1);
-    return { keys, nextCursor: more && last !== undefined ? encodeCursor(last) : null };
+    return { keys, nextCursor: more && last !== undefined ? encodeCursor(last) : null, total };
   }
 
   async get(actor: Actor, id: string): Promise<ApiKey> {
@@ -216,7 +226,7 @@ export class KeyService {
         { expiresAt: input.expiresAt, preset: input.expiresAt === null ? 'never' : undefined },
         this.config.maxKeyLifetime,
       );
-      if (!expiry.ok) throw new AppError('validation_error', expiry.message);
+      if (!expiry.ok) throw fieldError('expires_at', expiry.message);
       changes.expiresAt = expiry.expiresAt;
     }
     const fields = Object.keys(changes);
@@ -530,14 +540,14 @@ export class KeyService {
     const out: KeySettingsInput = { ...input };
     if (input.name !== undefined) {
       const name = normaliseName(input.name);
-      if (!name.ok) throw new AppError('validation_error', name.message);
+      if (!name.ok) throw fieldError('name', name.message);
       out.name = name.name;
     }
     if (input.permissions !== undefined) {
       const bad = invalidPermission(input.permissions);
       if (bad !== undefined) {
-        throw new AppError(
-          'validation_error',
+        throw fieldError(
+          'permissions',
           `permission "${bad}" is not of the form resource:action (wildcard *)`,
         );
       }
@@ -546,15 +556,15 @@ export class KeyService {
     if (input.ipAllowlist !== undefined) {
       const result = normaliseIpAllowlist(input.ipAllowlist);
       if (!result.ok)
-        throw new AppError(
-          'validation_error',
+        throw fieldError(
+          'ip_allowlist',
           `ip_allowlist entry "${result.bad}" is not an IP address or CIDR range`,
         );
       out.ipAllowlist = result.entries;
     }
     if (input.metadata !== undefined) {
       const problem = metadataProblem(input.metadata);
-      if (problem !== null) throw new AppError('validation_error', problem);
+      if (problem !== null) throw fieldError('metadata', problem);
     }
     return out;
   }

@@ -1,6 +1,6 @@
 import { type FormEvent, useEffect, useRef, useState } from 'react';
 import { type ApiError, api, setCsrfToken } from '../api.ts';
-import { Alert, Button, Field } from '../components/ui.tsx';
+import { Alert, Button, Dialog, Field } from '../components/ui.tsx';
 import { Link, useLocation } from '../router.tsx';
 import { safeNext } from '../session.ts';
 
@@ -10,14 +10,17 @@ const EMAIL = /^[^\s@]+@[^\s@]+$/;
 export function AuthPage({
   mode,
   message,
+  initialEmail = '',
   onSignedIn,
 }: {
   mode: 'login' | 'signup';
   message: string | null;
+  /** The address of a session that just ended, so the form does not ask for it again. */
+  initialEmail?: string;
   onSignedIn: (next: string) => Promise<void>;
 }) {
   const { search } = useLocation();
-  const [email, setEmail] = useState('');
+  const [email, setEmail] = useState(initialEmail);
   const [password, setPassword] = useState('');
   const [errors, setErrors] = useState<{ email?: string; password?: string }>({});
   const [failure, setFailure] = useState<string | null>(null);
@@ -117,5 +120,73 @@ export function AuthPage({
         <Link to={otherHref}>{signup ? 'Sign in' : 'Create an account'}</Link>
       </p>
     </main>
+  );
+}
+
+/**
+ * The session ended while a page was open: sign in again to the same account without losing the
+ * page, a half-filled form included, then send it again.
+ */
+export function ReauthDialog({
+  email,
+  onSignedIn,
+  onLeave,
+}: {
+  email: string;
+  onSignedIn: () => Promise<void>;
+  onLeave: () => void;
+}) {
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<string | undefined>(undefined);
+  const [failure, setFailure] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    setFailure(null);
+    if (password === '') {
+      setError('Enter your password.');
+      return;
+    }
+    setError(undefined);
+    setBusy(true);
+    try {
+      const answer = await api.login(email, password);
+      setCsrfToken(answer.csrf_token);
+      await onSignedIn();
+    } catch (caught) {
+      setFailure((caught as ApiError).message);
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog
+      title="Your session has ended"
+      description="Sign in again to carry on where you were: nothing on this page is lost. Then send what you were doing once more."
+      onClose={onLeave}
+    >
+      <form onSubmit={submit} noValidate>
+        <div className="dialog-body">
+          {failure && <Alert>{failure}</Alert>}
+          <Field label="Email">
+            <input type="email" value={email} readOnly autoComplete="username" />
+          </Field>
+          <Field label="Password" error={error}>
+            <input
+              type="password"
+              value={password}
+              onChange={(event) => setPassword(event.target.value)}
+              autoComplete="current-password"
+              data-autofocus
+            />
+          </Field>
+        </div>
+        <div className="dialog-footer">
+          <Button onClick={onLeave}>Go to the sign-in page</Button>
+          <Button type="submit" variant="primary" busy={busy}>
+            Sign in
+          </Button>
+        </div>
+      </form>
+    </Dialog>
   );
 }

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { entriesByOthers, readAudit } from '../../services/audit.ts';
+import { entriesByOthers, namesForEntries, readAudit } from '../../services/audit.ts';
 import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
@@ -48,13 +48,25 @@ export function auditRoutes(app: App, services: Services, cookie: CookieSettings
         !seesAll && actor.user !== null
           ? await entriesByOthers(services.store.db, actor.user.id, page.entries)
           : new Set<number>();
+      const names = await namesForEntries(
+        services.store.db,
+        page.entries,
+        seesAll || actor.user === null ? null : actor.user.id,
+      );
       return {
         object: 'list' as const,
-        data: page.entries.map((entry) =>
-          others.has(entry.seq)
-            ? { ...auditView(entry), actor_type: 'administrator', actor_id: null, ip: null }
-            : auditView(entry),
-        ),
+        data: page.entries.map((entry) => {
+          const target = entry.targetId === null ? undefined : names.targets.get(entry.targetId);
+          const named = {
+            ...auditView(entry),
+            actor_name: entry.actorId === null ? null : (names.actors.get(entry.actorId) ?? null),
+            target_name: target?.name ?? null,
+            target_exists: target?.exists ?? entry.targetId !== null,
+          };
+          return others.has(entry.seq)
+            ? { ...named, actor_type: 'administrator', actor_id: null, actor_name: null, ip: null }
+            : named;
+        }),
         next_cursor: page.nextCursor,
       };
     },

@@ -42,7 +42,7 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
         summary: 'List API keys',
         security: security.read,
         description:
-          'Newest first; filter by status and environment, search by name. At most 100 a page.',
+          'Newest first; filter by status and environment; search matches a name (any part, any case), a key id, or the start of a key as shown (`sk_live_efe4`). At most 100 a page; `total_count` counts the matches on all pages.',
         querystring: ListKeysQuery,
         response: {
           200: ref(KeyList, { description: 'A page of keys' }),
@@ -66,6 +66,7 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
         data: page.keys.map((k) => keyView(k, now)),
         has_more: page.nextCursor !== null,
         next_cursor: page.nextCursor,
+        total_count: page.total,
       };
     },
   );

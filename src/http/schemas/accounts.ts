@@ -225,6 +225,9 @@ const AUDIT_EXAMPLE = {
   target_id: 'key_q3zt7ml2b4xkd6wv5yhc2njr',
   ip: '203.0.113.7',
   details: { name: 'Production backend', environment: 'live' },
+  actor_name: 'ada@example.com',
+  target_name: 'Production backend',
+  target_exists: true,
 };
 
 export const AuditEntryView = Type.Object(
@@ -239,6 +242,17 @@ export const AuditEntryView = Type.Object(
     target_id: Nullable(Type.String()),
     ip: Nullable(Type.String()),
     details: Type.Record(Type.String(), Type.Unknown()),
+    actor_name: Nullable(Type.String(), {
+      description:
+        "The actor as a person knows it: a user's email or a token's name; null when hidden or unknown",
+    }),
+    target_name: Nullable(Type.String(), {
+      description:
+        "The target's name (a key's or token's name, an account's email), also after it was deleted, when the log recorded it",
+    }),
+    target_exists: Type.Boolean({
+      description: 'Whether the target still exists (false for a deleted key or token)',
+    }),
   },
   { $id: 'AuditEntry', examples: [AUDIT_EXAMPLE] },
 );

@@ -159,11 +159,17 @@ export const KeyList = Type.Object(
     data: Type.Array(ref(KeyView)),
     has_more: Type.Boolean(),
     next_cursor: Nullable(Type.String(), { description: 'Pass as `cursor` for the next page' }),
+    total_count: Type.Integer({
+      minimum: 0,
+      description: 'How many keys match the filters, on all pages together',
+    }),
   },
   {
     $id: 'ApiKeyList',
     description: 'A page of API keys, newest first',
-    examples: [{ object: 'list', data: [KEY_EXAMPLE], has_more: false, next_cursor: null }],
+    examples: [
+      { object: 'list', data: [KEY_EXAMPLE], has_more: false, next_cursor: null, total_count: 1 },
+    ],
   },
 );
 
