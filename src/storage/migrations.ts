@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
 import { normaliseEmail } from '../core/email.ts';
+import { accountRecovery } from './migrations/0004-account-recovery.ts';
 import type { Database } from './schema.ts';
 
 type Dialect = 'sqlite' | 'postgres';
@@ -226,6 +227,7 @@ function provider(dialect: Dialect, lookalikes: LookalikeGroup[]): MigrationProv
       return {
         '0001_initial': initial(dialect),
         '0002_normalised_emails': normaliseEmails(lookalikes),
+        '0004_account_recovery': accountRecovery(dialect),
       };
     },
   };
