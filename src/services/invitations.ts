@@ -165,18 +165,18 @@ export class InvitationService {
       // and `mailed: false` tells the admin to hand it over another way.
       mailed = await this.mailer
         .send({
-        to: email,
-        subject: 'You are invited to Keyward',
-        text: [
-          `You have been invited to create an account on ${this.config.publicUrl}.`,
-          '',
-          'Open this link to choose your password (it works once, until',
-          `${new Date(row.expires_at).toUTCString()}):`,
-          '',
-          url,
-          '',
-          'If you did not expect this invitation, ignore this message.',
-        ].join('\n'),
+          to: email,
+          subject: 'You are invited to Keyward',
+          text: [
+            `You have been invited to create an account on ${this.config.publicUrl}.`,
+            '',
+            'Open this link to choose your password (it works once, until',
+            `${new Date(row.expires_at).toUTCString()}):`,
+            '',
+            url,
+            '',
+            'If you did not expect this invitation, ignore this message.',
+          ].join('\n'),
         })
         .then(
           () => true,

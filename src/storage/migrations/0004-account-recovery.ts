@@ -20,9 +20,7 @@ export function accountRecovery(dialect: 'sqlite' | 'postgres'): Migration {
         .addColumn('created_at', big, (c) => c.notNull())
         .addColumn('expires_at', big, (c) => c.notNull())
         .addColumn('accepted_at', big)
-        .addColumn('accepted_user_id', 'text', (c) =>
-          c.references('users.id').onDelete('set null'),
-        )
+        .addColumn('accepted_user_id', 'text', (c) => c.references('users.id').onDelete('set null'))
         .addColumn('revoked_at', big)
         .execute();
       await db.schema
