@@ -64,6 +64,8 @@ export interface Config {
   };
   /** Gateway mode (docs/GATEWAY.md): null unless GATEWAY_UPSTREAM and GATEWAY_ROUTES are set. */
   gateway: GatewayConfig | null;
+  /** Outgoing mail (SMTP_URL, MAIL_FROM); null when not configured. */
+  mail: MailConfig | null;
 }
 
 export const SIGNUP_MODES = ['open', 'invite', 'closed'] as const;
@@ -133,6 +135,8 @@ export const SETTINGS = {
   GATEWAY_ROUTES: '',
   GATEWAY_PORT: '8081',
   GATEWAY_TIMEOUT: '60s',
+  SMTP_URL: '',
+  MAIL_FROM: '',
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -257,8 +261,11 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     );
   }
 
+  const mail = parseMail(get('SMTP_URL'), get('MAIL_FROM'), problems);
+
   const config: Config = {
     port,
+    mail,
     host,
     publicUrl: publicUrlText.replace(/\/$/, ''),
     secureCookies,
@@ -488,4 +495,31 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+export interface MailConfig {
+  /** smtp:// or smtps:// URL, with credentials if the server needs them. */
+  smtpUrl: string;
+  /** The From header: an address, or `Name <address>`. */
+  from: string;
+}
+
+function parseMail(smtpUrl: string, from: string, problems: string[]): MailConfig | null {
+  if (smtpUrl === '' && from === '') return null;
+  if (smtpUrl === '' || from === '') {
+    problems.push('SMTP_URL and MAIL_FROM go together: set both to send mail, or neither');
+    return null;
+  }
+  try {
+    const url = new URL(smtpUrl);
+    if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new Error('protocol');
+  } catch {
+    // The URL may carry a password: never echo it.
+    problems.push('SMTP_URL must be an smtp:// or smtps:// URL, such as smtp://user:pass@host:587');
+  }
+  const address = /<([^<>\s]+)>\s*$/.exec(from)?.[1] ?? from;
+  if (!/^[^@\s<>]+@[^@\s<>]+$/.test(address)) {
+    problems.push(`MAIL_FROM must be an address or "Name <address>" (got "${from}")`);
+  }
+  return { smtpUrl, from };
 }

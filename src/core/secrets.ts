@@ -15,7 +15,9 @@ export function randomHex(bytes: number): string {
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
 /** `prefix` + 24 lowercase base32 characters (120 random bits): ids that do not leak counts. */
-export function newId(prefix: 'key' | 'usr' | 'tok' | 'aud' | 'ver' | 'inv' | 'pwr'): string {
+export function newId(
+  prefix: 'key' | 'usr' | 'tok' | 'aud' | 'ver' | 'evt' | 'whk' | 'whd' | 'inv' | 'pwr',
+): string {
   const bytes = randomBytes(15);
   let out = `${prefix}_`;
   // 15 bytes = 120 bits = 24 groups of 5 bits.

@@ -14,6 +14,7 @@ import {
 import { type KeyStatus, keyStatus } from '../core/key-status.ts';
 import type { ApiKey, Billing, Credits, KeyLimits, User } from '../core/models.ts';
 import { newId } from '../core/secrets.ts';
+import { keyEventData, recordEvent } from '../events/events.ts';
 import {
   type ApiKeyChanges,
   countLiveKeys,
@@ -163,6 +164,11 @@ export class KeyService {
         },
         now,
       );
+      await recordEvent(
+        trx,
+        { type: 'key.created', ownerId, keyId: key.id, data: { key: keyEventData(key, now) } },
+        now,
+      );
     });
     return { key, secret: generated.secret };
   }
@@ -256,6 +262,16 @@ export class KeyService {
         },
         now,
       );
+      await recordEvent(
+        trx,
+        {
+          type: 'key.updated',
+          ownerId: key.ownerId,
+          keyId: id,
+          data: { key: keyEventData(result, now), changed: fields },
+        },
+        now,
+      );
       return result;
     });
     this.invalidator.key(updated.hash);
@@ -274,6 +290,16 @@ export class KeyService {
         trx,
         actor,
         { action: 'key.revoked', ownerId: key.ownerId, targetType: 'api_key', targetId: id },
+        now,
+      );
+      await recordEvent(
+        trx,
+        {
+          type: 'key.revoked',
+          ownerId: key.ownerId,
+          keyId: id,
+          data: { key: keyEventData(result, now) },
+        },
         now,
       );
       return result;
@@ -330,7 +356,7 @@ export class KeyService {
       // during the grace period. The old key keeps working for everything that needs no credits.
       const movedCredits =
         old.credits.remaining === null ? {} : { credits: { remaining: 0, refill: null } };
-      await updateApiKey(
+      const rotated = await updateApiKey(
         trx,
         old.id,
         { rotatedTo: key.id, expiresAt: oldExpiry, ...movedCredits },
@@ -348,6 +374,20 @@ export class KeyService {
             new_key_id: key.id,
             grace_period: gracePeriod,
             old_key_expires_at: new Date(oldExpiry).toISOString(),
+          },
+        },
+        now,
+      );
+      await recordEvent(
+        trx,
+        {
+          type: 'key.rotated',
+          ownerId: old.ownerId,
+          keyId: old.id,
+          data: {
+            key: keyEventData(rotated ?? { ...old, expiresAt: oldExpiry }, now),
+            new_key: keyEventData(key, now),
+            grace_period: gracePeriod,
           },
         },
         now,
@@ -373,6 +413,16 @@ export class KeyService {
           targetType: 'api_key',
           targetId: id,
           details: { name: key.name },
+        },
+        now,
+      );
+      await recordEvent(
+        trx,
+        {
+          type: 'key.deleted',
+          ownerId: key.ownerId,
+          keyId: id,
+          data: { key: keyEventData(key, now) },
         },
         now,
       );
