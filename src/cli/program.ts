@@ -20,6 +20,7 @@ import {
   pendingMigrations,
 } from '../storage/migrations.ts';
 import { buildCommit, VERSION } from '../version.ts';
+import { addRecoveryCommands } from './commands/recovery.ts';
 import type { Output } from './output.ts';
 
 export interface CliContext {
@@ -212,6 +213,8 @@ export function buildProgram(ctx: CliContext): Command {
         output.out(`${updated.email} is now on plan ${updated.plan}`);
       });
     });
+
+  addRecoveryCommands(user, ctx, withServices);
 
   const token = program.command('token').description('Management and service tokens');
   token

@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify';
 import { FanOutTransport } from '../cache/fan-out-transport.ts';
 import {
   DistributedInvalidationBus,
@@ -14,6 +15,7 @@ import { type Clock, systemClock } from '../core/clock.ts';
 import type { Limiter } from '../limits/limiter.ts';
 import { MemoryLimiter } from '../limits/memory-limiter.ts';
 import { RedisLimiter } from '../limits/redis-limiter.ts';
+import { createLogger } from '../logger.ts';
 import type { Store } from '../storage/database.ts';
 import { AccountService } from './accounts.ts';
 import { AttemptCounter } from './attempt-counter.ts';
@@ -22,7 +24,7 @@ import { CredentialInvalidator } from './credential-invalidator.ts';
 import { InvitationService } from './invitations.ts';
 import { KeyService } from './keys.ts';
 import { LoginThrottle } from './login-throttle.ts';
-import type { MailSender } from './mail-sender.ts';
+import { createMailer, type Mailer } from './mailer.ts';
 import { PasswordResetService } from './password-resets.ts';
 import { HashGate, PasswordHasher } from './passwords.ts';
 import { SessionService } from './sessions.ts';
@@ -94,7 +96,10 @@ export function createServices(
     clock?: Clock;
     bus?: InvalidationBus;
     limiter?: Limiter;
-    mailer?: MailSender | null;
+    /** Replaces the mailer made from SMTP_URL / MAIL_FROM (null: no mail). */
+    mailer?: Mailer | null;
+    /** Where the mailer reports mail that could not be sent; silent by default. */
+    logger?: FastifyBaseLogger;
     /** Where background failures (a reset mail that could not be sent) are reported. */
     onError?: (error: unknown, context: string) => void;
   } = {},
@@ -168,7 +173,10 @@ export function createServices(
     throttle: new LoginThrottle(config.loginThrottle, clock),
     invalidator,
   });
-  const mailer = options.mailer ?? null;
+  const mailer =
+    options.mailer !== undefined
+      ? options.mailer
+      : createMailer(config.mail, options.logger ?? createLogger('silent'));
   // Invalid invitation and reset links count against the address like failed logins do.
   const linkFailures = new AttemptCounter({
     limit: config.loginThrottle.perIp,
@@ -268,6 +276,7 @@ export function createServices(
     async stop() {
       clearInterval(pruneTimer);
       await passwordResets.idle();
+      mailer?.close();
       await usage.stop();
       await limiter.close();
       await bus.close();

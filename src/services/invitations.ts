@@ -21,7 +21,8 @@ import type { AccountService, LoginResult } from './accounts.ts';
 import { type Actor, anonymousActor } from './actor.ts';
 import type { AttemptCounter } from './attempt-counter.ts';
 import { recordAudit } from './audit.ts';
-import type { MailSender } from './mail-sender.ts';
+import { linkMail } from './link-mail.ts';
+import type { Mailer } from './mailer.ts';
 import type { SessionService } from './sessions.ts';
 
 export const DEFAULT_INVITATION_TTL_MS = 7 * 86_400_000;
@@ -90,7 +91,7 @@ export class InvitationService {
   private readonly accounts: AccountService;
   private readonly sessions: SessionService;
   private readonly failures: AttemptCounter;
-  private readonly mailer: MailSender | null;
+  private readonly mailer: Mailer | null;
 
   constructor(deps: {
     db: Kysely<Database>;
@@ -100,7 +101,7 @@ export class InvitationService {
     sessions: SessionService;
     /** Failed link attempts per client address, shared with password resets. */
     failures: AttemptCounter;
-    mailer: MailSender | null;
+    mailer: Mailer | null;
   }) {
     this.db = deps.db;
     this.config = deps.config;
@@ -164,20 +165,19 @@ export class InvitationService {
       // A mail server that refuses leaves the invitation in place: the answer carries the link,
       // and `mailed: false` tells the admin to hand it over another way.
       mailed = await this.mailer
-        .send({
-          to: email,
-          subject: 'You are invited to Keyward',
-          text: [
-            `You have been invited to create an account on ${this.config.publicUrl}.`,
-            '',
-            'Open this link to choose your password (it works once, until',
-            `${new Date(row.expires_at).toUTCString()}):`,
-            '',
+        .send(
+          linkMail({
+            to: email,
+            subject: 'You are invited to Keyward',
+            before: [
+              `You have been invited to create an account on ${this.config.publicUrl}.`,
+              `Open the link to choose your password. It works once, until ${new Date(row.expires_at).toUTCString()}.`,
+            ],
+            action: 'Create your account',
             url,
-            '',
-            'If you did not expect this invitation, ignore this message.',
-          ].join('\n'),
-        })
+            after: ['If you did not expect this invitation, ignore this message.'],
+          }),
+        )
         .then(
           () => true,
           () => false,

@@ -19,7 +19,8 @@ import type { AccountService } from './accounts.ts';
 import { type Actor, anonymousActor } from './actor.ts';
 import type { AttemptCounter } from './attempt-counter.ts';
 import { recordAudit } from './audit.ts';
-import type { MailSender } from './mail-sender.ts';
+import { linkMail } from './link-mail.ts';
+import type { Mailer } from './mailer.ts';
 import { passwordProblem } from './passwords.ts';
 import type { SessionService } from './sessions.ts';
 
@@ -51,7 +52,7 @@ export class PasswordResetService {
   private readonly failures: AttemptCounter;
   private readonly requestsPerIp: AttemptCounter;
   private readonly requestsPerEmail: AttemptCounter;
-  private readonly mailer: MailSender | null;
+  private readonly mailer: Mailer | null;
   private readonly pending = new Set<Promise<void>>();
   private readonly onMailError: (error: unknown) => void;
 
@@ -66,7 +67,7 @@ export class PasswordResetService {
     /** "Forgot password?" requests per client address, and per email. */
     requestsPerIp: AttemptCounter;
     requestsPerEmail: AttemptCounter;
-    mailer: MailSender | null;
+    mailer: Mailer | null;
     /** Where a failed mail delivery is reported (the server's log); never the link. */
     onMailError?: (error: unknown) => void;
   }) {
@@ -184,20 +185,19 @@ export class PasswordResetService {
     const found = await findUserByEmail(this.db, email);
     if (mailer === null || found === undefined || found.user.disabled) return;
     const link = await this.issue(anonymousActor(ip), found.user, 'email');
-    await mailer.send({
-      to: found.user.email,
-      subject: 'Reset your Keyward password',
-      text: [
-        `Someone (hopefully you) asked to reset the password of your account on ${this.config.publicUrl}.`,
-        '',
-        'Open this link within one hour to choose a new password. It works once, and',
-        'signs you out everywhere:',
-        '',
-        link.url,
-        '',
-        'If you did not ask for this, ignore this message: your password stays as it is.',
-      ].join('\n'),
-    });
+    await mailer.send(
+      linkMail({
+        to: found.user.email,
+        subject: 'Reset your Keyward password',
+        before: [
+          `Someone (hopefully you) asked to reset the password of your account on ${this.config.publicUrl}.`,
+          'Open the link within one hour to choose a new password. It works once, and signs you out everywhere.',
+        ],
+        action: 'Choose a new password',
+        url: link.url,
+        after: ['If you did not ask for this, ignore this message: your password stays as it is.'],
+      }),
+    );
   }
 
   private async issue(actor: Actor, user: User, via: 'cli' | 'email'): Promise<ResetLink> {

@@ -232,6 +232,8 @@ export interface NotificationSettingsTable {
   kind: string;
   email: number;
   updated_at: number;
+}
+
 /** An invitation to create an account (SIGNUP=invite or open); single use. */
 export interface InvitationsTable {
   id: string;
