@@ -42,6 +42,50 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/v1/admin/invitations': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List invitations
+     * @description Newest first, each with its status (pending, accepted, revoked, expired).
+     */
+    get: operations['listInvitations'];
+    put?: never;
+    /**
+     * Invite someone to create an account
+     * @description Answers the one-time link (PUBLIC_URL/invite/<token>) once; only its SHA-256 is stored. With an `email` and mail configured, the link is also mailed. 403 signup_closed under SIGNUP=closed; 409 email_taken when an account has the email.
+     */
+    post: operations['createInvitation'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/admin/invitations/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * Revoke an invitation
+     * @description Its link stops working at once; it stays listed as revoked. 409 when it was already accepted or revoked.
+     */
+    delete: operations['revokeInvitation'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/admin/plans': {
     parameters: {
       query?: never;
@@ -119,6 +163,66 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/v1/auth/forgot-password': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Mail a password-reset link
+     * @description Always the same 202 answer, whether or not an account has this email (no account enumeration); the link (one hour, single use) is mailed only when one does. Throttled per client address (429) and, silently, per email. 501 when mail is not configured.
+     */
+    post: operations['forgotPassword'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/auth/invitations/accept': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Create an account from an invitation
+     * @description Creates the account with the role and plan of the invitation and signs it in (sets the session cookie). The invitation is used up. Works while SIGNUP is invite or open.
+     */
+    post: operations['acceptInvitation'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/auth/invitations/lookup': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Read an invitation by its link
+     * @description What the invitation page shows: the email it is for (if any), the role, plan and expiry. 400 invalid_link when the link is unknown, expired, revoked or used; 403 signup_closed under SIGNUP=closed.
+     */
+    post: operations['lookupInvitation'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/auth/login': {
     parameters: {
       query?: never;
@@ -176,6 +280,26 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/v1/auth/options': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * What the sign-in page may offer
+     * @description Whether sign-up is open, by invitation or closed (SIGNUP), and whether "Forgot password?" can mail a reset link.
+     */
+    get: operations['getAuthOptions'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/auth/password': {
     parameters: {
       query?: never;
@@ -196,6 +320,26 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/v1/auth/password-reset': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Set a new password with a reset link
+     * @description The token of a reset link (from `keyward user reset-password` or the reset mail) works once, within an hour. It ends every session of the account; sign in with the new password afterwards. Invalid links count against the client address (429 once exceeded). A password the policy refuses (400 validation_error) leaves the link usable.
+     */
+    post: operations['resetPassword'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/auth/signup': {
     parameters: {
       query?: never;
@@ -207,7 +351,7 @@ export type paths = {
     put?: never;
     /**
      * Create an account
-     * @description Signs the new user in: sets the session cookie.
+     * @description Signs the new user in: sets the session cookie. Only while SIGNUP=open: 403 invitation_required under SIGNUP=invite (accept an invitation instead), 403 signup_closed under SIGNUP=closed.
      */
     post: operations['signup'];
     delete?: never;
@@ -454,6 +598,15 @@ export type paths = {
 export type webhooks = Record<string, never>;
 export type components = {
   schemas: {
+    /**
+     * @description The request was taken; what happens next is not disclosed
+     * @example {
+     *       "message": "If an account with this email exists, a link to reset its password is on its way."
+     *     }
+     */
+    Accepted: {
+      message: string;
+    };
     /**
      * @description An API key, without its secret
      * @example {
@@ -804,6 +957,22 @@ export type components = {
       object: 'list';
     };
     /**
+     * @description What the sign-in page may offer
+     * @example {
+     *       "signup": "invite",
+     *       "password_reset_by_email": true
+     *     }
+     */
+    AuthOptions: {
+      /** @description Whether "Forgot password?" can mail a reset link (mail is configured) */
+      password_reset_by_email: boolean;
+      /**
+       * @description open: anyone may sign up; invite: only with an invitation link; closed: no sign-up at all
+       * @enum {unknown}
+       */
+      signup: 'open' | 'invite' | 'closed';
+    };
+    /**
      * @example {
      *       "csrf_token": "Xb3k9Qe1Zr7Tn2Lw5Vy8Pc4Hd6Jm0Sf"
      *     }
@@ -863,6 +1032,7 @@ export type components = {
          */
         code:
           | 'validation_error'
+          | 'invalid_link'
           | 'invalid_json'
           | 'unknown_field'
           | 'request_incomplete'
@@ -879,6 +1049,8 @@ export type components = {
           | 'csrf_failed'
           | 'account_disabled'
           | 'plan_limit_reached'
+          | 'signup_closed'
+          | 'invitation_required'
           | 'not_found'
           | 'route_not_found'
           | 'method_not_allowed'
@@ -893,6 +1065,7 @@ export type components = {
           | 'headers_too_large'
           | 'internal_error'
           | 'upstream_unavailable'
+          | 'mail_not_configured'
           | 'service_unavailable'
           | 'upstream_timeout'
           | 'storage_full';
@@ -901,6 +1074,117 @@ export type components = {
         /** @description Quote it when asking about this request */
         request_id: string;
       };
+    };
+    /**
+     * @description An invitation to create an account, without its link
+     * @example {
+     *       "object": "invitation",
+     *       "id": "inv_q2m7xk4bz9cv3nd6wp5ty8hr",
+     *       "email": "ada@example.com",
+     *       "role": "user",
+     *       "plan": "pro",
+     *       "status": "pending",
+     *       "created_at": "2026-06-01T12:00:00.000Z",
+     *       "expires_at": "2026-06-08T12:00:00.000Z",
+     *       "accepted_at": null,
+     *       "accepted_user_id": null,
+     *       "revoked_at": null
+     *     }
+     */
+    Invitation: {
+      /** Format: date-time */
+      accepted_at: string | null;
+      /** @description The account it created */
+      accepted_user_id: string | null;
+      /** Format: date-time */
+      created_at: string;
+      /** @description The only email the account may be created with; null = the invitee chooses */
+      email: string | null;
+      /** Format: date-time */
+      expires_at: string;
+      id: string;
+      /** @enum {string} */
+      object: 'invitation';
+      plan: string;
+      /** Format: date-time */
+      revoked_at: string | null;
+      /** @enum {unknown} */
+      role: 'user' | 'admin';
+      /** @enum {unknown} */
+      status: 'pending' | 'accepted' | 'revoked' | 'expired';
+    };
+    /**
+     * @description Invitations, newest first
+     * @example {
+     *       "object": "list",
+     *       "data": [
+     *         {
+     *           "object": "invitation",
+     *           "id": "inv_q2m7xk4bz9cv3nd6wp5ty8hr",
+     *           "email": "ada@example.com",
+     *           "role": "user",
+     *           "plan": "pro",
+     *           "status": "pending",
+     *           "created_at": "2026-06-01T12:00:00.000Z",
+     *           "expires_at": "2026-06-08T12:00:00.000Z",
+     *           "accepted_at": null,
+     *           "accepted_user_id": null,
+     *           "revoked_at": null
+     *         }
+     *       ],
+     *       "next_cursor": null
+     *     }
+     */
+    InvitationList: {
+      data: components['schemas']['Invitation'][];
+      /** @description Pass as `cursor` for the next page */
+      next_cursor: string | null;
+      /** @enum {string} */
+      object: 'list';
+    };
+    /**
+     * @description A new invitation and its link, which is never shown again
+     * @example {
+     *       "object": "invitation",
+     *       "id": "inv_q2m7xk4bz9cv3nd6wp5ty8hr",
+     *       "email": "ada@example.com",
+     *       "role": "user",
+     *       "plan": "pro",
+     *       "status": "pending",
+     *       "created_at": "2026-06-01T12:00:00.000Z",
+     *       "expires_at": "2026-06-08T12:00:00.000Z",
+     *       "accepted_at": null,
+     *       "accepted_user_id": null,
+     *       "revoked_at": null,
+     *       "url": "https://keys.example.com/invite/5b0e3f9a1c7d2e8b4a6f0c3d9e1b7a5f2c8d4e0b6a3f9c1e7d5b2a8f4c0e6d3b",
+     *       "mailed": true
+     *     }
+     */
+    InvitationWithLink: {
+      /** Format: date-time */
+      accepted_at: string | null;
+      /** @description The account it created */
+      accepted_user_id: string | null;
+      /** Format: date-time */
+      created_at: string;
+      /** @description The only email the account may be created with; null = the invitee chooses */
+      email: string | null;
+      /** Format: date-time */
+      expires_at: string;
+      id: string;
+      /** @description Whether the link was mailed to `email` (mail configured and accepted) */
+      mailed: boolean;
+      /** @enum {string} */
+      object: 'invitation';
+      plan: string;
+      /** Format: date-time */
+      revoked_at: string | null;
+      /** @enum {unknown} */
+      role: 'user' | 'admin';
+      /** @enum {unknown} */
+      status: 'pending' | 'accepted' | 'revoked' | 'expired';
+      /** @description The one-time link (PUBLIC_URL/invite/<token>): shown in this answer only */
+      url: string;
     };
     /**
      * @description The calling key, as its holder may see it
@@ -1502,6 +1786,436 @@ export interface operations {
       };
     };
   };
+  listInvitations: {
+    parameters: {
+      query?: {
+        cursor?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of invitations */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "list",
+           *       "data": [
+           *         {
+           *           "object": "invitation",
+           *           "id": "inv_q2m7xk4bz9cv3nd6wp5ty8hr",
+           *           "email": "ada@example.com",
+           *           "role": "user",
+           *           "plan": "pro",
+           *           "status": "pending",
+           *           "created_at": "2026-06-01T12:00:00.000Z",
+           *           "expires_at": "2026-06-08T12:00:00.000Z",
+           *           "accepted_at": null,
+           *           "accepted_user_id": null,
+           *           "revoked_at": null
+           *         }
+           *       ],
+           *       "next_cursor": null
+           *     }
+           */
+          'application/json': components['schemas']['InvitationList'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createInvitation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "email": "ada@example.com",
+         *       "plan": "pro",
+         *       "expires_in": "7d"
+         *     }
+         */
+        'application/json': {
+          /** @description Fix the account to this email (and mail the link when mail is configured) */
+          email?: string;
+          /** @description How long the link works: 1h to 30d, such as 48h or 14d (default 7d) */
+          expires_in?: string;
+          /** @description Default DEFAULT_PLAN */
+          plan?: string;
+          /**
+           * @description Default user
+           * @enum {unknown}
+           */
+          role?: 'user' | 'admin';
+        };
+      };
+    };
+    responses: {
+      /** @description The invitation and its link */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "invitation",
+           *       "id": "inv_q2m7xk4bz9cv3nd6wp5ty8hr",
+           *       "email": "ada@example.com",
+           *       "role": "user",
+           *       "plan": "pro",
+           *       "status": "pending",
+           *       "created_at": "2026-06-01T12:00:00.000Z",
+           *       "expires_at": "2026-06-08T12:00:00.000Z",
+           *       "accepted_at": null,
+           *       "accepted_user_id": null,
+           *       "revoked_at": null,
+           *       "url": "https://keys.example.com/invite/5b0e3f9a1c7d2e8b4a6f0c3d9e1b7a5f2c8d4e0b6a3f9c1e7d5b2a8f4c0e6d3b",
+           *       "mailed": true
+           *     }
+           */
+          'application/json': components['schemas']['InvitationWithLink'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not possible in the current state: `error.code` is `email_taken`, `invalid_state` */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "invalid_state",
+           *         "message": "a revoked key cannot be changed",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  revokeInvitation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Revoked */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "not_found",
+           *         "message": "API key not found",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not possible in the current state: `error.code` is `email_taken`, `invalid_state` */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "invalid_state",
+           *         "message": "a revoked key cannot be changed",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
   listPlans: {
     parameters: {
       query?: never;
@@ -1554,7 +2268,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -1629,7 +2343,7 @@ export interface operations {
           'application/json': components['schemas']['UserList'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -1665,7 +2379,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -1745,7 +2459,7 @@ export interface operations {
           'application/json': components['schemas']['User'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -1781,7 +2495,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -1919,7 +2633,7 @@ export interface operations {
           'application/json': components['schemas']['AuditLog'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -1955,7 +2669,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -1966,6 +2680,527 @@ export interface operations {
            *       "error": {
            *         "code": "forbidden",
            *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  forgotPassword: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "email": "ada@example.com"
+         *     }
+         */
+        'application/json': {
+          email: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Taken; a link is mailed if the account exists */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "message": "If an account with this email exists, a link to reset its password is on its way."
+           *     }
+           */
+          'application/json': components['schemas']['Accepted'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Too many requests: `error.code` is `too_many_attempts`, `rate_limited`, `quota_exceeded` */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "rate_limited",
+           *         "message": "too many requests for this API key; slow down and retry after the Retry-After delay",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not available on this deployment: `error.code` is `mail_not_configured` */
+      501: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "mail_not_configured",
+           *         "message": "mail not configured",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  acceptInvitation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "token": "5b0e3f9a1c7d2e8b4a6f0c3d9e1b7a5f2c8d4e0b6a3f9c1e7d5b2a8f4c0e6d3b",
+         *       "email": "ada@example.com",
+         *       "password": "correct horse battery staple"
+         *     }
+         */
+        'application/json': {
+          /** @description Required when the invitation names no email; otherwise it must be that one */
+          email?: string;
+          password: string;
+          /** @description The token from the link (the part after /invite/ or /reset-password/) */
+          token: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Signed in */
+      201: {
+        headers: {
+          /** @description The session cookie: HttpOnly, SameSite=Lax, Path=/, and Secure (named `__Host-keyward_session`) when PUBLIC_URL is https */
+          'Set-Cookie'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "user": {
+           *         "id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+           *         "email": "ada@example.com",
+           *         "role": "user",
+           *         "plan": "free",
+           *         "disabled": false,
+           *         "created_at": "2026-06-01T12:00:00.000Z"
+           *       },
+           *       "csrf_token": "Xb3k9Qe1Zr7Tn2Lw5Vy8Pc4Hd6Jm0Sf"
+           *     }
+           */
+          'application/json': components['schemas']['Session'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not possible in the current state: `error.code` is `email_taken`, `invalid_state` */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "invalid_state",
+           *         "message": "a revoked key cannot be changed",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Too many requests: `error.code` is `too_many_attempts`, `rate_limited`, `quota_exceeded` */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "rate_limited",
+           *         "message": "too many requests for this API key; slow down and retry after the Retry-After delay",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Temporarily unavailable: `error.code` is `service_unavailable`, `storage_full` */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "service_unavailable",
+           *         "message": "too many password checks in progress; try again shortly",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  lookupInvitation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "token": "5b0e3f9a1c7d2e8b4a6f0c3d9e1b7a5f2c8d4e0b6a3f9c1e7d5b2a8f4c0e6d3b"
+         *     }
+         */
+        'application/json': {
+          /** @description The token from the link (the part after /invite/ or /reset-password/) */
+          token: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The open invitation */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "invitation",
+           *       "id": "inv_q2m7xk4bz9cv3nd6wp5ty8hr",
+           *       "email": "ada@example.com",
+           *       "role": "user",
+           *       "plan": "pro",
+           *       "status": "pending",
+           *       "created_at": "2026-06-01T12:00:00.000Z",
+           *       "expires_at": "2026-06-08T12:00:00.000Z",
+           *       "accepted_at": null,
+           *       "accepted_user_id": null,
+           *       "revoked_at": null
+           *     }
+           */
+          'application/json': components['schemas']['Invitation'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Too many requests: `error.code` is `too_many_attempts`, `rate_limited`, `quota_exceeded` */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "rate_limited",
+           *         "message": "too many requests for this API key; slow down and retry after the Retry-After delay",
            *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
            *       }
            *     }
@@ -2039,7 +3274,7 @@ export interface operations {
           'application/json': components['schemas']['Session'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -2075,7 +3310,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2225,7 +3460,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2318,7 +3553,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2334,6 +3569,50 @@ export interface operations {
            *     }
            */
           'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getAuthOptions: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The options */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "signup": "invite",
+           *       "password_reset_by_email": true
+           *     }
+           */
+          'application/json': components['schemas']['AuthOptions'];
         };
       };
       /** @description An unexpected error on the server: `error.code` is `internal_error` */
@@ -2394,7 +3673,7 @@ export interface operations {
           'application/json': components['schemas']['CsrfToken'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -2430,7 +3709,169 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Too many requests: `error.code` is `too_many_attempts`, `rate_limited`, `quota_exceeded` */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "rate_limited",
+           *         "message": "too many requests for this API key; slow down and retry after the Retry-After delay",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Temporarily unavailable: `error.code` is `service_unavailable`, `storage_full` */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "service_unavailable",
+           *         "message": "too many password checks in progress; try again shortly",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  resetPassword: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "token": "5b0e3f9a1c7d2e8b4a6f0c3d9e1b7a5f2c8d4e0b6a3f9c1e7d5b2a8f4c0e6d3b",
+         *       "new_password": "a longer and newer passphrase"
+         *     }
+         */
+        'application/json': {
+          new_password: string;
+          /** @description The token from the link (the part after /invite/ or /reset-password/) */
+          token: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The password is changed; every session has ended */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2590,7 +4031,7 @@ export interface operations {
           'application/json': components['schemas']['Session'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -2608,7 +4049,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2814,7 +4255,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           /** @description Per rate rule of the key: what is left and the seconds until the window resets, e.g. `"minute";r=12;t=41` (draft-ietf-httpapi-ratelimit-headers). Absent when the key has no rate rule. */
@@ -2958,7 +4399,7 @@ export interface operations {
           'application/json': components['schemas']['ApiKeyList'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -2994,7 +4435,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -3177,7 +4618,7 @@ export interface operations {
           'application/json': components['schemas']['ApiKeyWithSecret'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3213,7 +4654,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -3388,7 +4829,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -3480,7 +4921,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -3662,7 +5103,7 @@ export interface operations {
           'application/json': components['schemas']['ApiKey'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3698,7 +5139,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -3848,7 +5289,7 @@ export interface operations {
           'application/json': components['schemas']['RequestLog'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3884,7 +5325,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4023,7 +5464,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4157,7 +5598,7 @@ export interface operations {
           'application/json': components['schemas']['ApiKeyWithSecret'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -4193,7 +5634,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4346,7 +5787,7 @@ export interface operations {
           'application/json': components['schemas']['UsageSeries'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -4382,7 +5823,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4495,7 +5936,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4594,7 +6035,7 @@ export interface operations {
           'application/json': components['schemas']['TokenWithSecret'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -4630,7 +6071,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4740,7 +6181,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4876,7 +6317,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           /** @description Per rate rule of the key: what is left and the seconds until the window resets, e.g. `"minute";r=12;t=41` (draft-ietf-httpapi-ratelimit-headers). Absent when the key has no rate rule. */
@@ -4985,7 +6426,7 @@ export interface operations {
           'application/json': components['schemas']['Settlement'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -5021,7 +6462,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -5207,7 +6648,7 @@ export interface operations {
           'application/json': components['schemas']['Verification'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -5243,7 +6684,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
       403: {
         headers: {
           [name: string]: unknown;
