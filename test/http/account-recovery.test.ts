@@ -541,6 +541,10 @@ describe.each(DATABASES)('invitations on $name (SIGNUP=invite)', (kind) => {
     expect(text).not.toContain(created.token);
     await accept(h, { token: created.token, password: NEW_PASSWORD });
     expect(await storedText(h)).not.toContain(created.token);
+    // The dashboard page the link opens is a logged request: its path is logged masked.
+    await h.request({ method: 'GET', url: `/invite/${created.token}` });
+    await h.request({ method: 'GET', url: `/reset-password/${created.token}` });
+    expect(h.logs.join('')).toContain(`/invite/${created.token.slice(0, 4)}…`);
     expect(h.logs.join('')).not.toContain(created.token);
   });
 });
