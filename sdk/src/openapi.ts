@@ -174,7 +174,7 @@ export type paths = {
     put?: never;
     /**
      * Mail a password-reset link
-     * @description Always the same 202 answer, whether or not an account has this email (no account enumeration); the link (one hour, single use) is mailed only when one does. Throttled per client address (429) and, silently, per email. 501 when mail is not configured.
+     * @description Always the same 202 answer, whether or not an account has this email (no account enumeration); the link (one hour, single use) is mailed only when one does. Throttled per client address (429) and, silently, per email. 403 mail_not_configured when this server sends no mail.
      */
     post: operations['forgotPassword'];
     delete?: never;
@@ -1051,6 +1051,7 @@ export type components = {
           | 'plan_limit_reached'
           | 'signup_closed'
           | 'invitation_required'
+          | 'mail_not_configured'
           | 'not_found'
           | 'route_not_found'
           | 'method_not_allowed'
@@ -1065,7 +1066,6 @@ export type components = {
           | 'headers_too_large'
           | 'internal_error'
           | 'upstream_unavailable'
-          | 'mail_not_configured'
           | 'service_unavailable'
           | 'upstream_timeout'
           | 'storage_full';
@@ -1864,7 +1864,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -1996,7 +1996,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2142,7 +2142,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2268,7 +2268,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2379,7 +2379,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2495,7 +2495,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2669,7 +2669,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2759,7 +2759,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2851,24 +2851,6 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not available on this deployment: `error.code` is `mail_not_configured` */
-      501: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "error": {
-           *         "code": "mail_not_configured",
-           *         "message": "mail not configured",
-           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
-           *       }
-           *     }
-           */
-          'application/json': components['schemas']['Error'];
-        };
-      };
     };
   };
   acceptInvitation: {
@@ -2939,7 +2921,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -3134,7 +3116,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -3310,7 +3292,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -3460,7 +3442,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -3553,7 +3535,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -3709,7 +3691,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -3871,7 +3853,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4049,7 +4031,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4255,7 +4237,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           /** @description Per rate rule of the key: what is left and the seconds until the window resets, e.g. `"minute";r=12;t=41` (draft-ietf-httpapi-ratelimit-headers). Absent when the key has no rate rule. */
@@ -4435,7 +4417,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4654,7 +4636,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4829,7 +4811,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4921,7 +4903,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -5139,7 +5121,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -5325,7 +5307,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -5464,7 +5446,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -5634,7 +5616,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -5823,7 +5805,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -5936,7 +5918,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -6071,7 +6053,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -6181,7 +6163,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -6317,7 +6299,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           /** @description Per rate rule of the key: what is left and the seconds until the window resets, e.g. `"minute";r=12;t=41` (draft-ietf-httpapi-ratelimit-headers). Absent when the key has no rate rule. */
@@ -6462,7 +6444,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -6684,7 +6666,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;

@@ -28,6 +28,8 @@ export const ERROR_STATUS = {
   signup_closed: 403,
   /** SIGNUP=invite: an account is created only from an invitation link. */
   invitation_required: 403,
+  /** Password reset by email was asked for, but this deployment has no mail (SMTP_URL) set up. */
+  mail_not_configured: 403,
   not_found: 404,
   /** Gateway mode: no rule of the routes file matches the method and path (deny by default). */
   route_not_found: 404,
@@ -46,8 +48,6 @@ export const ERROR_STATUS = {
   internal_error: 500,
   /** Gateway mode: the upstream could not be reached, or broke off its answer. */
   upstream_unavailable: 502,
-  /** Password reset by email was asked for, but this deployment has no mail (SMTP_URL) set up. */
-  mail_not_configured: 501,
   service_unavailable: 503,
   /** Gateway mode: the upstream did not answer within GATEWAY_TIMEOUT. */
   upstream_timeout: 504,

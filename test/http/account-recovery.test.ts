@@ -233,7 +233,7 @@ describe.each(DATABASES)('password reset links on $name', (kind) => {
     expect(code(crossSite)).toBe('csrf_failed');
   });
 
-  it('without mail, the options say so and forgot-password answers 501', async () => {
+  it('without mail, the options say so and forgot-password answers 403', async () => {
     const options = await h.request({ method: 'GET', url: '/v1/auth/options' });
     expect(options.statusCode).toBe(200);
     expect(options.json()).toEqual({ signup: 'open', password_reset_by_email: false });
@@ -242,7 +242,7 @@ describe.each(DATABASES)('password reset links on $name', (kind) => {
       url: '/v1/auth/forgot-password',
       body: { email: 'someone@example.com' },
     });
-    expect(forgot.statusCode).toBe(501);
+    expect(forgot.statusCode).toBe(403);
     expect(code(forgot)).toBe('mail_not_configured');
   });
 });

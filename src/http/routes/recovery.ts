@@ -68,14 +68,13 @@ export function recoveryRoutes(app: App, services: Services, cookie: CookieSetti
         operationId: 'forgotPassword',
         summary: 'Mail a password-reset link',
         description:
-          'Always the same 202 answer, whether or not an account has this email (no account enumeration); the link (one hour, single use) is mailed only when one does. Throttled per client address (429) and, silently, per email. 501 when mail is not configured.',
+          'Always the same 202 answer, whether or not an account has this email (no account enumeration); the link (one hour, single use) is mailed only when one does. Throttled per client address (429) and, silently, per email. 403 mail_not_configured when this server sends no mail.',
         security: SECURITY.none,
         body: ForgotPasswordBody,
         response: {
           202: ref(AcceptedView, { description: 'Taken; a link is mailed if the account exists' }),
           ...errors(400, 403),
           429: errorResponse(429, HEADERS.retryAfter),
-          501: errorResponse(501),
         },
       },
     },

@@ -96,7 +96,6 @@ const STATUS_TEXT: Record<number, string> = {
   415: 'The request body is not JSON',
   429: 'Too many requests',
   500: 'An unexpected error on the server',
-  501: 'Not available on this deployment',
   503: 'Temporarily unavailable',
 };
 
