@@ -137,9 +137,12 @@ export function buildProgram(ctx: CliContext): Command {
         output.out(
           '  npx keyward user create --email you@example.com --password "<a long password>" --admin',
         );
-        output.out(
-          `or sign up with: curl -X POST ${shownUrl}/v1/auth/signup -H 'content-type: application/json' -d '{"email":"…","password":"…"}'`,
-        );
+        // Under SIGNUP=invite or closed the sign-up route refuses: only the CLI makes the first admin.
+        if (config.signup === 'open') {
+          output.out(
+            `or sign up with: curl -X POST ${shownUrl}/v1/auth/signup -H 'content-type: application/json' -d '{"email":"…","password":"…"}'`,
+          );
+        }
       }
       const signal = await ctx.untilSignal();
       output.out(
