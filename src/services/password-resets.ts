@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.ts';
 import type { Clock } from '../core/clock.ts';
-import { normaliseEmail } from '../core/email.ts';
+import { EMAIL_PATTERN, normaliseEmail } from '../core/email.ts';
 import { AppError } from '../core/errors.ts';
 import { LINK_TOKEN_PATTERN, newLinkToken } from '../core/link-token.ts';
 import type { User } from '../core/models.ts';
@@ -113,8 +113,11 @@ export class PasswordResetService {
         'retry-after': String(Math.ceil(wait / 1000)),
       });
     }
-    this.requestsPerIp.record(ip);
     const normalised = normaliseEmail(email);
+    // Whether the text is an email address says nothing about accounts: refusing it is safe.
+    if (!EMAIL_PATTERN.test(normalised))
+      throw new AppError('validation_error', 'email must be an email address');
+    this.requestsPerIp.record(ip);
     if (this.requestsPerEmail.retryAfterMs(normalised) > 0) return;
     this.requestsPerEmail.record(normalised);
     const work = this.mailLink(normalised, ip).catch(this.onMailError);

@@ -134,7 +134,13 @@ describe.each(DATABASES)('account recovery by mail on $name', (kind) => {
   });
 
   it('bad input is a 400', async () => {
-    for (const body of [{}, { email: '' }, { email: 'a@b.c', extra: true }, { email: 42 }]) {
+    for (const body of [
+      {},
+      { email: '' },
+      { email: 'a@b.c', extra: true },
+      { email: 42 },
+      { email: 'not an email' },
+    ]) {
       const answer = await h.request({ method: 'POST', url: '/v1/auth/forgot-password', body });
       expect(answer.statusCode).toBe(400);
     }
