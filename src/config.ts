@@ -37,6 +37,8 @@ export interface Config {
   sessionAbsoluteTimeoutMs: number;
   plans: PlanConfig[];
   defaultPlan: string;
+  /** Who may create an account from the sign-in page: anyone, invitees only, or nobody. */
+  signup: SignupMode;
   keyCacheSize: number;
   keyCacheTtlMs: number;
   usageFlushIntervalMs: number;
@@ -65,6 +67,9 @@ export interface Config {
   /** Outgoing mail (SMTP_URL, MAIL_FROM); null when not configured. */
   mail: MailConfig | null;
 }
+
+export const SIGNUP_MODES = ['open', 'invite', 'closed'] as const;
+export type SignupMode = (typeof SIGNUP_MODES)[number];
 
 export interface GatewayConfig {
   /** The API the gateway forwards to, e.g. http://127.0.0.1:3000 (no path). */
@@ -104,6 +109,7 @@ export const SETTINGS = {
   SESSION_ABSOLUTE_TIMEOUT: '7d',
   PLANS: 'free:10,pro:50,enterprise:unlimited',
   DEFAULT_PLAN: 'free',
+  SIGNUP: 'open',
   KEY_CACHE_SIZE: '100000',
   KEY_CACHE_TTL: '5s',
   USAGE_FLUSH_INTERVAL: '1s',
@@ -236,6 +242,11 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     problems.push(`DEFAULT_PLAN "${defaultPlan}" is not one of the PLANS`);
   }
 
+  const signup = get('SIGNUP') as SignupMode;
+  if (!SIGNUP_MODES.includes(signup)) {
+    problems.push(`SIGNUP must be one of ${SIGNUP_MODES.join(', ')} (got "${signup}")`);
+  }
+
   const logLevel = get('LOG_LEVEL') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
@@ -271,6 +282,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     sessionAbsoluteTimeoutMs: duration('SESSION_ABSOLUTE_TIMEOUT'),
     plans,
     defaultPlan,
+    signup,
     keyCacheSize: int('KEY_CACHE_SIZE', 0, 10_000_000),
     keyCacheTtlMs: duration('KEY_CACHE_TTL'),
     usageFlushIntervalMs: duration('USAGE_FLUSH_INTERVAL'),

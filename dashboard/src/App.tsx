@@ -2,6 +2,7 @@ import { type ReactNode, useCallback, useEffect, useMemo, useRef, useState } fro
 import { type ApiError, api, type Me, onSessionLost, setCsrfToken } from './api.ts';
 import { Alert, Button, Spinner, ToastProvider } from './components/ui.tsx';
 import { Account } from './pages/Account.tsx';
+import { AdminInvitations } from './pages/AdminInvitations.tsx';
 import { AdminServiceTokens } from './pages/AdminServiceTokens.tsx';
 import { AdminUsers } from './pages/AdminUsers.tsx';
 import { AuditLog } from './pages/AuditLog.tsx';
@@ -9,6 +10,7 @@ import { AuthPage, ReauthDialog } from './pages/Auth.tsx';
 import { KeyDetail } from './pages/KeyDetail.tsx';
 import { KeysPage } from './pages/Keys.tsx';
 import { NotFound } from './pages/NotFound.tsx';
+import { ForgotPasswordPage, InvitePage, ResetPasswordPage } from './pages/Recovery.tsx';
 import { TokensPage } from './pages/Tokens.tsx';
 import { WebhookDetail, WebhooksPage } from './pages/Webhooks.tsx';
 import { Link, match, navigate, useLocation } from './router.tsx';
@@ -23,6 +25,7 @@ type State =
   | { status: 'signed-in'; me: Me; lost?: boolean };
 
 const SESSION_ENDED = 'Your session has ended. Sign in again to continue.';
+const PASSWORD_RESET = 'Your password has been changed. Sign in with the new password.';
 
 export function App() {
   const [state, setState] = useState<State>({ status: 'loading' });
@@ -94,9 +97,15 @@ export function App() {
 
   const { path } = location;
   const authPath = path === '/login' || path === '/signup';
+  // Pages opened from a link (or from the sign-in page) that work whether or not anyone is signed in.
+  const inviteToken = match('/invite/:token', path)?.token;
+  const resetToken = match('/reset-password/:token', path)?.token;
+  const linkPage =
+    inviteToken !== undefined || resetToken !== undefined || path === '/forgot-password';
 
   // Keep the URL in step with the state: signed out → /login?next=…, signed in → away from /login.
   useEffect(() => {
+    if (linkPage) return;
     if (state.status === 'signed-out' && !authPath) {
       const next = `${window.location.pathname}${window.location.search}`;
       navigate(next === '/' ? '/login' : `/login?next=${encodeURIComponent(next)}`, {
@@ -105,8 +114,28 @@ export function App() {
     } else if (state.status === 'signed-in' && (authPath || path === '/')) {
       navigate(safeNext(location.search.get('next')), { replace: true });
     }
-  }, [state.status, authPath, path, location.search]);
+  }, [state.status, authPath, linkPage, path, location.search]);
 
+  if (linkPage) {
+    return (
+      <ToastProvider>
+        {inviteToken !== undefined ? (
+          <InvitePage token={inviteToken} onSignedIn={(next) => onSignedIn(next)} />
+        ) : resetToken !== undefined ? (
+          <ResetPasswordPage
+            token={resetToken}
+            onDone={() => {
+              setCsrfToken(null);
+              setState({ status: 'signed-out', message: PASSWORD_RESET });
+              navigate('/login', { replace: true });
+            }}
+          />
+        ) : (
+          <ForgotPasswordPage />
+        )}
+      </ToastProvider>
+    );
+  }
   if (state.status === 'loading') return <Spinner label="Loading Keyward" />;
   if (state.status === 'error') {
     return (
@@ -165,6 +194,7 @@ function Routes({ path }: { path: string }) {
   if (path === '/account') return <Account />;
   if (path === '/admin/users') return <AdminUsers />;
   if (path === '/admin/service-tokens') return <AdminServiceTokens />;
+  if (path === '/admin/invitations') return <AdminInvitations />;
   return <NotFound />;
 }
 
@@ -182,6 +212,7 @@ const NAV: NavItem[] = [
   { to: '/account', label: 'Account' },
   { to: '/admin/users', label: 'Users', admin: true },
   { to: '/admin/service-tokens', label: 'Service tokens', admin: true },
+  { to: '/admin/invitations', label: 'Invitations', admin: true },
 ];
 
 function Shell({ path, children }: { path: string; children: ReactNode }) {

@@ -210,6 +210,30 @@ export interface Plan {
   max_keys: number | null;
 }
 
+export interface AuthOptions {
+  signup: 'open' | 'invite' | 'closed';
+  password_reset_by_email: boolean;
+}
+
+export interface Invitation {
+  object: 'invitation';
+  id: string;
+  email: string | null;
+  role: 'user' | 'admin';
+  plan: string;
+  status: 'pending' | 'accepted' | 'revoked' | 'expired';
+  created_at: string;
+  expires_at: string;
+  accepted_at: string | null;
+  accepted_user_id: string | null;
+  revoked_at: string | null;
+}
+
+export interface CreatedInvitation extends Invitation {
+  url: string;
+  mailed: boolean;
+}
+
 /** An error answer of the API (or a network failure), with a message meant for a person. */
 export class ApiError extends Error {
   readonly status: number;
@@ -262,7 +286,17 @@ export function friendlyMessage(
     case 'email_taken':
       return 'An account with this email already exists. Sign in instead.';
     case 'too_many_attempts':
-      return 'Too many failed sign-in attempts. Wait a few minutes, then try again.';
+      return message.includes('login')
+        ? 'Too many failed sign-in attempts. Wait a few minutes, then try again.'
+        : 'Too many attempts. Wait a few minutes, then try again.';
+    case 'invalid_link':
+      return 'This link does not work any more: it may have expired or been used already.';
+    case 'signup_closed':
+      return 'This Keyward server does not take new accounts. Ask its operator for one.';
+    case 'invitation_required':
+      return 'Accounts on this Keyward server are by invitation only. Open the link of your invitation.';
+    case 'mail_not_configured':
+      return 'This server cannot send email. Ask its operator for a password-reset link.';
     case 'account_disabled':
       return 'This account is disabled. Contact the operator of this Keyward server.';
     case 'session_expired':
@@ -483,6 +517,36 @@ export const api = {
     request<Page<User, string>>('GET', `/v1/admin/users${query({ limit: 50, cursor })}`),
   updateUser: (userId: string, body: { plan?: string; disabled?: boolean }) =>
     request<User>('PATCH', `/v1/admin/users/${id(userId)}`, body),
+  authOptions: () =>
+    request<AuthOptions>('GET', '/v1/auth/options', undefined, { anonymous: true }),
+  forgotPassword: (email: string) =>
+    request<{ message: string }>(
+      'POST',
+      '/v1/auth/forgot-password',
+      { email },
+      { anonymous: true },
+    ),
+  resetPassword: (token: string, new_password: string) =>
+    request<void>('POST', '/v1/auth/password-reset', { token, new_password }, { anonymous: true }),
+  lookupInvitation: (token: string) =>
+    request<Invitation>('POST', '/v1/auth/invitations/lookup', { token }, { anonymous: true }),
+  acceptInvitation: (body: { token: string; email?: string; password: string }) =>
+    request<{ user: User; csrf_token: string }>('POST', '/v1/auth/invitations/accept', body, {
+      anonymous: true,
+    }),
+  listInvitations: (cursor?: string) =>
+    request<Page<Invitation, string>>(
+      'GET',
+      `/v1/admin/invitations${query({ limit: 50, cursor })}`,
+    ),
+  createInvitation: (body: {
+    email?: string;
+    role?: 'user' | 'admin';
+    plan?: string;
+    expires_in?: string;
+  }) => request<CreatedInvitation>('POST', '/v1/admin/invitations', body),
+  revokeInvitation: (invitationId: string) =>
+    request<void>('DELETE', `/v1/admin/invitations/${id(invitationId)}`),
   plans: () =>
     request<{ object: 'list'; data: Plan[]; default_plan: string }>('GET', '/v1/admin/plans'),
 };

@@ -20,6 +20,7 @@ import {
   pendingMigrations,
 } from '../storage/migrations.ts';
 import { buildCommit, VERSION } from '../version.ts';
+import { addRecoveryCommands } from './commands/recovery.ts';
 import type { Output } from './output.ts';
 
 export interface CliContext {
@@ -136,9 +137,12 @@ export function buildProgram(ctx: CliContext): Command {
         output.out(
           '  npx keyward user create --email you@example.com --password "<a long password>" --admin',
         );
-        output.out(
-          `or sign up with: curl -X POST ${shownUrl}/v1/auth/signup -H 'content-type: application/json' -d '{"email":"…","password":"…"}'`,
-        );
+        // Under SIGNUP=invite or closed the sign-up route refuses: only the CLI makes the first admin.
+        if (config.signup === 'open') {
+          output.out(
+            `or sign up with: curl -X POST ${shownUrl}/v1/auth/signup -H 'content-type: application/json' -d '{"email":"…","password":"…"}'`,
+          );
+        }
       }
       const signal = await ctx.untilSignal();
       output.out(
@@ -212,6 +216,8 @@ export function buildProgram(ctx: CliContext): Command {
         output.out(`${updated.email} is now on plan ${updated.plan}`);
       });
     });
+
+  addRecoveryCommands(user, ctx, withServices);
 
   const token = program.command('token').description('Management and service tokens');
   token

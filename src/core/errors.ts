@@ -5,6 +5,8 @@
  */
 export const ERROR_STATUS = {
   validation_error: 400,
+  /** An invitation or password-reset link that is unknown, expired, revoked or already used. */
+  invalid_link: 400,
   invalid_json: 400,
   unknown_field: 400,
   /** The client went away (or was cut by the request timeout) before the request arrived whole. */
@@ -22,6 +24,12 @@ export const ERROR_STATUS = {
   csrf_failed: 403,
   account_disabled: 403,
   plan_limit_reached: 403,
+  /** SIGNUP=closed: no account is created from the sign-in page, nor from an invitation. */
+  signup_closed: 403,
+  /** SIGNUP=invite: an account is created only from an invitation link. */
+  invitation_required: 403,
+  /** Password reset by email was asked for, but this deployment has no mail (SMTP_URL) set up. */
+  mail_not_configured: 403,
   not_found: 404,
   /** Gateway mode: no rule of the routes file matches the method and path (deny by default). */
   route_not_found: 404,

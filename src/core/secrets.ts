@@ -16,7 +16,7 @@ const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
 /** `prefix` + 24 lowercase base32 characters (120 random bits): ids that do not leak counts. */
 export function newId(
-  prefix: 'key' | 'usr' | 'tok' | 'aud' | 'ver' | 'evt' | 'whk' | 'whd',
+  prefix: 'key' | 'usr' | 'tok' | 'aud' | 'ver' | 'evt' | 'whk' | 'whd' | 'inv' | 'pwr',
 ): string {
   const bytes = randomBytes(15);
   let out = `${prefix}_`;

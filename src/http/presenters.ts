@@ -1,6 +1,7 @@
 import { maskKey } from '../core/api-key.ts';
 import { keyStatus } from '../core/key-status.ts';
 import type { ApiKey, AuditEntry, Token, User } from '../core/models.ts';
+import type { Invitation } from '../services/invitations.ts';
 
 export function iso(ms: number): string;
 export function iso(ms: number | null): string | null;
@@ -82,4 +83,20 @@ export function auditView(entry: AuditEntry) {
 export function parseTime(text: string): number | undefined {
   const ms = Date.parse(text);
   return Number.isNaN(ms) ? undefined : ms;
+}
+
+export function invitationView(invitation: Invitation) {
+  return {
+    object: 'invitation' as const,
+    id: invitation.id,
+    email: invitation.email,
+    role: invitation.role,
+    plan: invitation.plan,
+    status: invitation.status,
+    created_at: iso(invitation.createdAt),
+    expires_at: iso(invitation.expiresAt),
+    accepted_at: iso(invitation.acceptedAt),
+    accepted_user_id: invitation.acceptedUserId,
+    revoked_at: iso(invitation.revokedAt),
+  };
 }

@@ -55,10 +55,15 @@ export class AccountService {
     this.invalidator = deps.invalidator;
   }
 
-  /** Creates an account; used by signup (role user) and by the CLI (any role). */
+  /**
+   * Creates an account; used by signup (role user), invitations and the CLI (any role).
+   * `afterInsert` runs in the account's transaction (an invitation is claimed there: if the
+   * claim fails, the account is not created; if the insert fails, the invitation stays unused).
+   */
   async createUser(
     actor: Actor,
     input: { email: string; password: string; role: Role; plan?: string },
+    afterInsert?: (trx: Kysely<Database>, user: User, now: number) => Promise<void>,
   ): Promise<User> {
     const email = normaliseEmail(input.email);
     if (!EMAIL_PATTERN.test(email))
@@ -79,6 +84,7 @@ export class AccountService {
           plan,
           now,
         });
+        await afterInsert?.(trx, user, now);
         await recordAudit(
           trx,
           actor,
@@ -105,6 +111,14 @@ export class AccountService {
     ip: string | null,
     userAgent: string | null,
   ): Promise<LoginResult> {
+    if (this.config.signup === 'closed')
+      throw new AppError('signup_closed', 'sign-up is closed on this server; ask its operator');
+    if (this.config.signup === 'invite') {
+      throw new AppError(
+        'invitation_required',
+        'sign-up on this server is by invitation only; open the link of your invitation',
+      );
+    }
     const user = await this.createUser(anonymousActor(ip), { ...input, role: 'user' });
     const session = await this.sessions.create(this.db, user.id, ip, userAgent);
     return { user, ...session };
@@ -296,7 +310,8 @@ export class AccountService {
     return this.config.plans.find((p) => p.name === plan)?.maxKeys ?? null;
   }
 
-  private assertPlan(plan: string): void {
+  /** Throws validation_error unless `plan` is one of PLANS. */
+  assertPlan(plan: string): void {
     if (!this.config.plans.some((p) => p.name === plan)) {
       throw new AppError(
         'validation_error',

@@ -20,6 +20,8 @@ export interface Database {
   webhook_attempts: WebhookAttemptsTable;
   event_occurrences: EventOccurrencesTable;
   notification_settings: NotificationSettingsTable;
+  invitations: InvitationsTable;
+  password_resets: PasswordResetsTable;
 }
 
 export interface UsersTable {
@@ -230,4 +232,35 @@ export interface NotificationSettingsTable {
   kind: string;
   email: number;
   updated_at: number;
+}
+
+/** An invitation to create an account (SIGNUP=invite or open); single use. */
+export interface InvitationsTable {
+  id: string;
+  /** SHA-256 of the one-time token in the invitation link; the token itself is never stored. */
+  token_hash: string;
+  /** The only email the account may be created with; null = the invitee chooses. */
+  email: string | null;
+  role: 'user' | 'admin';
+  plan: string;
+  /** The admin (user id) who created it; null when made with the CLI. */
+  created_by: string | null;
+  created_at: number;
+  expires_at: number;
+  accepted_at: number | null;
+  accepted_user_id: string | null;
+  revoked_at: number | null;
+}
+
+/** A one-time password-reset link (1 hour, single use). */
+export interface PasswordResetsTable {
+  id: string;
+  /** SHA-256 of the one-time token in the reset link; the token itself is never stored. */
+  token_hash: string;
+  user_id: string;
+  /** How the link was handed out: printed by the CLI, or mailed after "Forgot password?". */
+  requested_via: 'cli' | 'email';
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
 }

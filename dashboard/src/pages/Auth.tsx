@@ -1,11 +1,33 @@
 import { type FormEvent, useEffect, useRef, useState } from 'react';
-import { type ApiError, api, setCsrfToken } from '../api.ts';
+import { type ApiError, type AuthOptions, api, setCsrfToken } from '../api.ts';
 import { Alert, Button, Dialog, Field } from '../components/ui.tsx';
 import { Link, useLocation } from '../router.tsx';
 import { safeNext } from '../session.ts';
 
-const MIN_PASSWORD = 12;
-const EMAIL = /^[^\s@]+@[^\s@]+$/;
+export const MIN_PASSWORD = 12;
+export const EMAIL = /^[^\s@]+@[^\s@]+$/;
+
+/** The server's sign-up mode and whether it mails reset links; null until known (or unknown). */
+export function useAuthOptions(): AuthOptions | null {
+  const [options, setOptions] = useState<AuthOptions | null>(null);
+  useEffect(() => {
+    api
+      .authOptions()
+      .then(setOptions)
+      .catch(() => setOptions(null));
+  }, []);
+  return options;
+}
+
+/** The brand above every signed-out card. */
+export function AuthBrand() {
+  return (
+    <div className="auth-brand">
+      <img src="/favicon.svg" alt="" width="36" height="36" />
+      <span>Keyward</span>
+    </div>
+  );
+}
 
 export function AuthPage({
   mode,
@@ -20,6 +42,7 @@ export function AuthPage({
   onSignedIn: (next: string) => Promise<void>;
 }) {
   const { search } = useLocation();
+  const options = useAuthOptions();
   const [email, setEmail] = useState(initialEmail);
   const [password, setPassword] = useState('');
   const [errors, setErrors] = useState<{ email?: string; password?: string }>({});
@@ -65,13 +88,31 @@ export function AuthPage({
   const other = signup ? '/login' : '/signup';
   const nextParam = search.get('next');
   const otherHref = nextParam ? `${other}?next=${encodeURIComponent(nextParam)}` : other;
+  // Until the options are known, sign-up is offered as before; a closed server then hides it.
+  const signupOpen = options === null || options.signup === 'open';
+
+  if (signup && !signupOpen) {
+    return (
+      <main className="auth-screen">
+        <AuthBrand />
+        <div className="auth-card">
+          <h1>Create your account</h1>
+          <Alert kind="info">
+            {options?.signup === 'invite'
+              ? 'Accounts on this Keyward server are by invitation only. Open the link of your invitation, or ask its operator for one.'
+              : 'This Keyward server does not take new accounts. Ask its operator for one.'}
+          </Alert>
+        </div>
+        <p className="auth-switch">
+          Already have an account? <Link to={otherHref}>Sign in</Link>
+        </p>
+      </main>
+    );
+  }
 
   return (
     <main className="auth-screen">
-      <div className="auth-brand">
-        <img src="/favicon.svg" alt="" width="36" height="36" />
-        <span>Keyward</span>
-      </div>
+      <AuthBrand />
       <div className="auth-card">
         <h1 ref={heading} tabIndex={-1}>
           {signup ? 'Create your account' : 'Sign in to Keyward'}
@@ -114,11 +155,18 @@ export function AuthPage({
             {signup ? 'Create account' : 'Sign in'}
           </Button>
         </form>
+        {!signup && options?.password_reset_by_email && (
+          <p className="auth-extra">
+            <Link to="/forgot-password">Forgot password?</Link>
+          </p>
+        )}
       </div>
-      <p className="auth-switch">
-        {signup ? 'Already have an account?' : 'New to Keyward?'}{' '}
-        <Link to={otherHref}>{signup ? 'Sign in' : 'Create an account'}</Link>
-      </p>
+      {(signup || signupOpen) && (
+        <p className="auth-switch">
+          {signup ? 'Already have an account?' : 'New to Keyward?'}{' '}
+          <Link to={otherHref}>{signup ? 'Sign in' : 'Create an account'}</Link>
+        </p>
+      )}
     </main>
   );
 }

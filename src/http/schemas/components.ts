@@ -15,6 +15,13 @@ import {
 import { ErrorBody, errorResponse } from './common.ts';
 import { Liveness, Readiness, Unavailable } from './health.ts';
 import { CreatedKeyView, KeyList, KeyView } from './keys.ts';
+import {
+  AcceptedView,
+  AuthOptionsView,
+  CreatedInvitationView,
+  InvitationList,
+  InvitationView,
+} from './recovery.ts';
 import { KeyInfo, RequestLog, Usage, UsageSeries } from './usage.ts';
 import { Settlement, VerificationView } from './verify.ts';
 
@@ -44,6 +51,11 @@ export const COMPONENT_SCHEMAS: readonly TSchema[] = [
   TokenList,
   AuditEntryView,
   AuditLog,
+  AuthOptionsView,
+  AcceptedView,
+  InvitationView,
+  CreatedInvitationView,
+  InvitationList,
   Liveness,
   Readiness,
   Unavailable,
