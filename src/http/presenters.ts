@@ -1,6 +1,7 @@
 import { maskKey } from '../core/api-key.ts';
 import { keyStatus } from '../core/key-status.ts';
 import type { ApiKey, AuditEntry, Token, User } from '../core/models.ts';
+import type { AccountData } from '../services/accounts.ts';
 
 export function iso(ms: number): string;
 export function iso(ms: number | null): string | null;
@@ -82,4 +83,32 @@ export function auditView(entry: AuditEntry) {
 export function parseTime(text: string): number | undefined {
   const ms = Date.parse(text);
   return Number.isNaN(ms) ? undefined : ms;
+}
+
+/** An audit entry as the account's owner sees it: an administrator's entries without who or where. */
+export function ownerAuditView(entry: AuditEntry, byAdministrator: boolean) {
+  return byAdministrator
+    ? { ...auditView(entry), actor_type: 'administrator', actor_id: null, ip: null }
+    : auditView(entry);
+}
+
+/** `GET /v1/account/export` and `keyward user export`: the same document. */
+export function accountExportView(data: AccountData) {
+  return {
+    object: 'account_export' as const,
+    exported_at: iso(data.exportedAt),
+    account: userView(data.user),
+    keys: data.keys.map((key) => keyView(key, data.exportedAt)),
+    tokens: data.tokens.map(tokenView),
+    usage_daily: data.usage.map((u) => ({
+      key_id: u.keyId,
+      day: u.day,
+      outcome: u.outcome,
+      requests: u.requests,
+      amount: u.amount,
+    })),
+    audit_log: data.audit.map((entry) =>
+      ownerAuditView(entry, data.byAdministrator.has(entry.seq)),
+    ),
+  };
 }

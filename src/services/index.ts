@@ -16,6 +16,7 @@ import { MemoryLimiter } from '../limits/memory-limiter.ts';
 import { RedisLimiter } from '../limits/redis-limiter.ts';
 import type { Store } from '../storage/database.ts';
 import { AccountService } from './accounts.ts';
+import { pruneAudit } from './audit.ts';
 import { BillingService } from './billing.ts';
 import { CredentialInvalidator } from './credential-invalidator.ts';
 import { KeyService } from './keys.ts';
@@ -49,7 +50,10 @@ export interface Services {
   stop(): Promise<void>;
 }
 
-/** How often expired sessions, old request-log entries and stale reservations are deleted. */
+/**
+ * How often expired sessions, old request-log and audit entries (REQUEST_LOG_RETENTION,
+ * AUDIT_LOG_RETENTION) and stale reservations are deleted.
+ */
 const PRUNE_INTERVAL_MS = 10 * 60_000;
 
 /** Negative entries get a smaller share so a flood of made-up keys cannot push out real ones. */
@@ -205,6 +209,7 @@ export function createServices(
         sessions.prune().catch(() => {});
         usage.prune().catch(() => {});
         billing.prune().catch(() => {});
+        pruneAudit(db, clock.now(), config.auditLogRetentionMs).catch(() => {});
       }, PRUNE_INTERVAL_MS);
       pruneTimer.unref();
     },

@@ -1,4 +1,5 @@
 import type { TSchema } from 'typebox';
+import { AccountExport } from './account-export.ts';
 import {
   AuditEntryView,
   AuditLog,
@@ -44,6 +45,7 @@ export const COMPONENT_SCHEMAS: readonly TSchema[] = [
   TokenList,
   AuditEntryView,
   AuditLog,
+  AccountExport,
   Liveness,
   Readiness,
   Unavailable,
