@@ -11,4 +11,6 @@ export interface CliContext {
   output: Output;
   /** Resolves when the process is asked to stop (SIGINT/SIGTERM); for `serve`. */
   untilSignal(): Promise<string>;
+  /** All of standard input, for `--password-stdin` (absent: there is no standard input to read). */
+  readStdin?(): Promise<string>;
 }

@@ -1,4 +1,6 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config.ts';
+import { AppError } from '../core/errors.ts';
 import { buildCommit, VERSION } from '../version.ts';
 import { registerDoctor } from './commands/doctor.ts';
 import { registerGateway } from './commands/gateway.ts';
@@ -8,6 +10,7 @@ import { registerServe } from './commands/serve.ts';
 import { registerToken } from './commands/token.ts';
 import { registerUser } from './commands/user.ts';
 import type { CliContext } from './context.ts';
+import { CliError, ReportedFailure } from './shared.ts';
 
 export { DoctorFailed } from './commands/doctor.ts';
 export type { CliContext } from './context.ts';
@@ -42,4 +45,41 @@ export function buildProgram(ctx: CliContext): Command {
   registerDoctor(program, ctx);
   registerGateway(program, ctx);
   return program;
+}
+
+/** Whether the command line asks for JSON (`--json` before any `--`). */
+function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).includes('--json');
+}
+
+/**
+ * Runs the program on `argv` (as process.argv: node, script, arguments) and answers the exit
+ * code. A failure is one line on standard error, or with `--json` one document
+ * `{"error": {"code", "message"}}` on standard output; either way the exit code is not 0.
+ */
+export async function runCli(ctx: CliContext, argv: readonly string[]): Promise<number> {
+  const json = wantsJson(argv.slice(2));
+  const fail = (code: string, message: string, details?: Record<string, unknown>) => {
+    if (json) ctx.output.out(JSON.stringify({ error: { code, message, ...details } }, null, 2));
+    else ctx.output.err(message);
+    return 1;
+  };
+  try {
+    await buildProgram(ctx).parseAsync([...argv]);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and --version end the same way, with exit code 0; commander printed the reason.
+      if (error.exitCode === 0 || !json) return error.exitCode;
+      return fail('usage_error', error.message.replace(/^error: /, ''));
+    }
+    // doctor and gateway check printed their own report (with --json, the report is the document).
+    if (error instanceof ReportedFailure) return 1;
+    if (error instanceof ConfigError)
+      return fail('config_error', error.message, { problems: error.problems });
+    if (error instanceof AppError || error instanceof CliError)
+      return fail(error.code, error.message);
+    return fail('error', `keyward: ${(error as Error).message ?? String(error)}`);
+  }
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { type Command, CommanderError } from 'commander';
 import { parseRoutesFile } from '../../gateway/routes-file.ts';
 import type { CliContext } from '../context.ts';
+import { JSON_HELP, ReportedFailure } from '../shared.ts';
 
 /** `keyward gateway check`: validates a routes file. */
 export function registerGateway(program: Command, ctx: CliContext): void {
@@ -12,15 +13,25 @@ export function registerGateway(program: Command, ctx: CliContext): void {
     .command('check')
     .description('Check a gateway routes file: prints OK, or every problem with its JSON path')
     .argument('<file>', 'the routes file, e.g. routes.json')
-    .action((file: string) => {
+    .option('--json', JSON_HELP, false)
+    .action((file: string, options: { json: boolean }) => {
       let text: string;
       try {
         text = readFileSync(file, 'utf8');
       } catch (error) {
-        output.err(`${file}: could not be read: ${(error as Error).message}`);
+        const message = `${file}: could not be read: ${(error as Error).message}`;
+        if (options.json) {
+          output.out(JSON.stringify({ ok: false, file, problems: [message] }, null, 2));
+          throw new ReportedFailure('routes file not readable');
+        }
+        output.err(message);
         throw new CommanderError(1, 'keyward.gatewayCheck', 'routes file not readable');
       }
       const result = parseRoutesFile(text);
+      if (!result.ok && options.json) {
+        output.out(JSON.stringify({ ok: false, file, problems: result.problems }, null, 2));
+        throw new ReportedFailure('routes file has problems');
+      }
       if (!result.ok) {
         for (const problem of result.problems) output.err(`${file}: ${problem}`);
         output.err(
@@ -28,9 +39,7 @@ export function registerGateway(program: Command, ctx: CliContext): void {
         );
         throw new CommanderError(1, 'keyward.gatewayCheck', 'routes file has problems');
       }
-      output.out(
-        `OK: ${file} has ${result.routes.length} rule${result.routes.length === 1 ? '' : 's'}`,
-      );
+      const rules: Array<{ methods: string; path: string; needs: string }> = [];
       for (const route of result.routes) {
         const methods = route.methods === null ? '*' : [...route.methods].join(',');
         const needs = route.public
@@ -47,7 +56,13 @@ export function registerGateway(program: Command, ctx: CliContext): void {
                 ? `cost ${route.cost.value}`
                 : `cost from response header ${route.cost.name} (estimate ${route.cost.estimate})`,
             ].join(', ');
-        output.out(`  ${methods} ${route.path} -> ${needs}`);
+        rules.push({ methods, path: route.path, needs });
       }
+      if (options.json) {
+        output.out(JSON.stringify({ ok: true, file, rules }, null, 2));
+        return;
+      }
+      output.out(`OK: ${file} has ${rules.length} rule${rules.length === 1 ? '' : 's'}`);
+      for (const rule of rules) output.out(`  ${rule.methods} ${rule.path} -> ${rule.needs}`);
     });
 }

@@ -1,26 +1,26 @@
 import type { Command } from 'commander';
-import { openStore } from '../../storage/database.ts';
 import { migrateToLatest } from '../../storage/migrations.ts';
 import type { CliContext } from '../context.ts';
-import { lookalikeLines } from '../shared.ts';
+import { commandIo, lookalikeLines, openDatabase, withJson } from '../shared.ts';
 
-/** `keyward migrate`: applies pending migrations. */
+/** `keyward migrate`: applies pending migrations; with `serve`, the one command that may create the database. */
 export function registerMigrate(program: Command, ctx: CliContext): void {
-  const { output } = ctx;
-  program
-    .command('migrate')
-    .description('Apply pending database migrations and exit')
-    .action(async () => {
+  withJson(program.command('migrate'))
+    .description(
+      'Apply pending database migrations and exit (creates the SQLite file when there is none)',
+    )
+    .action(async (options: { json: boolean }) => {
+      const io = commandIo(ctx, options);
       const config = ctx.loadConfig();
-      const store = openStore(config.database);
+      const store = openDatabase(ctx, config, { mayCreate: true });
       try {
         const report = await migrateToLatest(store.db, store.dialect);
-        output.out(
+        io.result({ applied: report.applied, lookalikes: report.lookalikes }, () => [
           report.applied.length === 0
             ? 'database is up to date'
             : `applied: ${report.applied.join(', ')}`,
-        );
-        for (const line of lookalikeLines(report.lookalikes)) output.out(line);
+          ...lookalikeLines(report.lookalikes),
+        ]);
       } finally {
         await store.close();
       }

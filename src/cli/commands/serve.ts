@@ -3,6 +3,7 @@ import { AppError } from '../../core/errors.ts';
 import { createLogger } from '../../logger.ts';
 import { startServer } from '../../server.ts';
 import type { CliContext } from '../context.ts';
+import { describeDatabase, JSON_HELP } from '../shared.ts';
 
 /** `keyward serve`: the API, the dashboard and (with a routes file) the gateway. */
 export function registerServe(program: Command, ctx: CliContext): void {
@@ -20,11 +21,20 @@ export function registerServe(program: Command, ctx: CliContext): void {
       '--routes <file>',
       'gateway mode: the routes file (GATEWAY_ROUTES); see docs/GATEWAY.md',
     )
-    .action(async (options: { upstream?: string; routes?: string }) => {
+    .option(
+      '--json',
+      `${JSON_HELP}; serve runs until stopped, so it prints one such line when listening and one when stopped`,
+      false,
+    )
+    .action(async (options: { upstream?: string; routes?: string; json: boolean }) => {
+      // With --json, standard output carries only the JSON lines; the rest goes to standard error.
+      const say = options.json ? output.err : output.out;
       const config = ctx.loadConfig({
         ...(options.upstream !== undefined && { GATEWAY_UPSTREAM: options.upstream }),
         ...(options.routes !== undefined && { GATEWAY_ROUTES: options.routes }),
       });
+      // serve may create a new SQLite database (a first start): it says which one it uses.
+      output.err(`database: ${describeDatabase(config.database)}`);
       const logger = createLogger(config.logLevel);
       const server = await startServer(config, logger).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'EADDRINUSE') throw error;
@@ -36,29 +46,50 @@ export function registerServe(program: Command, ctx: CliContext): void {
       const publicUrl = new URL(config.publicUrl);
       if (publicUrl.port === '0') publicUrl.port = new URL(server.address).port;
       const shownUrl = publicUrl.toString().replace(/\/$/, '');
-      output.out(
+      const firstAccountNeeded = !(await server.services.accounts.hasAnyUser());
+      if (options.json) {
+        output.out(
+          JSON.stringify({
+            event: 'listening',
+            address: server.address,
+            database: config.database.kind,
+            dashboard: `${shownUrl}/`,
+            docs: `${shownUrl}/docs`,
+            gateway:
+              server.gateway === null || config.gateway === null
+                ? null
+                : {
+                    address: server.gateway.address,
+                    upstream: config.gateway.upstream,
+                    rules: config.gateway.routes.length,
+                  },
+            first_account_needed: firstAccountNeeded,
+          }),
+        );
+      }
+      say(
         `Keyward is listening on ${server.address} (database: ${config.database.kind}); dashboard at ${shownUrl}/, API docs at ${shownUrl}/docs`,
       );
       if (server.gateway !== null && config.gateway !== null) {
-        output.out(
+        say(
           `Gateway listening on ${server.gateway.address}, forwarding to ${config.gateway.upstream} by ${config.gateway.routes.length} rule${config.gateway.routes.length === 1 ? '' : 's'} from ${config.gateway.routesFile}`,
         );
       }
-      if (!(await server.services.accounts.hasAnyUser())) {
-        output.out('No account exists yet. Create the first admin with:');
-        output.out(
-          '  npx keyward user create --email you@example.com --password "<a long password>" --admin',
+      if (firstAccountNeeded) {
+        say('No account exists yet. Create the first admin with:');
+        say(
+          '  npx keyward user create --email you@example.com --password-stdin --admin   (then type the password)',
         );
-        output.out(
+        say(
           `or sign up with: curl -X POST ${shownUrl}/v1/auth/signup -H 'content-type: application/json' -d '{"email":"…","password":"…"}'`,
         );
       }
       const signal = await ctx.untilSignal();
-      output.out(
+      say(
         `${signal} received: finishing requests and flushing usage (at most ${config.http.shutdownTimeoutMs / 1000} s)`,
       );
       // Ctrl-C at a terminal: no load balancer to wait for.
-      const outcome = await server.shutdown((line) => output.out(line), {
+      const outcome = await server.shutdown((line) => say(line), {
         drain: signal !== 'SIGINT',
       });
       if (!outcome.clean) {
@@ -67,6 +98,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
           `could not finish shutting down within ${config.http.shutdownTimeoutMs / 1000} s: ${outcome.unfinished.join('; ')}`,
         );
       }
-      output.out('stopped');
+      if (options.json) output.out(JSON.stringify({ event: 'stopped', signal }));
+      say('stopped');
     });
 }
