@@ -54,7 +54,7 @@ export const JSON_HELP = 'print one JSON document on standard output (errors too
 
 /** Adds `--json` to a command; every command has it. */
 export function withJson(command: Command): Command {
-  return command.option('--json', JSON_HELP, false);
+  return command.option('--json', JSON_HELP);
 }
 
 /** A commander option parser for a whole number from `min` to `max`, with a clear error. */

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { evictionCheck } from '../../src/cli/commands/doctor.ts';
@@ -410,6 +410,24 @@ describe.each(DATABASES)('keyward CLI commands on $name', (kind) => {
     expect(audit.some((e) => e.action === 'account.created')).toBe(true);
   });
 
+  it('serve --json prints one JSON line when listening and one when stopped', async () => {
+    const serve = cli({ ...env, PORT: '0', SHUTDOWN_DRAIN_DELAY: '0s' });
+    const result = await serve(['serve', '--json']);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.split('\n').map((line) => JSON.parse(line));
+    expect(lines).toEqual([
+      expect.objectContaining({
+        event: 'listening',
+        address: expect.stringMatching(/^http:\/\/127\.0\.0\.1:[1-9]\d*$/),
+        database: kind.name,
+        gateway: null,
+        first_account_needed: false,
+      }),
+      { event: 'stopped', signal: 'SIGTERM' },
+    ]);
+    expect(result.stderr).toContain('Keyward is listening on');
+  });
+
   it('doctor --json reports each check', async () => {
     const report = await ok(run, ['doctor']);
     expect(report.ok).toBe(true);
@@ -537,6 +555,31 @@ describe('keyward CLI helpers', () => {
       'maxmemory is 0',
     );
     expect(evictionCheck(null)).toMatchObject({ status: 'warn' });
+  });
+
+  it('gateway check --json answers the rules, or the problems', async () => {
+    const run = cli({});
+    const good = join(ARTIFACTS_DIR, `routes-cli-${process.pid}.json`);
+    const bad = join(ARTIFACTS_DIR, `routes-cli-bad-${process.pid}.json`);
+    mkdirSync(ARTIFACTS_DIR, { recursive: true });
+    writeFileSync(
+      good,
+      JSON.stringify({ routes: [{ method: 'GET', path: '/health', public: true }] }),
+    );
+    writeFileSync(bad, JSON.stringify({ routes: [{ method: 'GET' }] }));
+    try {
+      expect(await ok(run, ['gateway', 'check', good])).toEqual({
+        ok: true,
+        file: good,
+        rules: [{ methods: 'GET', path: '/health', needs: 'public (no key)' }],
+      });
+      const result = await run(['gateway', 'check', bad, '--json']);
+      expect(result.code).toBe(1);
+      expect(result.json()).toMatchObject({ ok: false, file: bad, problems: [expect.any(String)] });
+    } finally {
+      rmSync(good, { force: true });
+      rmSync(bad, { force: true });
+    }
   });
 
   it('every command has --help, and --json in it', async () => {

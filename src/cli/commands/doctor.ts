@@ -134,7 +134,7 @@ export function registerDoctor(program: Command, ctx: CliContext): void {
     .description(
       'Check the configuration, the database (migrations, clock skew, free disk space) and Redis (reachable, maxmemory-policy)',
     )
-    .action(async (options: { json: boolean }) => {
+    .action(async (options: { json?: boolean }) => {
       const checks: Check[] = [];
       const add = (check: Check) => {
         checks.push(check);

@@ -13,8 +13,8 @@ export function registerGateway(program: Command, ctx: CliContext): void {
     .command('check')
     .description('Check a gateway routes file: prints OK, or every problem with its JSON path')
     .argument('<file>', 'the routes file, e.g. routes.json')
-    .option('--json', JSON_HELP, false)
-    .action((file: string, options: { json: boolean }) => {
+    .option('--json', JSON_HELP)
+    .action((file: string, options: { json?: boolean }) => {
       let text: string;
       try {
         text = readFileSync(file, 'utf8');

@@ -45,7 +45,7 @@ export function registerKeys(program: Command, ctx: CliContext): void {
         limit: number;
         cursor?: string;
         all: boolean;
-        json: boolean;
+        json?: boolean;
       }) => {
         const io = commandIo(ctx, options);
         await withServices(ctx, async (services) => {
@@ -83,7 +83,7 @@ export function registerKeys(program: Command, ctx: CliContext): void {
   withJson(keys.command('show'))
     .description('Show one API key: status, owner, permissions, limits, expiry, usage')
     .argument('<id>', 'the key id (key_…)')
-    .action(async (id: string, options: { json: boolean }) => {
+    .action(async (id: string, options: { json?: boolean }) => {
       const io = commandIo(ctx, options);
       await withServices(ctx, async (services) => {
         const key = keyView(await services.keys.get(CLI_ACTOR, id), services.clock.now());
@@ -120,7 +120,7 @@ export function registerKeys(program: Command, ctx: CliContext): void {
         name: string;
         environment: Environment;
         expiration: ExpirationPreset;
-        json: boolean;
+        json?: boolean;
       }) => {
         const io = commandIo(ctx, options);
         await withServices(ctx, async (services) => {
@@ -142,7 +142,7 @@ export function registerKeys(program: Command, ctx: CliContext): void {
   withJson(keys.command('revoke'))
     .description('Revoke an API key at once (irreversible)')
     .argument('<id>', 'the key id (key_…)')
-    .action(async (id: string, options: { json: boolean }) => {
+    .action(async (id: string, options: { json?: boolean }) => {
       const io = commandIo(ctx, options);
       await withServices(ctx, async (services) => {
         const revoked = await services.keys.revoke(CLI_ACTOR, id);

@@ -9,7 +9,7 @@ export function registerMigrate(program: Command, ctx: CliContext): void {
     .description(
       'Apply pending database migrations and exit (creates the SQLite file when there is none)',
     )
-    .action(async (options: { json: boolean }) => {
+    .action(async (options: { json?: boolean }) => {
       const io = commandIo(ctx, options);
       const config = ctx.loadConfig();
       const store = openDatabase(ctx, config, { mayCreate: true });

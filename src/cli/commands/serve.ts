@@ -3,7 +3,7 @@ import { AppError } from '../../core/errors.ts';
 import { createLogger } from '../../logger.ts';
 import { startServer } from '../../server.ts';
 import type { CliContext } from '../context.ts';
-import { describeDatabase, JSON_HELP } from '../shared.ts';
+import { describeDatabase } from '../shared.ts';
 
 /** `keyward serve`: the API, the dashboard and (with a routes file) the gateway. */
 export function registerServe(program: Command, ctx: CliContext): void {
@@ -23,12 +23,11 @@ export function registerServe(program: Command, ctx: CliContext): void {
     )
     .option(
       '--json',
-      `${JSON_HELP}; serve runs until stopped, so it prints one such line when listening and one when stopped`,
-      false,
+      'print JSON on standard output: serve runs until stopped, so one line {"event": "listening", …} when it listens and one {"event": "stopped"} when it stops (the rest goes to standard error)',
     )
-    .action(async (options: { upstream?: string; routes?: string; json: boolean }) => {
+    .action(async (options: { upstream?: string; routes?: string; json?: boolean }) => {
       // With --json, standard output carries only the JSON lines; the rest goes to standard error.
-      const say = options.json ? output.err : output.out;
+      const say = options.json === true ? output.err : output.out;
       const config = ctx.loadConfig({
         ...(options.upstream !== undefined && { GATEWAY_UPSTREAM: options.upstream }),
         ...(options.routes !== undefined && { GATEWAY_ROUTES: options.routes }),
@@ -47,7 +46,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
       if (publicUrl.port === '0') publicUrl.port = new URL(server.address).port;
       const shownUrl = publicUrl.toString().replace(/\/$/, '');
       const firstAccountNeeded = !(await server.services.accounts.hasAnyUser());
-      if (options.json) {
+      if (options.json === true) {
         output.out(
           JSON.stringify({
             event: 'listening',
@@ -98,7 +97,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
           `could not finish shutting down within ${config.http.shutdownTimeoutMs / 1000} s: ${outcome.unfinished.join('; ')}`,
         );
       }
-      if (options.json) output.out(JSON.stringify({ event: 'stopped', signal }));
+      if (options.json === true) output.out(JSON.stringify({ event: 'stopped', signal }));
       say('stopped');
     });
 }

@@ -26,7 +26,7 @@ export function registerToken(program: Command, ctx: CliContext): void {
         name: string;
         scopes: Scope[];
         expiresIn?: string;
-        json: boolean;
+        json?: boolean;
       }) => {
         const io = commandIo(ctx, options);
         await withServices(ctx, async (services) => {
@@ -51,7 +51,7 @@ export function registerToken(program: Command, ctx: CliContext): void {
   withJson(token.command('list'))
     .description("List tokens (every account's, or one with --email), without their secrets")
     .option('--email <email>', 'only this account')
-    .action(async (options: { email?: string; json: boolean }) => {
+    .action(async (options: { email?: string; json?: boolean }) => {
       const io = commandIo(ctx, options);
       await withServices(ctx, async (services) => {
         const ownerId =
@@ -84,7 +84,7 @@ export function registerToken(program: Command, ctx: CliContext): void {
   withJson(token.command('revoke'))
     .description('Revoke (delete) a token at once: it stops working on every node')
     .argument('<id>', 'the token id (tok_…)')
-    .action(async (id: string, options: { json: boolean }) => {
+    .action(async (id: string, options: { json?: boolean }) => {
       const io = commandIo(ctx, options);
       await withServices(ctx, async (services) => {
         await services.tokens.delete(CLI_ACTOR, id);

@@ -15,7 +15,7 @@ import {
 } from '../shared.ts';
 
 interface Which {
-  json: boolean;
+  json?: boolean;
   email?: string;
   id?: string;
 }
@@ -63,7 +63,7 @@ export function registerUser(program: Command, ctx: CliContext): void {
         passwordStdin: boolean;
         admin: boolean;
         plan?: string;
-        json: boolean;
+        json?: boolean;
       }) => {
         const io = commandIo(ctx, options);
         const password = await passwordFrom(ctx, options);
@@ -86,7 +86,7 @@ export function registerUser(program: Command, ctx: CliContext): void {
     .option('--limit <n>', 'accounts per page, 1 to 100', integerOption(1, 100), 50)
     .option('--cursor <id>', 'start after this account id (next_cursor of the previous page)')
     .option('--all', 'every account, page after page', false)
-    .action(async (options: { limit: number; cursor?: string; all: boolean; json: boolean }) => {
+    .action(async (options: { limit: number; cursor?: string; all: boolean; json?: boolean }) => {
       const io = commandIo(ctx, options);
       await withServices(ctx, async (services) => {
         const users: User[] = [];
@@ -217,7 +217,7 @@ export function registerUser(program: Command, ctx: CliContext): void {
     .description("Change an account's plan")
     .requiredOption('--email <email>', 'the account')
     .requiredOption('--plan <plan>', 'the new plan')
-    .action(async (options: { email: string; plan: string; json: boolean }) => {
+    .action(async (options: { email: string; plan: string; json?: boolean }) => {
       const io = commandIo(ctx, options);
       await withServices(ctx, async (services) => {
         const found = await userByEmail(services, options.email);
