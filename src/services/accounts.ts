@@ -34,6 +34,7 @@ import type { CredentialInvalidator } from './credential-invalidator.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import { type PasswordHasher, passwordProblem } from './passwords.ts';
 import type { NewSession, SessionService } from './sessions.ts';
+import type { UsageRecorder } from './usage-recorder.ts';
 
 export interface LoginResult extends NewSession {
   user: User;
@@ -63,6 +64,7 @@ export class AccountService {
   private readonly sessions: SessionService;
   private readonly throttle: LoginThrottle;
   private readonly invalidator: CredentialInvalidator;
+  private readonly usage: UsageRecorder;
 
   constructor(deps: {
     db: Kysely<Database>;
@@ -72,6 +74,7 @@ export class AccountService {
     sessions: SessionService;
     throttle: LoginThrottle;
     invalidator: CredentialInvalidator;
+    usage: UsageRecorder;
   }) {
     this.db = deps.db;
     this.config = deps.config;
@@ -80,6 +83,7 @@ export class AccountService {
     this.sessions = deps.sessions;
     this.throttle = deps.throttle;
     this.invalidator = deps.invalidator;
+    this.usage = deps.usage;
   }
 
   /** Creates an account; used by signup (role user) and by the CLI (any role). */
@@ -396,6 +400,10 @@ export class AccountService {
       return ids.length;
     });
     await this.invalidator.invalidateOwner(id);
+    // Requests this node counted before the revocation are written now, so that their request-log
+    // entries go with the account below. (Another node may still write a few afterwards, from the
+    // moment between revocation and deletion; REQUEST_LOG_RETENTION removes those.)
+    await this.usage.flush();
     const hashes = await this.db.transaction().execute(async (trx) => {
       const owned = await this.invalidator.ownerHashes(trx, id);
       await deleteRequestLogOfOwner(trx, id);

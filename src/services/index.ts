@@ -153,6 +153,7 @@ export function createServices(
     sessions,
     throttle: new LoginThrottle(config.loginThrottle, clock),
     invalidator,
+    usage,
   });
   const keys = new KeyService({ db, dialect: store.dialect, config, clock, usage, invalidator });
   const tokens = new TokenService({
