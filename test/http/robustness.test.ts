@@ -204,6 +204,8 @@ describe('the OpenAPI document', () => {
         'post /v1/usage',
         'get /v1/admin/users',
         'patch /v1/admin/users/{id}',
+        'delete /v1/admin/users/{id}',
+        'get /v1/account/export',
         'get /v1/admin/plans',
         'get /healthz',
         'get /readyz',
