@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -524,6 +525,30 @@ describe('keyward CLI and a missing SQLite file', () => {
     expect(existsSync(path)).toBe(true);
     expect((await run(['user', 'list', '--json'])).code).toBe(0);
   });
+
+  it('as a process: the password from standard input, JSON on stdout, the database on stderr, exit codes', async () => {
+    const keyward = (args: string[], input: string) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((done) => {
+        const child = execFile(
+          process.execPath,
+          [join(import.meta.dirname, '..', '..', 'src', 'main.ts'), ...args],
+          { env: { PATH: process.env.PATH ?? '', DATABASE_URL: `sqlite:${path}` } },
+          (error, stdout, stderr) =>
+            done({ code: error === null ? 0 : (error.code as number), stdout, stderr }),
+        );
+        child.stdin?.end(input);
+      });
+    const created = await keyward(
+      ['user', 'create', '--email', 'piped@example.com', '--password-stdin', '--json'],
+      'a piped password 1\n',
+    );
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ email: 'piped@example.com' });
+    expect(created.stderr.trim()).toBe(`database: SQLite ${path}`);
+    const missing = await keyward(['user', 'show', '--email', 'nobody@example.com', '--json'], '');
+    expect(missing.code).toBe(1);
+    expect(JSON.parse(missing.stdout).error.code).toBe('not_found');
+  }, 60_000);
 });
 
 describe('keyward CLI helpers', () => {
