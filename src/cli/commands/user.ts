@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { AppError } from '../../core/errors.ts';
 import type { User } from '../../core/models.ts';
 import { accountExportView, userView } from '../../http/presenters.ts';
 import { CLI_ACTOR } from '../../services/actor.ts';
@@ -31,8 +32,10 @@ async function findAccount(services: Services, options: Which): Promise<User> {
   if ((options.email === undefined) === (options.id === undefined))
     throw new CliError('usage_error', 'name the account with --email or with --id (one of them)');
   if (options.email !== undefined) return userByEmail(services, options.email);
-  return services.accounts.getUser(options.id as string).catch(() => {
-    throw new CliError('not_found', `no account with the id ${options.id}`);
+  return services.accounts.getUser(options.id as string).catch((error: unknown) => {
+    if (error instanceof AppError && error.code === 'not_found')
+      throw new CliError('not_found', `no account with the id ${options.id}`);
+    throw error;
   });
 }
 
