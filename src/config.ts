@@ -43,6 +43,8 @@ export interface Config {
   keyCacheTtlMs: number;
   usageFlushIntervalMs: number;
   requestLogRetentionMs: number;
+  /** Audit entries older than this are deleted by the pruning job; null keeps them forever. */
+  auditLogRetentionMs: number | null;
   /** Request-log entries kept per key per usage flush interval; usage counts stay exact. */
   requestLogMaxPerKey: number;
   bodyLimitBytes: number;
@@ -114,6 +116,7 @@ export const SETTINGS = {
   KEY_CACHE_TTL: '5s',
   USAGE_FLUSH_INTERVAL: '1s',
   REQUEST_LOG_RETENTION: '30d',
+  AUDIT_LOG_RETENTION: 'forever',
   REQUEST_LOG_MAX_PER_KEY: '100',
   BODY_LIMIT: '65536',
   LOG_LEVEL: 'info',
@@ -262,6 +265,17 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
   }
 
   const mail = parseMail(get('SMTP_URL'), get('MAIL_FROM'), problems);
+  const auditRetentionText = get('AUDIT_LOG_RETENTION');
+  let auditLogRetentionMs: number | null = null;
+  if (auditRetentionText !== 'forever') {
+    auditLogRetentionMs = parseDurationMs(auditRetentionText);
+    if (auditLogRetentionMs === null || auditLogRetentionMs < 86_400_000) {
+      problems.push(
+        `AUDIT_LOG_RETENTION must be forever or a duration of at least a day, such as 90d, 365d or 104w (got "${auditRetentionText}")`,
+      );
+      auditLogRetentionMs = null;
+    }
+  }
 
   const config: Config = {
     port,
@@ -287,6 +301,7 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     keyCacheTtlMs: duration('KEY_CACHE_TTL'),
     usageFlushIntervalMs: duration('USAGE_FLUSH_INTERVAL'),
     requestLogRetentionMs: duration('REQUEST_LOG_RETENTION'),
+    auditLogRetentionMs,
     requestLogMaxPerKey: int('REQUEST_LOG_MAX_PER_KEY', 1, 1_000_000),
     bodyLimitBytes: int('BODY_LIMIT', 1024, 10 * 1024 * 1024),
     logLevel,

@@ -42,6 +42,26 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/v1/account/export': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Export the signed-in account's data
+     * @description One JSON document with the account, its keys (revoked ones too) and tokens without secrets or hashes, its daily usage per key and its audit log. The operator exports any account with `keyward user export --email E`.
+     */
+    get: operations['exportAccount'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/admin/invitations': {
     parameters: {
       query?: never;
@@ -133,7 +153,11 @@ export type paths = {
     get?: never;
     put?: never;
     post?: never;
-    delete?: never;
+    /**
+     * Delete an account for good
+     * @description Revokes every key of the account first (every node stops accepting them at once), then deletes the account with its keys, tokens, sessions and request log. Daily usage counts and the audit log stay; the audit log shows what the account did as actor_type "deleted_account", until AUDIT_LOG_RETENTION removes the entries. An admin cannot delete their own account (409).
+     */
+    delete: operations['deleteUser'];
     options?: never;
     head?: never;
     /**
@@ -152,7 +176,7 @@ export type paths = {
     };
     /**
      * Audit log
-     * @description Who did what, to which key, token or account, from which IP, when. Your own entries; admins see every entry. What an administrator (or the command line) did to your account shows as actor_type "administrator", without their id or address.
+     * @description Who did what, to which key, token or account, from which IP, when. Your own entries; admins see every entry. What an administrator (or the command line) did to your account shows as actor_type "administrator", without their id or address. For admins, what a since deleted account did shows as actor_type "deleted_account" (with its former id).
      */
     get: operations['listAuditEntries'];
     put?: never;
@@ -606,6 +630,143 @@ export type components = {
      */
     Accepted: {
       message: string;
+    };
+    /**
+     * @description Everything Keyward holds about an account, as JSON; no secret or hash
+     * @example {
+     *       "object": "account_export",
+     *       "exported_at": "2026-06-02T08:00:00.000Z",
+     *       "account": {
+     *         "id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+     *         "email": "ada@example.com",
+     *         "role": "user",
+     *         "plan": "free",
+     *         "disabled": false,
+     *         "created_at": "2026-06-01T12:00:00.000Z"
+     *       },
+     *       "keys": [
+     *         {
+     *           "object": "api_key",
+     *           "id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
+     *           "owner_id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+     *           "name": "Production backend",
+     *           "environment": "live",
+     *           "start": "sk_live_3f9a",
+     *           "last4": "c41e",
+     *           "masked": "sk_live_3f9a…c41e",
+     *           "status": "active",
+     *           "permissions": [
+     *             "*"
+     *           ],
+     *           "ip_allowlist": [],
+     *           "allowed_resources": [],
+     *           "expires_at": null,
+     *           "enabled": true,
+     *           "revoked_at": null,
+     *           "created_at": "2026-06-01T12:00:00.000Z",
+     *           "updated_at": "2026-06-01T12:00:00.000Z",
+     *           "last_used_at": "2026-06-02T08:15:30.000Z",
+     *           "usage_count": 1234,
+     *           "limits": {
+     *             "rate": [
+     *               {
+     *                 "limit": 60,
+     *                 "window": "1m"
+     *               }
+     *             ],
+     *             "monthly": {
+     *               "requests": 100000
+     *             }
+     *           },
+     *           "credits": {
+     *             "remaining": null
+     *           },
+     *           "billing": "per_request",
+     *           "metadata": {
+     *             "customer": "acme"
+     *           },
+     *           "rotated_from": null,
+     *           "rotated_to": null
+     *         }
+     *       ],
+     *       "tokens": [
+     *         {
+     *           "object": "token",
+     *           "id": "tok_m4x7c2vq9kz3b6wd5th8rn2p",
+     *           "name": "CI deploys",
+     *           "kind": "management",
+     *           "masked": "kwm_9c1e…77b0",
+     *           "scopes": [
+     *             "keys:read",
+     *             "keys:write"
+     *           ],
+     *           "created_at": "2026-06-01T12:00:00.000Z",
+     *           "expires_at": "2026-07-01T12:00:00.000Z",
+     *           "last_used_at": null
+     *         }
+     *       ],
+     *       "usage_daily": [
+     *         {
+     *           "key_id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
+     *           "day": "2026-06-01",
+     *           "outcome": "VALID",
+     *           "requests": 120,
+     *           "amount": 120
+     *         }
+     *       ],
+     *       "audit_log": [
+     *         {
+     *           "id": 42,
+     *           "created_at": "2026-06-01T12:00:00.000Z",
+     *           "actor_type": "user",
+     *           "actor_id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+     *           "owner_id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+     *           "action": "key.created",
+     *           "target_type": "api_key",
+     *           "target_id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
+     *           "ip": "203.0.113.7",
+     *           "details": {
+     *             "name": "Production backend",
+     *             "environment": "live"
+     *           },
+     *           "actor_name": "ada@example.com",
+     *           "target_name": "Production backend",
+     *           "target_exists": true
+     *         }
+     *       ]
+     *     }
+     */
+    AccountExport: {
+      account: components['schemas']['User'];
+      /** @description The account's audit log, newest first, as GET /v1/audit-log shows it to the account (what an administrator did has actor_type "administrator") */
+      audit_log: components['schemas']['AuditEntry'][];
+      /** Format: date-time */
+      exported_at: string;
+      /** @description Every key of the account, revoked ones too; never the secret or its hash */
+      keys: components['schemas']['ApiKey'][];
+      /** @enum {string} */
+      object: 'account_export';
+      /** @description The management and service tokens, without their secrets or hashes */
+      tokens: components['schemas']['Token'][];
+      /** @description Requests and amount per key, day and outcome, oldest first */
+      usage_daily: {
+        amount: number;
+        /** @description Calendar day in the deployment time zone, YYYY-MM-DD */
+        day: string;
+        key_id: string;
+        /** @enum {unknown} */
+        outcome:
+          | 'VALID'
+          | 'REVOKED'
+          | 'EXPIRED'
+          | 'DISABLED'
+          | 'IP_NOT_ALLOWED'
+          | 'FORBIDDEN'
+          | 'RATE_LIMITED'
+          | 'QUOTA_EXCEEDED'
+          | 'INSUFFICIENT_CREDITS';
+        requests: number;
+      }[];
     };
     /**
      * @description An API key, without its secret
@@ -1804,6 +1965,184 @@ export interface operations {
       };
     };
   };
+  exportAccount: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The account's data */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "account_export",
+           *       "exported_at": "2026-06-02T08:00:00.000Z",
+           *       "account": {
+           *         "id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+           *         "email": "ada@example.com",
+           *         "role": "user",
+           *         "plan": "free",
+           *         "disabled": false,
+           *         "created_at": "2026-06-01T12:00:00.000Z"
+           *       },
+           *       "keys": [
+           *         {
+           *           "object": "api_key",
+           *           "id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
+           *           "owner_id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+           *           "name": "Production backend",
+           *           "environment": "live",
+           *           "start": "sk_live_3f9a",
+           *           "last4": "c41e",
+           *           "masked": "sk_live_3f9a…c41e",
+           *           "status": "active",
+           *           "permissions": [
+           *             "*"
+           *           ],
+           *           "ip_allowlist": [],
+           *           "allowed_resources": [],
+           *           "expires_at": null,
+           *           "enabled": true,
+           *           "revoked_at": null,
+           *           "created_at": "2026-06-01T12:00:00.000Z",
+           *           "updated_at": "2026-06-01T12:00:00.000Z",
+           *           "last_used_at": "2026-06-02T08:15:30.000Z",
+           *           "usage_count": 1234,
+           *           "limits": {
+           *             "rate": [
+           *               {
+           *                 "limit": 60,
+           *                 "window": "1m"
+           *               }
+           *             ],
+           *             "monthly": {
+           *               "requests": 100000
+           *             }
+           *           },
+           *           "credits": {
+           *             "remaining": null
+           *           },
+           *           "billing": "per_request",
+           *           "metadata": {
+           *             "customer": "acme"
+           *           },
+           *           "rotated_from": null,
+           *           "rotated_to": null
+           *         }
+           *       ],
+           *       "tokens": [
+           *         {
+           *           "object": "token",
+           *           "id": "tok_m4x7c2vq9kz3b6wd5th8rn2p",
+           *           "name": "CI deploys",
+           *           "kind": "management",
+           *           "masked": "kwm_9c1e…77b0",
+           *           "scopes": [
+           *             "keys:read",
+           *             "keys:write"
+           *           ],
+           *           "created_at": "2026-06-01T12:00:00.000Z",
+           *           "expires_at": "2026-07-01T12:00:00.000Z",
+           *           "last_used_at": null
+           *         }
+           *       ],
+           *       "usage_daily": [
+           *         {
+           *           "key_id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
+           *           "day": "2026-06-01",
+           *           "outcome": "VALID",
+           *           "requests": 120,
+           *           "amount": 120
+           *         }
+           *       ],
+           *       "audit_log": [
+           *         {
+           *           "id": 42,
+           *           "created_at": "2026-06-01T12:00:00.000Z",
+           *           "actor_type": "user",
+           *           "actor_id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+           *           "owner_id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+           *           "action": "key.created",
+           *           "target_type": "api_key",
+           *           "target_id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
+           *           "ip": "203.0.113.7",
+           *           "details": {
+           *             "name": "Production backend",
+           *             "environment": "live"
+           *           },
+           *           "actor_name": "ada@example.com",
+           *           "target_name": "Production backend",
+           *           "target_exists": true
+           *         }
+           *       ]
+           *     }
+           */
+          'application/json': components['schemas']['AccountExport'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
   listInvitations: {
     parameters: {
       query?: {
@@ -2408,6 +2747,134 @@ export interface operations {
            *       "error": {
            *         "code": "forbidden",
            *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  deleteUser: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The account is deleted */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "not_found",
+           *         "message": "API key not found",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not possible in the current state: `error.code` is `email_taken`, `invalid_state` */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "invalid_state",
+           *         "message": "a revoked key cannot be changed",
            *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
            *       }
            *     }

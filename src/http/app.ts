@@ -19,6 +19,7 @@ import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './pl
 import { addSecurityHeaders } from './plugins/security-headers.ts';
 import { serializerCompiler } from './plugins/serialization.ts';
 import { validatorCompiler } from './plugins/validation.ts';
+import { accountRoutes } from './routes/account.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
@@ -180,6 +181,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     keyRoutes(scope, services, cookieConfig);
     tokenRoutes(scope, services, cookieConfig);
     auditRoutes(scope, services, cookieConfig);
+    accountRoutes(scope, services, cookieConfig);
     usageRoutes(scope, services, cookieConfig);
     adminRoutes(scope, services, cookieConfig);
     invitationRoutes(scope, services, cookieConfig);

@@ -1,7 +1,13 @@
 import type { Kysely } from 'kysely';
 import type { AuditEntry } from '../core/models.ts';
-import { insertAuditEntry, listAuditEntries, tokensOwnedBy } from '../storage/audit-repository.ts';
+import {
+  insertAuditEntry,
+  listAuditEntries,
+  pruneAuditEntries,
+  tokensOwnedBy,
+} from '../storage/audit-repository.ts';
 import type { Database } from '../storage/schema.ts';
+import { existingUserIds } from '../storage/users-repository.ts';
 import type { Actor } from './actor.ts';
 
 export interface AuditEvent {
@@ -149,4 +155,36 @@ export async function namesForEntries(
   }
   for (const row of tokens) actors.set(row.id, row.name);
   return { actors, targets };
+}
+
+/**
+ * The entries whose actor was an account that has since been deleted: shown with actor_type
+ * `deleted_account` (the id stays, so they can be matched with the `account.deleted` entry).
+ */
+export async function entriesByDeletedAccounts(
+  db: Kysely<Database>,
+  entries: AuditEntry[],
+): Promise<Set<number>> {
+  const ids = [
+    ...new Set(
+      entries.filter((e) => e.actorType === 'user' && e.actorId !== null).map((e) => e.actorId),
+    ),
+  ] as string[];
+  const existing = await existingUserIds(db, ids);
+  const deleted = new Set<number>();
+  for (const entry of entries) {
+    if (entry.actorType === 'user' && entry.actorId !== null && !existing.has(entry.actorId))
+      deleted.add(entry.seq);
+  }
+  return deleted;
+}
+
+/** Deletes entries older than AUDIT_LOG_RETENTION (null: kept forever); part of the pruning job. */
+export async function pruneAudit(
+  db: Kysely<Database>,
+  now: number,
+  retentionMs: number | null,
+): Promise<number> {
+  if (retentionMs === null) return 0;
+  return pruneAuditEntries(db, now - retentionMs);
 }

@@ -19,6 +19,7 @@ import { createLogger } from '../logger.ts';
 import type { Store } from '../storage/database.ts';
 import { AccountService } from './accounts.ts';
 import { AttemptCounter } from './attempt-counter.ts';
+import { pruneAudit } from './audit.ts';
 import { BillingService } from './billing.ts';
 import { CredentialInvalidator } from './credential-invalidator.ts';
 import { InvitationService } from './invitations.ts';
@@ -57,7 +58,10 @@ export interface Services {
   stop(): Promise<void>;
 }
 
-/** How often expired sessions, old request-log entries and stale reservations are deleted. */
+/**
+ * How often expired sessions, old request-log and audit entries (REQUEST_LOG_RETENTION,
+ * AUDIT_LOG_RETENTION) and stale reservations are deleted.
+ */
 const PRUNE_INTERVAL_MS = 10 * 60_000;
 
 /** "Forgot password?" requests answered per client address and per email, per hour. */
@@ -172,6 +176,7 @@ export function createServices(
     sessions,
     throttle: new LoginThrottle(config.loginThrottle, clock),
     invalidator,
+    usage,
   });
   const mailer =
     options.mailer !== undefined
@@ -270,6 +275,7 @@ export function createServices(
         passwordResets.prune().catch(() => {});
         usage.prune().catch(() => {});
         billing.prune().catch(() => {});
+        pruneAudit(db, clock.now(), config.auditLogRetentionMs).catch(() => {});
       }, PRUNE_INTERVAL_MS);
       pruneTimer.unref();
     },

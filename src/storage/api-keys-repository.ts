@@ -427,3 +427,27 @@ export async function readCredits(db: Db, keyId: string): Promise<number | null 
     .executeTakeFirst();
   return row === undefined ? undefined : row.credits_remaining;
 }
+
+/** Every key of an account, newest first: for the account's data export. */
+export async function listKeysOfOwner(db: Db, ownerId: string): Promise<ApiKey[]> {
+  const rows = await db
+    .selectFrom('api_keys')
+    .selectAll()
+    .where('owner_id', '=', ownerId)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .execute();
+  return rows.map(toApiKey);
+}
+
+/** Revokes every key of an account not revoked yet; answers the ids it revoked. */
+export async function revokeKeysOfOwner(db: Db, ownerId: string, now: number): Promise<string[]> {
+  const rows = await db
+    .updateTable('api_keys')
+    .set({ revoked_at: now, updated_at: now })
+    .where('owner_id', '=', ownerId)
+    .where('revoked_at', 'is', null)
+    .returning('id')
+    .execute();
+  return rows.map((row) => row.id);
+}

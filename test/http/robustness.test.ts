@@ -209,6 +209,8 @@ describe('the OpenAPI document', () => {
         'post /v1/usage',
         'get /v1/admin/users',
         'patch /v1/admin/users/{id}',
+        'delete /v1/admin/users/{id}',
+        'get /v1/account/export',
         'get /v1/admin/plans',
         'post /v1/admin/invitations',
         'get /v1/admin/invitations',

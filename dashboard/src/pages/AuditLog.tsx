@@ -114,6 +114,12 @@ export function AuditLog() {
     if (entry.actor_type === 'anonymous') return 'Anonymous';
     if (entry.actor_type === 'cli') return 'Command line';
     if (entry.actor_type === 'administrator') return 'An administrator';
+    if (entry.actor_type === 'deleted_account')
+      return (
+        <>
+          Deleted account <ShortId id={entry.actor_id} />
+        </>
+      );
     return entry.actor_type === 'system' ? 'Keyward' : entry.actor_type;
   };
 

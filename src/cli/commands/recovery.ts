@@ -1,13 +1,10 @@
 import type { Command } from 'commander';
-import type { Config } from '../../config.ts';
 import { CLI_ACTOR } from '../../services/actor.ts';
-import type { Services } from '../../services/index.ts';
-import type { CliContext } from '../program.ts';
-
-type WithServices = <T>(config: Config, fn: (services: Services) => Promise<T>) => Promise<T>;
+import type { CliContext } from '../context.ts';
+import { withServices } from '../shared.ts';
 
 /** `keyward user invite` and `keyward user reset-password`: one-time links printed for the operator. */
-export function addRecoveryCommands(user: Command, ctx: CliContext, withServices: WithServices) {
+export function addRecoveryCommands(user: Command, ctx: CliContext) {
   const { output } = ctx;
 
   user
@@ -28,7 +25,7 @@ export function addRecoveryCommands(user: Command, ctx: CliContext, withServices
         expiresIn: string;
         json: boolean;
       }) => {
-        await withServices(ctx.loadConfig(), async (services) => {
+        await withServices(ctx, async (services) => {
           const created = await services.invitations.create(CLI_ACTOR, {
             role: options.admin ? 'admin' : 'user',
             expiresIn: options.expiresIn,
@@ -68,7 +65,7 @@ export function addRecoveryCommands(user: Command, ctx: CliContext, withServices
     .requiredOption('--email <email>', 'the account')
     .option('--json', 'print the link as JSON', false)
     .action(async (options: { email: string; json: boolean }) => {
-      await withServices(ctx.loadConfig(), async (services) => {
+      await withServices(ctx, async (services) => {
         const link = await services.passwordResets.createLink(CLI_ACTOR, options.email);
         const expiresAt = new Date(link.expiresAt).toISOString();
         if (options.json) {

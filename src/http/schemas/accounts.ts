@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import { ALL_SCOPES } from '../../core/token.ts';
 import { Nullable, NullableTimestamp, ref, Timestamp } from './common.ts';
 
-const USER_EXAMPLE = {
+export const USER_EXAMPLE = {
   id: 'usr_h5d2pk7wz3mq4xvb6ty2lc7e',
   email: 'ada@example.com',
   role: 'user',
@@ -146,7 +146,7 @@ export const UserUpdateBody = Type.Object(
 
 export const Scope = Type.Enum(ALL_SCOPES);
 
-const TOKEN_EXAMPLE = {
+export const TOKEN_EXAMPLE = {
   object: 'token',
   id: 'tok_m4x7c2vq9kz3b6wd5th8rn2p',
   name: 'CI deploys',
@@ -214,7 +214,7 @@ export const CreateTokenBody = Type.Object(
   },
 );
 
-const AUDIT_EXAMPLE = {
+export const AUDIT_EXAMPLE = {
   id: 42,
   created_at: '2026-06-01T12:00:00.000Z',
   actor_type: 'user',

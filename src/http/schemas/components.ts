@@ -1,4 +1,5 @@
 import type { TSchema } from 'typebox';
+import { AccountExport } from './account-export.ts';
 import {
   AuditEntryView,
   AuditLog,
@@ -56,6 +57,7 @@ export const COMPONENT_SCHEMAS: readonly TSchema[] = [
   InvitationView,
   CreatedInvitationView,
   InvitationList,
+  AccountExport,
   Liveness,
   Readiness,
   Unavailable,

@@ -78,7 +78,7 @@ const Metadata = Type.Record(Type.String(), Type.Unknown(), {
 });
 const Billing = Type.Enum(['per_request', 'usage']);
 
-const KEY_EXAMPLE = {
+export const KEY_EXAMPLE = {
   object: 'api_key',
   id: 'key_q3zt7ml2b4xkd6wv5yhc2njr',
   owner_id: 'usr_h5d2pk7wz3mq4xvb6ty2lc7e',
