@@ -52,6 +52,8 @@ describe.each(DATABASES)('keyward user invite / reset-password on $name', (kind)
       SIGNUP: 'invite',
     };
     run = cli(env);
+    // Only migrate (and serve) create a database; every other command needs one.
+    await run('migrate');
     await run(
       'user',
       'create',
