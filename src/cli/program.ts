@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Config, SettingName } from '../config.ts';
 import { ENVIRONMENTS, type Environment, maskKey } from '../core/api-key.ts';
@@ -7,6 +8,7 @@ import { AppError } from '../core/errors.ts';
 import { EXPIRATION_PRESETS, type ExpirationPreset } from '../core/expiration.ts';
 import { ALL_SCOPES, type Scope } from '../core/token.ts';
 import { parseRoutesFile } from '../gateway/routes-file.ts';
+import { DEFAULT_DASHBOARD_DIR, dashboardIsBuilt } from '../http/routes/dashboard.ts';
 import { pingRedis } from '../limits/redis-client.ts';
 import { createLogger } from '../logger.ts';
 import { startServer } from '../server.ts';
@@ -107,7 +109,15 @@ export function buildProgram(ctx: CliContext): Command {
       '--routes <file>',
       'gateway mode: the routes file (GATEWAY_ROUTES); see docs/GATEWAY.md',
     )
-    .action(async (options: { upstream?: string; routes?: string }) => {
+    .option(
+      '--require-dashboard',
+      'exit 1 when the built dashboard (dashboard/dist) is missing, instead of serving a "not built" page (production installs: npm run start:prod)',
+    )
+    .action(async (options: { upstream?: string; routes?: string; requireDashboard?: boolean }) => {
+      if (options.requireDashboard === true && !dashboardIsBuilt())
+        throw new Error(
+          `the dashboard is not built: ${join(DEFAULT_DASHBOARD_DIR, 'index.html')} is missing. A production install ships it (scripts/install-prod.sh, docs/DEPLOYMENT.md); in a checkout, run npm run build:dashboard, or npm start, which builds it`,
+        );
       const config = ctx.loadConfig({
         ...(options.upstream !== undefined && { GATEWAY_UPSTREAM: options.upstream }),
         ...(options.routes !== undefined && { GATEWAY_ROUTES: options.routes }),
