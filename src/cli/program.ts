@@ -22,6 +22,7 @@ import {
   pendingMigrations,
 } from '../storage/migrations.ts';
 import { buildCommit, VERSION } from '../version.ts';
+import { registerBackupCommands } from './backup.ts';
 import type { Output } from './output.ts';
 
 export interface CliContext {
@@ -433,6 +434,8 @@ export function buildProgram(ctx: CliContext): Command {
         output.out(`  ${methods} ${route.path} -> ${needs}`);
       }
     });
+
+  registerBackupCommands(program, ctx);
 
   return program;
 }
