@@ -29,6 +29,8 @@ function describe(facts: DatabaseFacts): string[] {
   ];
 }
 
+const JSON_HELP = 'print the result as one JSON document on standard output';
+
 /** `keyward backup` and `keyward restore` (docs/OPERATIONS.md). */
 export function registerBackupCommands(program: Command, ctx: CliContext): void {
   const { output } = ctx;
@@ -39,9 +41,14 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
     )
     .requiredOption('--to <file>', 'the backup file to write (its directory must exist)')
     .option('--force', 'replace FILE if it exists', false)
-    .action(async (options: { to: string; force: boolean }) => {
+    .option('--json', JSON_HELP, false)
+    .action(async (options: { to: string; force: boolean; json: boolean }) => {
       const path = sqlitePath(ctx.loadConfig(), 'backup');
       const facts = await backupSqlite(path, options.to, { force: options.force });
+      if (options.json) {
+        output.out(JSON.stringify({ database: path, backup: facts }, null, 2));
+        return;
+      }
       output.out(`backed up ${path} to ${facts.path}`);
       for (const line of describe(facts)) output.out(line);
     });
@@ -52,9 +59,16 @@ export function registerBackupCommands(program: Command, ctx: CliContext): void 
       'Replace the SQLite database with a backup made by keyward backup; every server using the database must be stopped',
     )
     .requiredOption('--from <file>', 'the backup file to restore')
-    .action(async (options: { from: string }) => {
+    .option('--json', JSON_HELP, false)
+    .action(async (options: { from: string; json: boolean }) => {
       const path = sqlitePath(ctx.loadConfig(), 'restore');
       const report = await restoreSqlite(options.from, path);
+      if (options.json) {
+        output.out(
+          JSON.stringify({ database: path, from: options.from, restored: report }, null, 2),
+        );
+        return;
+      }
       output.out(`restored ${report.path} from ${options.from}`);
       for (const line of describe(report)) output.out(line);
       if (report.previous !== null)

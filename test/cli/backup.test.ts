@@ -2,7 +2,15 @@
 // a real server creates keys and records usage is the database as of one commit, and restores
 // into a working database with exactly its rows.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import SQLite from 'better-sqlite3';
@@ -245,8 +253,18 @@ describe('keyward backup and restore (SQLite)', () => {
       `${target} already exists: choose another file, or pass --force to replace it`,
     );
     expect(readFileSync(target, 'utf8')).toBe('something precious');
-    expect(await run(env, 'backup', '--to', target, '--force')).toContain('integrity_check ok');
-    expect(snapshot(target).integrity).toEqual(['ok']);
+    const forced = JSON.parse(await run(env, 'backup', '--to', target, '--force', '--json')) as {
+      database: string;
+      backup: { path: string; migrations: string[]; rows: Record<string, number> };
+    };
+    expect(forced.database).toBe(join(dir, 'live', 'keyward.db'));
+    expect(forced.backup.path).toBe(target);
+    expect(forced.backup.migrations[0]).toBe('0001_initial');
+    const copy = snapshot(target);
+    expect(copy.integrity).toEqual(['ok']);
+    expect(forced.backup.rows).toEqual(copy.rows);
+    // Password and key hashes inside: readable by its owner only.
+    expect(statSync(target).mode & 0o777).toBe(0o600);
 
     const missing = join(dir, 'no-such-dir', 'keyward.db');
     await expect(
