@@ -157,6 +157,8 @@ describe('production install (scripts/install-prod.sh, npm ci --omit=dev, npm ru
     }
     // What ships: the built dashboard and the code, not the tests, the dashboard's sources or docs.
     expect(existsSync(join(app, 'dashboard', 'dist', 'index.html'))).toBe(true);
+    // The unit file's Documentation= points at the shipped docs.
+    expect(existsSync(join(app, 'docs', 'DEPLOYMENT.md'))).toBe(true);
     for (const absent of ['test', 'dashboard/src', 'scripts', 'bench', 'sdk', '.git'])
       expect(existsSync(join(app, absent)), absent).toBe(false);
   });
