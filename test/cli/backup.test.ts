@@ -311,6 +311,22 @@ describe('keyward backup and restore (SQLite)', () => {
     expect(existsSync(target)).toBe(false);
   }, 60_000);
 
+  it('both commands explain themselves in --help', async () => {
+    for (const command of ['backup', 'restore']) {
+      const out: string[] = [];
+      const program = buildProgram({
+        loadConfig: () => loadConfig({}),
+        output: { out: (l) => out.push(l), err: (l) => out.push(l) },
+        untilSignal: () => Promise.resolve('SIGTERM'),
+      });
+      await expect(
+        program.parseAsync(['node', 'keyward', command, '--help']),
+      ).rejects.toMatchObject({ code: 'commander.helpDisplayed' });
+      expect(out.join('\n')).toContain(`Usage: keyward ${command} [options]`);
+      expect(out.join('\n')).toContain(command === 'backup' ? '--to <file>' : '--from <file>');
+    }
+  });
+
   it('points PostgreSQL users at pg_dump and pg_restore', async () => {
     const pgEnv = { DATABASE_URL: 'postgres://keyward@127.0.0.1:1/keyward' };
     await expect(run(pgEnv, 'backup', '--to', join(dir, 'pg.db'))).rejects.toThrow(
