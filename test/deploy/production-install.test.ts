@@ -17,6 +17,7 @@ const BUILD_ONLY = [
   'react-dom',
   'uplot',
   'typescript',
+  '@fastify/type-provider-typebox',
   'vitest',
   '@biomejs/biome',
 ];
@@ -155,6 +156,10 @@ describe('production install (scripts/install-prod.sh, npm ci --omit=dev, npm ru
       expect(pkg.dependencies[name], `${name} is imported by src/ at run time`).toBeDefined();
       expect(existsSync(join(app, 'node_modules', name)), `${name} installed`).toBe(true);
     }
+    // And the other way: a dependency nothing loads at run time (a type-only import, a build
+    // tool) belongs in devDependencies.
+    for (const name of Object.keys(pkg.dependencies))
+      expect(imported.has(name), `${name} is a dependency but src/ never loads it`).toBe(true);
     // What ships: the built dashboard and the code, not the tests, the dashboard's sources or docs.
     expect(existsSync(join(app, 'dashboard', 'dist', 'index.html'))).toBe(true);
     // The unit file's Documentation= points at the shipped docs.
