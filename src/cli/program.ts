@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config.ts';
 import { AppError } from '../core/errors.ts';
 import { buildCommit, VERSION } from '../version.ts';
+import { registerBackupCommands } from './backup.ts';
 import { registerDoctor } from './commands/doctor.ts';
 import { registerGateway } from './commands/gateway.ts';
 import { registerKeys } from './commands/keys.ts';
@@ -40,6 +41,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerServe(program, ctx);
   registerMigrate(program, ctx);
   registerUser(program, ctx);
+  registerBackupCommands(program, ctx);
   registerToken(program, ctx);
   registerKeys(program, ctx);
   registerDoctor(program, ctx);

@@ -287,3 +287,8 @@ export async function pendingMigrations(db: Kysely<Database>, dialect: Dialect):
   const all = await migrator(db, dialect).getMigrations();
   return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
 }
+
+/** Every migration this release knows, in order: `keyward restore` checks a backup against them. */
+export async function knownMigrations(): Promise<string[]> {
+  return Object.keys(await provider('sqlite', []).getMigrations()).sort();
+}

@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,14 @@ import type { App } from '../app.ts';
 export const DEFAULT_DASHBOARD_DIR = fileURLToPath(
   new URL('../../../dashboard/dist/', import.meta.url),
 );
+
+/**
+ * Whether the built dashboard is there: `serve --require-dashboard` (production installs) refuses
+ * to start without it rather than serve the "not built yet" page.
+ */
+export function dashboardIsBuilt(dir: string = DEFAULT_DASHBOARD_DIR): boolean {
+  return existsSync(join(dir, 'index.html'));
+}
 
 /**
  * The dashboard's Content-Security-Policy: everything from this origin only, no inline scripts,
