@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify';
 import { FanOutTransport } from '../cache/fan-out-transport.ts';
 import {
   DistributedInvalidationBus,
@@ -11,15 +12,21 @@ import { RedisBusTransport } from '../cache/redis-transport.ts';
 import type { Config } from '../config.ts';
 import { apiKeyShapeChecker } from '../core/api-key.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
+import { MailWorker } from '../events/mail-worker.ts';
+import { NotificationSettings } from '../events/notifications.ts';
+import { ScheduledEvents } from '../events/scheduled.ts';
+import { JobRunner } from '../jobs/runner.ts';
 import type { Limiter } from '../limits/limiter.ts';
 import { MemoryLimiter } from '../limits/memory-limiter.ts';
 import { RedisLimiter } from '../limits/redis-limiter.ts';
+import { createLogger } from '../logger.ts';
 import type { Store } from '../storage/database.ts';
 import { AccountService } from './accounts.ts';
 import { BillingService } from './billing.ts';
 import { CredentialInvalidator } from './credential-invalidator.ts';
 import { KeyService } from './keys.ts';
 import { LoginThrottle } from './login-throttle.ts';
+import { createMailer } from './mailer.ts';
 import { HashGate, PasswordHasher } from './passwords.ts';
 import { SessionService } from './sessions.ts';
 import { type CachedToken, TokenService } from './tokens.ts';
@@ -38,13 +45,18 @@ export interface Services {
   usage: UsageRecorder;
   billing: BillingService;
   bus: InvalidationBus;
+  /** The job runner (JOB_INTERVAL): pruning, scheduled events, the mailer. */
+  jobs: JobRunner;
+  scheduled: ScheduledEvents;
+  mailWorker: MailWorker;
+  notifications: NotificationSettings;
   /**
    * The state of what a node can run without but serves worse without, for /readyz: Redis (the
    * limiter; keys with limits answer as RATE_LIMIT_FAILURE says) and the invalidation bus (the
    * caches are bypassed). Only the parts this deployment uses are listed.
    */
   dependencies(): Promise<Record<string, 'ok' | 'unavailable'>>;
-  /** Starts background work (usage flushes); `stop()` ends it and flushes what is pending. */
+  /** Starts background work (usage flushes, jobs); `stop()` ends it and flushes what is pending. */
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -79,7 +91,13 @@ function createBus(config: Config, store: Store): InvalidationBus {
 export function createServices(
   config: Config,
   store: Store,
-  options: { clock?: Clock; bus?: InvalidationBus; limiter?: Limiter } = {},
+  options: {
+    clock?: Clock;
+    bus?: InvalidationBus;
+    limiter?: Limiter;
+    /** Where jobs report failures; silent when absent (the CLI's one-shot commands). */
+    logger?: FastifyBaseLogger;
+  } = {},
 ): Services {
   const clock = options.clock ?? systemClock;
   const bus = options.bus ?? createBus(config, store);
@@ -176,8 +194,64 @@ export function createServices(
     limiter,
     isKeyShape: apiKeyShapeChecker(config.keyPrefix),
   });
-  let pruneTimer: NodeJS.Timeout | undefined;
   const billing = new BillingService({ db, dialect: store.dialect, clock, usage });
+  const logger = options.logger;
+  const jobs = new JobRunner({
+    clock,
+    log: {
+      failed: (job, error) =>
+        logger?.error(
+          { job, err: { message: (error as Error)?.message ?? String(error) } },
+          'job failed',
+        ),
+    },
+  });
+  const scheduled = new ScheduledEvents({
+    db,
+    clock,
+    calendar: usage.calendar,
+    idle: { days: config.jobs.idleKeyDays, action: config.jobs.idleKeyAction },
+    disableIdleKey: (id, since, data) => keys.disableIdle(id, since, data),
+  });
+  const mailer = createMailer(config.mail, logger ?? createLogger('silent'));
+  const mailWorker = new MailWorker({
+    db,
+    dialect: store.dialect,
+    clock,
+    mailer,
+    dashboardUrl: config.publicUrl,
+    log: {
+      gaveUp: (type, attempts) =>
+        logger?.error({ event_type: type, attempts }, 'mail given up after repeated failures'),
+    },
+  });
+  const notifications = new NotificationSettings({
+    db,
+    clock,
+    mailConfigured: config.mail !== null,
+  });
+  // One tick runs these in order; pruning keeps its own cadence.
+  jobs.add({
+    name: 'prune',
+    everyMs: PRUNE_INTERVAL_MS,
+    run: async () => {
+      await sessions.prune();
+      await usage.prune();
+      await billing.prune();
+    },
+  });
+  jobs.add({ name: 'key.expiring', run: () => scheduled.expiring().then(() => {}) });
+  jobs.add({ name: 'key.expired', run: () => scheduled.expired().then(() => {}) });
+  jobs.add({ name: 'key.idle', run: () => scheduled.idleKeys().then(() => {}) });
+  jobs.add({
+    name: 'usage.threshold',
+    run: async () => {
+      await scheduled.usageThresholds();
+      await scheduled.creditThresholds();
+    },
+  });
+  jobs.add({ name: 'credits.refilled', run: () => scheduled.creditRefills().then(() => {}) });
+  jobs.add({ name: 'mail', run: () => mailWorker.run().then(() => {}) });
   return {
     config,
     store,
@@ -190,6 +264,10 @@ export function createServices(
     verify,
     usage,
     bus,
+    jobs,
+    scheduled,
+    mailWorker,
+    notifications,
     async dependencies() {
       const checks: Record<string, 'ok' | 'unavailable'> = {};
       if (limiter.available !== undefined)
@@ -201,15 +279,11 @@ export function createServices(
     async start() {
       await bus.start?.();
       usage.start(config.usageFlushIntervalMs);
-      pruneTimer = setInterval(() => {
-        sessions.prune().catch(() => {});
-        usage.prune().catch(() => {});
-        billing.prune().catch(() => {});
-      }, PRUNE_INTERVAL_MS);
-      pruneTimer.unref();
+      jobs.start(config.jobs.intervalMs);
     },
     async stop() {
-      clearInterval(pruneTimer);
+      await jobs.stop();
+      mailer?.close();
       await usage.stop();
       await limiter.close();
       await bus.close();

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
 import { normaliseEmail } from '../core/email.ts';
 import { events } from './migrations/0003-events.ts';
+import { scheduled } from './migrations/0009-scheduled.ts';
 import type { Database } from './schema.ts';
 
 type Dialect = 'sqlite' | 'postgres';
@@ -228,6 +229,7 @@ function provider(dialect: Dialect, lookalikes: LookalikeGroup[]): MigrationProv
         '0001_initial': initial(dialect),
         '0002_normalised_emails': normaliseEmails(lookalikes),
         '0003_events': events(dialect),
+        '0009_scheduled': scheduled(dialect),
       };
     },
   };
