@@ -27,6 +27,8 @@ import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { keyHolderRoutes } from './routes/key-holder.ts';
 import { keyRoutes } from './routes/keys.ts';
+import { leakRoutes } from './routes/leaks.ts';
+import { notificationRoutes } from './routes/notifications.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { verifyRoutes } from './routes/verify.ts';
@@ -79,6 +81,7 @@ const OPENAPI_TAGS = [
   { name: 'Accounts', description: 'Sign up, sign in, sessions' },
   { name: 'Audit', description: 'Who did what' },
   { name: 'Admin', description: 'Users and plans (admins only)' },
+  { name: 'Leaks', description: 'Secret-scanning reports of exposed API keys' },
   { name: 'Operations', description: 'Health checks' },
 ];
 
@@ -176,6 +179,8 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     auditRoutes(scope, services, cookieConfig);
     usageRoutes(scope, services, cookieConfig);
     adminRoutes(scope, services, cookieConfig);
+    notificationRoutes(scope, services, cookieConfig);
+    await leakRoutes(scope, services, cookieConfig);
     scope.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     await docsRoutes(scope);
     // Last: its catch-all GET answers only what no route above claims.

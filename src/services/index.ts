@@ -16,6 +16,7 @@ import { MailWorker } from '../events/mail-worker.ts';
 import { NotificationSettings } from '../events/notifications.ts';
 import { ScheduledEvents } from '../events/scheduled.ts';
 import { JobRunner } from '../jobs/runner.ts';
+import { LeakReports } from '../leaks/leak-reports.ts';
 import type { Limiter } from '../limits/limiter.ts';
 import { MemoryLimiter } from '../limits/memory-limiter.ts';
 import { RedisLimiter } from '../limits/redis-limiter.ts';
@@ -50,6 +51,7 @@ export interface Services {
   scheduled: ScheduledEvents;
   mailWorker: MailWorker;
   notifications: NotificationSettings;
+  leaks: LeakReports;
   /**
    * The state of what a node can run without but serves worse without, for /readyz: Redis (the
    * limiter; keys with limits answer as RATE_LIMIT_FAILURE says) and the invalidation bus (the
@@ -268,6 +270,7 @@ export function createServices(
     scheduled,
     mailWorker,
     notifications,
+    leaks: new LeakReports({ keys, keyPrefix: config.keyPrefix }),
     async dependencies() {
       const checks: Record<string, 'ok' | 'unavailable'> = {};
       if (limiter.available !== undefined)
