@@ -14,6 +14,7 @@ import {
   Button,
   EmptyState,
   EnvBadge,
+  ExpiryCue,
   PageHeader,
   RelativeTime,
   Spinner,
@@ -221,7 +222,7 @@ export function KeyDetail({ id }: { id: string }) {
       <PageHeader
         title={
           <span className="title-with-badge">
-            {key.name} <StatusBadge apiKey={key} />
+            {key.name} <StatusBadge apiKey={key} /> <ExpiryCue apiKey={key} now={now} />
           </span>
         }
         description={

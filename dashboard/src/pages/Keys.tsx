@@ -5,6 +5,7 @@ import {
   Alert,
   Button,
   EmptyState,
+  ExpiryCue,
   PageHeader,
   RelativeTime,
   Spinner,
@@ -231,7 +232,10 @@ export function KeysPage() {
                     )}
                   </td>
                   <td data-label="Status">
-                    <StatusBadge apiKey={key} />
+                    <span className="status-cell">
+                      <StatusBadge apiKey={key} />
+                      <ExpiryCue apiKey={key} now={now} />
+                    </span>
                   </td>
                   <td className="cell-actions">
                     <KeyActionButtons
