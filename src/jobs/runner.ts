@@ -82,7 +82,7 @@ export class JobRunner {
     }
   }
 
-  /** Runs one job now, whatever its schedule (tests, `keyward jobs run`). */
+  /** Runs one job now, whatever its schedule (tests drive the jobs with it). */
   async run(name: string): Promise<void> {
     const job = this.jobs.find((j) => j.name === name);
     if (job === undefined) throw new Error(`no job named ${name}`);
