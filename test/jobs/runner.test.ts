@@ -33,7 +33,13 @@ describe('the job runner', () => {
   it('runs a job with its own cadence at most that often', async () => {
     const { jobs, clock } = runner();
     let pruned = 0;
-    jobs.add({ name: 'prune', everyMs: 600_000, run: async () => void (pruned += 1) });
+    jobs.add({
+      name: 'prune',
+      everyMs: 600_000,
+      run: async () => {
+        pruned += 1;
+      },
+    });
     await jobs.tick();
     await jobs.tick();
     expect(pruned).toBe(1);
