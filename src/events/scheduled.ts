@@ -244,6 +244,13 @@ export class ScheduledEvents {
         .selectAll()
         .where('revoked_at', 'is', null)
         .where('credits_remaining', 'is not', null)
+        // A balance without refill needs reading only once 80 % of what it was set to is spent.
+        .where((eb) =>
+          eb.or([
+            eb('credits_refill', 'is not', null),
+            eb(sql<number>`credits_remaining * 5`, '<=', sql<number>`credits_granted`),
+          ]),
+        )
         .where('id', '>', after)
         .orderBy('id')
         .limit(SCAN_BATCH)
