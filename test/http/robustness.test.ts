@@ -205,6 +205,9 @@ describe('the OpenAPI document', () => {
         'get /v1/admin/users',
         'patch /v1/admin/users/{id}',
         'get /v1/admin/plans',
+        'get /v1/account/notifications',
+        'patch /v1/account/notifications',
+        'post /v1/leaks',
         'get /healthz',
         'get /readyz',
       ];
