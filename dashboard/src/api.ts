@@ -85,7 +85,8 @@ export type Scope =
   | 'usage:read'
   | 'keys:verify'
   | 'keys:manage'
-  | 'users:manage';
+  | 'users:manage'
+  | 'leaks:report';
 
 export interface Token {
   object: 'token';
