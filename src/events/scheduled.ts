@@ -8,6 +8,8 @@ import { keyEventData } from './events.ts';
 import { claimOccurrence, raiseOnce } from './occurrences.ts';
 
 const DAY_MS = 86_400_000;
+/** When a key was last used, or created if never: what migration 0009's idle index holds. */
+const IDLE_SINCE = sql<number>`coalesce(api_keys.last_used_at, api_keys.created_at)`;
 /** Keys read per query while scanning. */
 export const SCAN_BATCH = 500;
 /** How far back an expiry still raises key.expired (a node down for days catches up; older ones are history). */
@@ -142,7 +144,7 @@ export class ScheduledEvents {
     if (this.idle.days <= 0) return 0;
     const now = this.clock.now();
     const cutoff = now - this.idle.days * DAY_MS;
-    const idleSince = sql<number>`coalesce(api_keys.last_used_at, api_keys.created_at)`;
+    const idleSince = IDLE_SINCE;
     return this.scan(
       (q) =>
         q
@@ -152,7 +154,7 @@ export class ScheduledEvents {
           .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
           .where(idleSince, '<=', cutoff)
           .where(notRaised('key.idle', sql<string>`cast(${idleSince} as text)`)),
-      'id',
+      'idle_since',
       async (row) => {
         const since = row.last_used_at ?? row.created_at;
         const data = (key: ApiKey, at: number) => ({
@@ -307,38 +309,49 @@ export class ScheduledEvents {
     );
   }
 
-  /** Pages through the keys `filter` selects, ordered by `order` then id, and handles each. */
+  /**
+   * Pages through the keys `filter` selects, in the order of an indexed value (`expires_at`, or
+   * the idle-since expression) then id, and handles each.
+   */
   private async scan(
     filter: (q: KeyQuery) => KeyQuery,
-    order: 'expires_at' | 'id',
+    order: 'expires_at' | 'idle_since' | 'id',
     handle: (row: KeyRow) => Promise<boolean>,
   ): Promise<number> {
+    const value =
+      order === 'expires_at'
+        ? sql<number>`api_keys.expires_at`
+        : order === 'idle_since'
+          ? IDLE_SINCE
+          : null;
     let raised = 0;
-    let cursor: { value: number | string; id: string } | null = null;
+    let cursor: { value: number; id: string } | null = null;
     for (;;) {
       let query = filter(this.db.selectFrom('api_keys').selectAll());
       if (cursor !== null) {
-        const { value, id } = cursor;
+        const { id } = cursor;
+        const at = cursor.value;
         query =
-          order === 'id'
+          value === null
             ? query.where('id', '>', id)
             : query.where((eb) =>
-                eb.or([
-                  eb('expires_at', '>', value as number),
-                  eb.and([eb('expires_at', '=', value as number), eb('id', '>', id)]),
-                ]),
+                eb.or([eb(value, '>', at), eb.and([eb(value, '=', at), eb('id', '>', id)])]),
               );
       }
-      const rows = await (order === 'id'
-        ? query.orderBy('id')
-        : query.orderBy('expires_at').orderBy('id')
-      )
+      const rows = await (value === null ? query : query.orderBy(value))
+        .orderBy('id')
         .limit(SCAN_BATCH)
         .execute();
       for (const row of rows) if (await handle(row)) raised += 1;
       const last = rows.at(-1);
       if (last === undefined || rows.length < SCAN_BATCH) return raised;
-      cursor = { value: order === 'id' ? last.id : (last.expires_at as number), id: last.id };
+      cursor = {
+        value:
+          order === 'expires_at'
+            ? (last.expires_at as number)
+            : (last.last_used_at ?? last.created_at),
+        id: last.id,
+      };
     }
   }
 
