@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { SCAN_BATCH } from '../../src/events/scheduled.ts';
 import { DATABASES } from '../helpers/databases.ts';
 import {
   type Account,
@@ -229,5 +230,38 @@ describe.each(DATABASES)('scheduled events on $name', (kind) => {
     expect(refilled.map((e) => [e.data.period, e.data.amount, e.data.interval])).toEqual([
       ['2026-06-02', 5, 'daily'],
     ]);
+  });
+
+  it('pages through more candidates than one batch, each raised once', async () => {
+    await open();
+    const now = h.clock.now();
+    const count = SCAN_BATCH * 2 + 1;
+    const template = (await createKey(h, owner, { name: 'template' })).id;
+    const base = (await h.services.store.db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('id', '=', template)
+      .executeTakeFirstOrThrow()) as Record<string, unknown>;
+    const rows = Array.from({ length: count }, (_, i) => ({
+      ...base,
+      id: `key_batch${String(i).padStart(15, '0')}`,
+      hash: `batch-${i}`,
+      name: `batch ${i}`,
+      // Several keys share each expiry: the page boundary falls inside equal values.
+      expires_at: now + 10 * HOUR + Math.floor(i / 7) * 1000,
+    }));
+    for (let i = 0; i < rows.length; i += 100)
+      await h.services.store.db
+        .insertInto('api_keys')
+        .values(rows.slice(i, i + 100) as never)
+        .execute();
+    expect(await h.services.scheduled.expiring()).toBe(count);
+    expect(await h.services.scheduled.expiring()).toBe(0);
+    const raised = await h.services.store.db
+      .selectFrom('events')
+      .select((eb) => eb.fn.count<number>('key_id').distinct().as('n'))
+      .where('type', '=', 'key.expiring')
+      .executeTakeFirstOrThrow();
+    expect(Number(raised.n)).toBe(count);
   });
 });
