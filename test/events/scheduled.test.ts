@@ -142,6 +142,32 @@ describe.each(DATABASES)('scheduled events on $name', (kind) => {
     expect(audit.map((a) => [a.actor_type, a.actor_id])).toEqual([['system', 'jobs']]);
   });
 
+  it('key.idle with the notify policy fires once per idle stretch and leaves the key enabled', async () => {
+    await open({ IDLE_KEY_DAYS: '10' });
+    const verifier = await verifierToken(h);
+    const key = await createKey(h, owner, { name: 'quiet' });
+    const verify = () =>
+      h.request({ method: 'POST', url: '/v1/verify', bearer: verifier, body: { key: key.key } });
+    h.clock.advance(9 * DAY);
+    await runJobs();
+    expect(await eventsOf('key.idle')).toEqual([]);
+    h.clock.advance(2 * DAY);
+    await runJobs();
+    await runJobs();
+    expect((await eventsOf('key.idle')).map((e) => e.data.action)).toEqual(['none']);
+    // Used again, then idle again: a new stretch.
+    expect((await verify()).json().valid).toBe(true);
+    await h.services.usage.flush();
+    await runJobs();
+    expect(await eventsOf('key.idle')).toHaveLength(1);
+    h.clock.advance(10 * DAY);
+    await runJobs();
+    const events = await eventsOf('key.idle');
+    expect(events).toHaveLength(2);
+    expect(events[1]?.data.last_used_at).toBe(at(h.clock.now() - 10 * DAY));
+    expect(events[1]?.data.key.status).toBe('active');
+  });
+
   it('usage.threshold fires at 80 % and 100 % of a daily quota and of credits, once each', async () => {
     await open();
     const verifier = await verifierToken(h);
