@@ -64,17 +64,6 @@ export class ScheduledEvents {
     this.disableIdleKey = deps.disableIdleKey;
   }
 
-  /** Every scan in turn; returns how many events each raised. */
-  async runAll(): Promise<Record<string, number>> {
-    return {
-      'key.expiring': await this.expiring(),
-      'key.expired': await this.expired(),
-      'key.idle': await this.idleKeys(),
-      'usage.threshold': await this.usageThresholds(),
-      'credits.refilled': await this.creditRefills(),
-    };
-  }
-
   /** key.expiring: 7 days and 1 day before expires_at, only the nearest notice for a key inside a window. */
   async expiring(): Promise<number> {
     const now = this.clock.now();

@@ -233,15 +233,9 @@ export function createServices(
     mailConfigured: config.mail !== null,
   });
   // One tick runs these in order; pruning keeps its own cadence.
-  jobs.add({
-    name: 'prune',
-    everyMs: PRUNE_INTERVAL_MS,
-    run: async () => {
-      await sessions.prune();
-      await usage.prune();
-      await billing.prune();
-    },
-  });
+  jobs.add({ name: 'prune.sessions', everyMs: PRUNE_INTERVAL_MS, run: () => sessions.prune() });
+  jobs.add({ name: 'prune.request-log', everyMs: PRUNE_INTERVAL_MS, run: () => usage.prune() });
+  jobs.add({ name: 'prune.reservations', everyMs: PRUNE_INTERVAL_MS, run: () => billing.prune() });
   jobs.add({ name: 'key.expiring', run: () => scheduled.expiring().then(() => {}) });
   jobs.add({ name: 'key.expired', run: () => scheduled.expired().then(() => {}) });
   jobs.add({ name: 'key.idle', run: () => scheduled.idleKeys().then(() => {}) });
