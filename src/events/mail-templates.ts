@@ -28,6 +28,13 @@ function subjectLine(text: string): string {
   return flat.length > 150 ? `${flat.slice(0, 149)}…` : flat;
 }
 
+/** `2026-06-02 08:00 UTC`: unambiguous for every reader, whatever their time zone. */
+function readableTime(iso: unknown): string {
+  const ms = typeof iso === 'string' ? Date.parse(iso) : Number.NaN;
+  if (Number.isNaN(ms)) return String(iso);
+  return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+}
+
 function describeKey(key: KeyData): string {
   return `"${key.name}" (${key.masked}, ${key.environment})`;
 }
@@ -47,7 +54,7 @@ export function mailFor(event: EventEnvelope, dashboardUrl: string): MailContent
       const when = data.notice === '1d' ? 'within a day' : 'within 7 days';
       subject = `Your API key "${key.name}" expires ${when}`;
       lines = [
-        `Your API key ${describeKey(key)} expires on ${String(data.expires_at)}.`,
+        `Your API key ${describeKey(key)} expires on ${readableTime(data.expires_at)}.`,
         'Requests made with it will be refused from then on. Rotate it, or change its expiry, before that.',
       ];
       break;

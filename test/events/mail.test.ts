@@ -85,6 +85,7 @@ describe.each(DATABASES)('notification mail on $name', (kind) => {
 
     expect(expiry.subject).toBe(`Your API key "${name}" expires within a day`);
     expect(expiry.text).toContain(`Your API key "${name}"`);
+    expect(expiry.text).toContain('expires on 2026-06-02 08:00 UTC');
     expect(expiry.text).toContain(`https://keys.example.com/keys/${expiring.id}`);
     expect(expiry.html).not.toContain('<script>');
     expect(expiry.html).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; co');
