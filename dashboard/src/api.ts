@@ -86,7 +86,8 @@ export type Scope =
   | 'usage:read'
   | 'keys:verify'
   | 'keys:manage'
-  | 'users:manage';
+  | 'users:manage'
+  | 'leaks:report';
 
 export interface Token {
   object: 'token';
@@ -402,6 +403,15 @@ export async function request<T>(
   return payload as T;
 }
 
+/** The kinds of mail an account can switch off. */
+export type MailKind = 'key.expiring' | 'key.leaked' | 'usage.threshold';
+
+export interface NotificationSettings {
+  /** False when the server has no SMTP_URL / MAIL_FROM: nothing is sent whatever the switches. */
+  mail_configured: boolean;
+  email: Record<MailKind, boolean>;
+}
+
 export interface ListKeysQuery {
   /** Your own id: an admin would otherwise list every account's keys. */
   owner_id?: string;
@@ -445,6 +455,10 @@ export const api = {
       current_password,
       new_password,
     }),
+
+  notifications: () => request<NotificationSettings>('GET', '/v1/account/notifications'),
+  updateNotifications: (changes: Partial<Record<MailKind, boolean>>) =>
+    request<NotificationSettings>('PATCH', '/v1/account/notifications', changes),
 
   listKeys: (q: ListKeysQuery, signal?: AbortSignal) =>
     request<KeyList>('GET', `/v1/keys${query({ ...q })}`, undefined, signal ? { signal } : {}),

@@ -63,3 +63,15 @@ export function describeWindow(window: string): string {
   const unit = WINDOW_UNITS[match[2] ?? 's'] ?? ['second', 'seconds'];
   return count === 1 ? unit[0] : `${count} ${unit[1]}`;
 }
+
+/** Keys expiring within this are flagged in the keys list and on the key page. */
+export const EXPIRY_CUE_MS = 7 * DAY;
+
+/** "Expires in 3 days", "Expires in 5 hours", "Expires in 20 minutes" for a time left in ms. */
+export function expiresIn(leftMs: number): string {
+  const unit = (count: number, one: string) => `${count} ${count === 1 ? one : `${one}s`}`;
+  if (leftMs >= DAY) return `Expires in ${unit(Math.floor(leftMs / DAY), 'day')}`;
+  if (leftMs >= HOUR) return `Expires in ${unit(Math.floor(leftMs / HOUR), 'hour')}`;
+  if (leftMs >= MINUTE) return `Expires in ${unit(Math.floor(leftMs / MINUTE), 'minute')}`;
+  return 'Expires in less than a minute';
+}

@@ -62,6 +62,30 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/v1/account/notifications': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Your email notification switches
+     * @description One switch per kind of mail (key.expiring, key.leaked, usage.threshold), and whether this deployment sends mail at all.
+     */
+    get: operations['getNotificationSettings'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    /**
+     * Switch email notifications on or off
+     * @description Sets the switches named in the body, e.g. {"usage.threshold": false}; the others stay as they are.
+     */
+    patch: operations['updateNotificationSettings'];
+    trace?: never;
+  };
   '/v1/admin/invitations': {
     parameters: {
       query?: never;
@@ -527,6 +551,26 @@ export type paths = {
     get: operations['getKeyUsage'];
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/leaks': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Report leaked API keys (secret scanning)
+     * @description GitHub's secret-scanning partner format: a list of `{token, type, url, source}` (up to 1,000). Authenticated by a service token with leaks:report, or by GitHub's `Github-Public-Key-Identifier` and `Github-Public-Key-Signature` headers (ECDSA P-256 over the raw body) checked against GITHUB_SECRET_SCANNING_KEYS. Every live key found is revoked at once, key.leaked is raised and its owner mailed; the answer labels each token. See docs/EVENTS.md#leaks.
+     */
+    post: operations['reportLeaks'];
     delete?: never;
     options?: never;
     head?: never;
@@ -1427,6 +1471,24 @@ export type components = {
       status: string;
     };
     /**
+     * @description GitHub's secret-scanning feedback format: one label per reported token
+     * @example [
+     *       {
+     *         "token_raw": "sk_live_0123456789abcdef0123456789abcdef01234567",
+     *         "token_type": "keyward_api_key",
+     *         "label": "true_positive"
+     *       }
+     *     ]
+     */
+    LeakLabels: {
+      /** @description true_positive: a key this deployment issued (revoked now if it was live); false_positive: not one of ours */
+      label: 'true_positive' | 'false_positive';
+      /** @description The token as reported */
+      token_raw: string;
+      /** @description The type as reported */
+      token_type: string;
+    }[];
+    /**
      * @example {
      *       "status": "ok",
      *       "version": "0.2.0",
@@ -1440,6 +1502,29 @@ export type components = {
       status: 'ok';
       /** @description The release (semantic versioning) */
       version: string;
+    };
+    /**
+     * @example {
+     *       "mail_configured": true,
+     *       "email": {
+     *         "key.expiring": true,
+     *         "key.leaked": true,
+     *         "usage.threshold": false
+     *       }
+     *     }
+     */
+    NotificationSettings: {
+      /** @description One switch per kind of mail; on unless switched off */
+      email: {
+        /** @description Email about key.expiring */
+        'key.expiring': boolean;
+        /** @description Email about key.leaked */
+        'key.leaked': boolean;
+        /** @description Email about usage.threshold */
+        'usage.threshold': boolean;
+      };
+      /** @description Whether this deployment can send mail (SMTP_URL and MAIL_FROM set); when false the switches are kept but nothing is sent */
+      mail_configured: boolean;
     };
     /**
      * @description The plans configured in PLANS
@@ -1594,7 +1679,7 @@ export type components = {
       expires_at: string | null;
       id: string;
       /**
-       * @description service when any scope is keys:verify, keys:manage or users:manage
+       * @description service when any scope is keys:verify, keys:manage, users:manage or leaks:report
        * @enum {unknown}
        */
       kind: 'management' | 'service';
@@ -1611,6 +1696,7 @@ export type components = {
         | 'keys:verify'
         | 'keys:manage'
         | 'users:manage'
+        | 'leaks:report'
       )[];
     };
     /**
@@ -1664,7 +1750,7 @@ export type components = {
       expires_at: string | null;
       id: string;
       /**
-       * @description service when any scope is keys:verify, keys:manage or users:manage
+       * @description service when any scope is keys:verify, keys:manage, users:manage or leaks:report
        * @enum {unknown}
        */
       kind: 'management' | 'service';
@@ -1681,6 +1767,7 @@ export type components = {
         | 'keys:verify'
         | 'keys:manage'
         | 'users:manage'
+        | 'leaks:report'
       )[];
       /** @description The secret: shown in this answer only */
       token: string;
@@ -2116,6 +2203,241 @@ export interface operations {
            *       "error": {
            *         "code": "forbidden",
            *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getNotificationSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The switches */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "mail_configured": true,
+           *       "email": {
+           *         "key.expiring": true,
+           *         "key.leaked": true,
+           *         "usage.threshold": false
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['NotificationSettings'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  updateNotificationSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "usage.threshold": false
+         *     }
+         */
+        'application/json': {
+          'key.expiring'?: boolean;
+          'key.leaked'?: boolean;
+          'usage.threshold'?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** @description The switches after the change */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "mail_configured": true,
+           *       "email": {
+           *         "key.expiring": true,
+           *         "key.leaked": true,
+           *         "usage.threshold": false
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['NotificationSettings'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
            *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
            *       }
            *     }
@@ -6350,6 +6672,168 @@ export interface operations {
       };
     };
   };
+  reportLeaks: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example [
+         *       {
+         *         "token": "sk_live_0123456789abcdef0123456789abcdef01234567",
+         *         "type": "keyward_api_key",
+         *         "url": "https://github.com/octocat/hello-world/blob/12345600b9cbe38a219f39a9941c9319b600c002/config.js",
+         *         "source": "content"
+         *       }
+         *     ]
+         */
+        'application/json': ({
+          /** @description What kind of place: content, commit, npm… */
+          source?: string;
+          /** @description The secret found */
+          token: string;
+          /** @description The secret type the reporter matched, e.g. keyward_api_key */
+          type: string;
+          /** @description Where it was found (a commit, an issue…) */
+          url?: string;
+        } & {
+          [key: string]: unknown;
+        })[];
+      };
+    };
+    responses: {
+      /** @description One label per reported token, in order */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example [
+           *       {
+           *         "token_raw": "sk_live_0123456789abcdef0123456789abcdef01234567",
+           *         "token_type": "keyward_api_key",
+           *         "label": "true_positive"
+           *       }
+           *     ]
+           */
+          'application/json': components['schemas']['LeakLabels'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
   listTokens: {
     parameters: {
       query?: never;
@@ -6475,6 +6959,7 @@ export interface operations {
             | 'keys:verify'
             | 'keys:manage'
             | 'users:manage'
+            | 'leaks:report'
           )[];
         };
       };

@@ -60,6 +60,9 @@ function toRow(key: ApiKey, refillPeriod: string | null): Selectable<ApiKeysTabl
     credits_remaining: key.credits.remaining,
     credits_refill: key.credits.refill === null ? null : JSON.stringify(key.credits.refill),
     credits_refill_period: refillPeriod,
+    credits_granted: key.credits.remaining,
+    credits_granted_at: key.credits.remaining === null ? null : key.updatedAt,
+    credits_set_period: refillPeriod,
     billing: key.billing,
     metadata: JSON.stringify(key.metadata),
     rotated_from: key.rotatedFrom,
@@ -180,6 +183,9 @@ export async function updateApiKey(
     set.credits_refill =
       changes.credits.refill === null ? null : JSON.stringify(changes.credits.refill);
     set.credits_refill_period = refillPeriod;
+    set.credits_granted = changes.credits.remaining;
+    set.credits_granted_at = changes.credits.remaining === null ? null : now;
+    set.credits_set_period = refillPeriod;
   }
   if (changes.billing !== undefined) set.billing = changes.billing;
   if (changes.metadata !== undefined) set.metadata = JSON.stringify(changes.metadata);

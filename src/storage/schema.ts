@@ -69,6 +69,11 @@ export interface ApiKeysTable {
   credits_refill: string | null;
   /** The refill period (`2026-06-01` daily, `2026-06` monthly) the balance was last refilled for. */
   credits_refill_period: string | null;
+  /** The balance the credits were last set to (not by a refill); the base of credit thresholds. */
+  credits_granted: number | null;
+  credits_granted_at: number | null;
+  /** The refill period the balance was last set in; a later credits_refill_period is a refill. */
+  credits_set_period: string | null;
   billing: 'per_request' | 'usage';
   metadata: string;
   rotated_from: string | null;
@@ -169,6 +174,10 @@ export interface EventsTable {
   created_at: number;
   webhooks_done_at: number | null;
   mail_done_at: number | null;
+  /** Failed mail attempts so far (the mailer gives up after a few). */
+  mail_attempts: Generated<number>;
+  /** A node's claim on mailing the event: no other node takes it before this instant. */
+  mail_claimed_until: number | null;
 }
 
 export interface WebhookEndpointsTable {

@@ -42,7 +42,7 @@ describe.each(DATABASES)('keyward CLI on $name', (kind) => {
   it('migrate applies the migrations once', async () => {
     const { run } = cli(env);
     expect(await run('migrate')).toBe(
-      'applied: 0001_initial, 0002_normalised_emails, 0003_events, 0004_account_recovery',
+      'applied: 0001_initial, 0002_normalised_emails, 0003_events, 0004_account_recovery, 0009_scheduled',
     );
     expect(await run('migrate')).toBe('database is up to date');
   });

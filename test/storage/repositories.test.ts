@@ -73,6 +73,7 @@ describe.each(DATABASES)('repositories on $name', (kind) => {
       '0002_normalised_emails',
       '0003_events',
       '0004_account_recovery',
+      '0009_scheduled',
     ]);
     ownerId = (
       await insertUser(store.db, {

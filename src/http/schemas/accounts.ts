@@ -163,7 +163,7 @@ const TokenFields = {
   id: Type.String(),
   name: Type.String(),
   kind: Type.Enum(['management', 'service'], {
-    description: 'service when any scope is keys:verify, keys:manage or users:manage',
+    description: 'service when any scope is keys:verify, keys:manage, users:manage or leaks:report',
   }),
   masked: Type.String(),
   scopes: Type.Array(Scope),
@@ -199,7 +199,7 @@ export const TokenList = Type.Object(
 export const CreateTokenBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 100 }),
-    scopes: Type.Array(Scope, { minItems: 1, maxItems: 6 }),
+    scopes: Type.Array(Scope, { minItems: 1, maxItems: 7 }),
     expires_in: Type.Optional(
       Type.String({
         maxLength: 10,
