@@ -53,6 +53,8 @@ export class AppError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly headers: Readonly<Record<string, string>> | undefined;
+  /** A refused verification: whether the key's own limit or its owner's shared one refused. */
+  scope: 'key' | 'owner' | undefined;
 
   constructor(code: ErrorCode, message: string, headers?: Record<string, string>) {
     super(message);
@@ -60,6 +62,7 @@ export class AppError extends Error {
     this.code = code;
     this.status = ERROR_STATUS[code];
     this.headers = headers;
+    this.scope = undefined;
   }
 }
 

@@ -149,6 +149,7 @@ export function createServices(
     sessions,
     throttle: new LoginThrottle(config.loginThrottle, clock),
     invalidator,
+    calendar: usage.calendar,
   });
   const keys = new KeyService({ db, dialect: store.dialect, config, clock, usage, invalidator });
   const tokens = new TokenService({
@@ -175,6 +176,7 @@ export function createServices(
     usage,
     limiter,
     isKeyShape: apiKeyShapeChecker(config.keyPrefix),
+    dialect: store.dialect,
   });
   let pruneTimer: NodeJS.Timeout | undefined;
   const billing = new BillingService({ db, dialect: store.dialect, clock, usage });

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
 import { normaliseEmail } from '../core/email.ts';
+import { ownerBalances } from './migration-0007-owner-balances.ts';
 import type { Database } from './schema.ts';
 
 type Dialect = 'sqlite' | 'postgres';
@@ -226,6 +227,7 @@ function provider(dialect: Dialect, lookalikes: LookalikeGroup[]): MigrationProv
       return {
         '0001_initial': initial(dialect),
         '0002_normalised_emails': normaliseEmails(lookalikes),
+        '0007_owner_balances': ownerBalances(dialect),
       };
     },
   };
@@ -241,6 +243,9 @@ function migrator(
     provider: provider(dialect, lookalikes),
     migrationTableName: 'keyward_migrations',
     migrationLockTableName: 'keyward_migrations_lock',
+    // Migration numbers are handed out to changes built side by side, so one may land (and be
+    // applied somewhere) before a lower number does: each runs once, whatever the order.
+    allowUnorderedMigrations: true,
   });
 }
 

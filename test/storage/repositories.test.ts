@@ -68,7 +68,11 @@ describe.each(DATABASES)('repositories on $name', (kind) => {
     database = await kind.create();
     store = openStore(database.config);
     const report = await migrateToLatest(store.db, store.dialect);
-    expect(report.applied).toEqual(['0001_initial', '0002_normalised_emails']);
+    expect(report.applied).toEqual([
+      '0001_initial',
+      '0002_normalised_emails',
+      '0007_owner_balances',
+    ]);
     ownerId = (
       await insertUser(store.db, {
         id: newId('usr'),
@@ -117,7 +121,11 @@ describe.each(DATABASES)('repositories on $name', (kind) => {
     const key = makeKey(ownerId, { expiresAt: NOW + 1000 });
     await insertApiKey(store.db, key);
     expect(await findApiKeyById(store.db, key.id)).toEqual(key);
-    expect(await findApiKeyByHash(store.db, key.hash)).toEqual({ key, ownerDisabled: false });
+    expect(await findApiKeyByHash(store.db, key.hash)).toEqual({
+      key,
+      ownerDisabled: false,
+      ownerBalances: null,
+    });
     expect(await findApiKeyByHash(store.db, 'f'.repeat(64))).toBeUndefined();
     await expect(insertApiKey(store.db, { ...makeKey(ownerId), hash: key.hash })).rejects.toThrow();
   });

@@ -6,8 +6,13 @@ import { loggablePath } from '../../logger.ts';
 import type { StoreHealth } from '../../storage/database.ts';
 import { addSecurityHeaders } from './security-headers.ts';
 
-export function errorBody(code: ErrorCode, message: string, requestId: string) {
-  return { error: { code, message, request_id: requestId } };
+export function errorBody(
+  code: ErrorCode,
+  message: string,
+  requestId: string,
+  scope?: 'key' | 'owner',
+) {
+  return { error: { code, message, request_id: requestId, scope } };
 }
 
 /**
@@ -101,7 +106,9 @@ export function registerErrorHandling(app: FastifyInstance, health: StoreHealth)
     addSecurityHeaders(reply);
     if (error instanceof AppError) {
       if (error.headers) reply.headers(error.headers);
-      return reply.status(error.status).send(errorBody(error.code, error.message, request.id));
+      return reply
+        .status(error.status)
+        .send(errorBody(error.code, error.message, request.id, error.scope));
     }
     if (clientWentAway(request)) {
       request.log.info({ req: request }, 'client closed the connection');

@@ -9,6 +9,12 @@ export const ErrorBody = Type.Object(
       code: Type.Enum(ERROR_CODES, { description: 'Stable, machine-readable error code' }),
       message: Type.String({ description: 'What went wrong, in words a person understands' }),
       request_id: Type.String({ description: 'Quote it when asking about this request' }),
+      scope: Type.Optional(
+        Type.Enum(['key', 'owner'], {
+          description:
+            "On a refused API key (key-holder routes, gateway): `owner` when the account's shared limits or credits refused (owner balances), `key` otherwise",
+        }),
+      ),
     }),
   },
   {
