@@ -94,11 +94,11 @@ export class BillingService {
           : reservation.ownerId !== null);
       // The owner's row first, then the key's: the order verification and rotation lock them in.
       if (ownerPays && this.dialect === 'postgres') await lockUserRow(trx, key.ownerId);
+      const ownerAdjusted = ownerPays ? await adjustOwnerCredits(trx, key.ownerId, delta) : null;
       const adjusted =
         delta === 0 || key.credits.remaining === null
           ? null
           : await adjustCredits(trx, this.dialect, keyId, delta);
-      const ownerAdjusted = ownerPays ? await adjustOwnerCredits(trx, key.ownerId, delta) : null;
       return { key, reserved, adjusted, ownerAdjusted };
     });
     const { key, reserved, adjusted, ownerAdjusted } = result;

@@ -176,7 +176,6 @@ export function createServices(
     usage,
     limiter,
     isKeyShape: apiKeyShapeChecker(config.keyPrefix),
-    dialect: store.dialect,
   });
   let pruneTimer: NodeJS.Timeout | undefined;
   const billing = new BillingService({ db, dialect: store.dialect, clock, usage });

@@ -20,13 +20,14 @@ import type {
   RateState,
 } from '../limits/limiter.ts';
 import {
+  creditsCover,
   findApiKeyByHash,
   type OwnerBalances,
   spendCredits,
 } from '../storage/api-keys-repository.ts';
 import { insertReservation } from '../storage/reservations-repository.ts';
 import type { Database, UsageOutcome } from '../storage/schema.ts';
-import { lockUserRow, spendOwnerCredits } from '../storage/users-repository.ts';
+import { spendOwnerCredits } from '../storage/users-repository.ts';
 import type { UsageRecorder, UsageTotals } from './usage-recorder.ts';
 
 /** A key as the cache holds it: the record plus what the policy checks need, compiled once. */
@@ -158,8 +159,8 @@ interface QuotaSeeds {
   owner?: QuotaSeed;
 }
 
-/** Thrown inside the credit transaction to undo the key's debit when the owner's refuses. */
-class OwnerCreditsRefused extends Error {}
+/** Thrown inside the credit transaction to undo the owner's debit when the key's refuses. */
+class KeyCreditsRefused extends Error {}
 
 /**
  * The hot path. Checks in SPEC §3 order — lookup, status, IP, permission and resource, cost,
@@ -178,8 +179,6 @@ export class VerifyService {
   private readonly limiter: Limiter;
   private readonly calendar: CalendarDays;
   private readonly isKeyShape: (candidate: string) => boolean;
-  /** PostgreSQL: the owner's row is locked before the key's, in the order rotation locks them. */
-  private readonly lockOwnerFirst: boolean;
   /** Usage reads in progress, by key or owner id: concurrent requests that find no counter share one. */
   private readonly seeding = new Map<string, Promise<QuotaSeed>>();
 
@@ -192,7 +191,6 @@ export class VerifyService {
     usage: UsageRecorder;
     limiter: Limiter;
     isKeyShape: (candidate: string) => boolean;
-    dialect?: 'sqlite' | 'postgres';
   }) {
     this.db = deps.db;
     this.readDb = deps.readDb;
@@ -202,7 +200,6 @@ export class VerifyService {
     this.limiter = deps.limiter;
     this.calendar = deps.usage.calendar;
     this.isKeyShape = deps.isKeyShape;
-    this.lockOwnerFirst = deps.dialect === 'postgres';
   }
 
   verify(request: VerifyRequest): Verification | Promise<Verification> {
@@ -328,8 +325,9 @@ export class VerifyService {
   }
 
   /**
-   * Spends the key's credits and then its owner's in one transaction: both are debited or
-   * neither (the owner's refusal throws, which rolls the key's debit back).
+   * Spends the key's credits and its owner's in one transaction: both are debited or neither. A
+   * spend that is one guarded UPDATE (one balance, no reservation) needs no transaction: it is
+   * atomic alone.
    */
   private async spend(
     entry: CachedKey,
@@ -342,41 +340,68 @@ export class VerifyService {
     const key = entry.key;
     const owner = entry.owner?.hasCredits ? entry.owner : null;
     const id = verificationId();
-    let spent: { key: number | null; owner: number | null } | 'key' | 'owner';
-    try {
-      spent = await this.db.transaction().execute(async (trx) => {
-        if (owner !== null && this.lockOwnerFirst) await lockUserRow(trx, owner.id);
-        let keyLeft: number | null = null;
-        if (entry.hasCredits) {
-          keyLeft = await spendCredits(trx, {
-            keyId: key.id,
-            cost,
-            refill: this.refillFor(key.credits.refill, now),
-          });
-          if (keyLeft === null) return 'key' as const;
-        }
-        let ownerLeft: number | null = null;
-        if (owner !== null) {
-          ownerLeft = await spendOwnerCredits(trx, {
-            ownerId: owner.id,
-            cost,
-            refill: this.refillFor(owner.refill, now),
-          });
-          if (ownerLeft === null) throw new OwnerCreditsRefused();
-        }
-        if (key.billing === 'usage')
-          await insertReservation(trx, {
-            id,
-            keyId: key.id,
-            reserved: cost,
-            createdAt: now,
-            ownerId: owner === null ? null : owner.id,
-          });
-        return { key: keyLeft, owner: ownerLeft };
+    let spent: { key: number | null; owner: number | null } | LimitScope;
+    if (key.billing !== 'usage' && owner === null) {
+      const left = await spendCredits(this.db, {
+        keyId: key.id,
+        cost,
+        refill: this.refillFor(key.credits.refill, now),
       });
-    } catch (error) {
-      if (!(error instanceof OwnerCreditsRefused)) throw error;
-      spent = 'owner';
+      spent = left === null ? 'key' : { key: left, owner: null };
+    } else if (key.billing !== 'usage' && !entry.hasCredits && owner !== null) {
+      const left = await spendOwnerCredits(this.db, {
+        ownerId: owner.id,
+        cost,
+        refill: this.refillFor(owner.refill, now),
+      });
+      spent = left === null ? 'owner' : { key: null, owner: left };
+    } else {
+      try {
+        spent = await this.db.transaction().execute(async (trx) => {
+          // The owner's row first (the order rotation locks them in), so it is locked for one
+          // statement fewer; a refusal of either throws, which undoes the other's debit.
+          let ownerLeft: number | null = null;
+          if (owner !== null) {
+            ownerLeft = await spendOwnerCredits(trx, {
+              ownerId: owner.id,
+              cost,
+              refill: this.refillFor(owner.refill, now),
+            });
+            if (ownerLeft === null) {
+              // The key's credits are checked first: when they would refuse too, the key is named.
+              const keyCovers =
+                !entry.hasCredits ||
+                (await creditsCover(trx, {
+                  keyId: key.id,
+                  cost,
+                  refill: this.refillFor(key.credits.refill, now),
+                }));
+              return keyCovers ? ('owner' as const) : ('key' as const);
+            }
+          }
+          let keyLeft: number | null = null;
+          if (entry.hasCredits) {
+            keyLeft = await spendCredits(trx, {
+              keyId: key.id,
+              cost,
+              refill: this.refillFor(key.credits.refill, now),
+            });
+            if (keyLeft === null) throw new KeyCreditsRefused();
+          }
+          if (key.billing === 'usage')
+            await insertReservation(trx, {
+              id,
+              keyId: key.id,
+              reserved: cost,
+              createdAt: now,
+              ownerId: owner === null ? null : owner.id,
+            });
+          return { key: keyLeft, owner: ownerLeft };
+        });
+      } catch (error) {
+        if (!(error instanceof KeyCreditsRefused)) throw error;
+        spent = 'key';
+      }
     }
     if (typeof spent === 'string') {
       if (limitRequest !== null) await this.limiter.release(limitRequest);

@@ -392,6 +392,22 @@ export async function spendCredits(db: Db, spend: CreditSpend): Promise<number |
   return row === undefined ? null : Number(row.credits_remaining);
 }
 
+/** Whether the key's balance (refilled if due) covers `cost`, without spending it. */
+export async function creditsCover(db: Db, spend: CreditSpend): Promise<boolean> {
+  const balance =
+    spend.refill === null
+      ? sql<number>`credits_remaining`
+      : sql<number>`(case when credits_refill_period is not null and credits_refill_period <> ${spend.refill.period} then ${spend.refill.amount} else credits_remaining end)`;
+  const row = await db
+    .selectFrom('api_keys')
+    .select('id')
+    .where('id', '=', spend.keyId)
+    .where('credits_remaining', 'is not', null)
+    .where(sql<boolean>`${balance} >= ${spend.cost}`)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 /**
  * Adds `delta` credits (a refund when positive, an extra charge when negative), clamping at zero.
  * Returns the new balance and what was actually charged or refunded.
