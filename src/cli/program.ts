@@ -20,6 +20,7 @@ import {
   pendingMigrations,
 } from '../storage/migrations.ts';
 import { buildCommit, VERSION } from '../version.ts';
+import { registerUserSetLimits } from './commands/user-set-limits.ts';
 import type { Output } from './output.ts';
 
 export interface CliContext {
@@ -212,6 +213,11 @@ export function buildProgram(ctx: CliContext): Command {
         output.out(`${updated.email} is now on plan ${updated.plan}`);
       });
     });
+  registerUserSetLimits(user, {
+    output,
+    withServices: (fn) => withServices(ctx.loadConfig(), fn),
+    userIdFor,
+  });
 
   const token = program.command('token').description('Management and service tokens');
   token

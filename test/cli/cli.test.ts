@@ -41,7 +41,9 @@ describe.each(DATABASES)('keyward CLI on $name', (kind) => {
 
   it('migrate applies the migrations once', async () => {
     const { run } = cli(env);
-    expect(await run('migrate')).toBe('applied: 0001_initial, 0002_normalised_emails');
+    expect(await run('migrate')).toBe(
+      'applied: 0001_initial, 0002_normalised_emails, 0007_owner_balances',
+    );
     expect(await run('migrate')).toBe('database is up to date');
   });
 
@@ -60,6 +62,34 @@ describe.each(DATABASES)('keyward CLI on $name', (kind) => {
     ).toMatch(/^created admin admin@example.com \(usr_[a-z2-7]+\) on plan free$/);
     expect(await run('user', 'set-plan', '--email', 'admin@example.com', '--plan', 'pro')).toBe(
       'admin@example.com is now on plan pro',
+    );
+    // Owner balances: the account's own limits and credits, shared by all its keys.
+    expect(
+      await run(
+        'user',
+        'set-limits',
+        '--email',
+        'admin@example.com',
+        '--rate',
+        '100/1m',
+        '--daily-requests',
+        '1000',
+        '--credits',
+        '5000',
+        '--refill',
+        '5000/monthly',
+      ),
+    ).toBe(
+      'admin@example.com: limits 100 per 1m, 1000 requests/day; 5000 credits (refilled to 5000 monthly); shared by all its keys',
+    );
+    expect(await run('user', 'set-limits', '--email', 'admin@example.com', '--clear-limits')).toBe(
+      'admin@example.com: limits none; 5000 credits (refilled to 5000 monthly); shared by all its keys',
+    );
+    await expect(
+      run('user', 'set-limits', '--email', 'admin@example.com', '--rate', '100/1x'),
+    ).rejects.toMatchObject({ code: 'commander.invalidArgument' });
+    await expect(run('user', 'set-limits', '--email', 'admin@example.com')).rejects.toThrow(
+      /nothing to set/,
     );
     const token = await run(
       'token',
@@ -193,6 +223,7 @@ describe('keyward CLI without a database', () => {
       ['migrate'],
       ['user', 'create'],
       ['user', 'set-plan'],
+      ['user', 'set-limits'],
       ['token', 'create'],
       ['keys', 'list'],
       ['keys', 'create'],
