@@ -85,6 +85,9 @@ describe.each(DATABASES)('keyward CLI on $name', (kind) => {
     expect(await run('user', 'set-limits', '--email', 'admin@example.com', '--clear-limits')).toBe(
       'admin@example.com: limits none; 5000 credits (refilled to 5000 monthly); shared by all its keys',
     );
+    expect(
+      await run('user', 'set-limits', '--email', 'admin@example.com', '--credits', 'unlimited'),
+    ).toBe('admin@example.com: limits none; unlimited credits; shared by all its keys');
     await expect(
       run('user', 'set-limits', '--email', 'admin@example.com', '--rate', '100/1x'),
     ).rejects.toMatchObject({ code: 'commander.invalidArgument' });

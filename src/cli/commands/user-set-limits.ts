@@ -12,7 +12,7 @@ interface SetLimitsOptions {
   monthlyRequests?: number;
   monthlyAmount?: number;
   clearLimits?: boolean;
-  credits?: number | null;
+  credits?: number | 'unlimited';
   refill?: { amount: number; interval: 'daily' | 'monthly' };
 }
 
@@ -33,8 +33,9 @@ function rateRule(text: string, previous: string[] = []): string[] {
   return [...previous, text];
 }
 
-function credits(text: string): number | null {
-  return text === 'unlimited' ? null : count(text);
+/** A sentinel, not null: commander stores a parser's null as an empty string. */
+function credits(text: string): number | 'unlimited' {
+  return text === 'unlimited' ? 'unlimited' : count(text);
 }
 
 function refill(text: string): { amount: number; interval: 'daily' | 'monthly' } {
@@ -123,7 +124,10 @@ export function registerUserSetLimits(
       const balance: Credits | undefined =
         options.credits === undefined
           ? undefined
-          : { remaining: options.credits, refill: options.refill ?? null };
+          : {
+              remaining: options.credits === 'unlimited' ? null : options.credits,
+              refill: options.refill ?? null,
+            };
       if (limits === undefined && balance === undefined)
         throw new InvalidArgumentError(
           'nothing to set: give limit flags, --clear-limits or --credits',
