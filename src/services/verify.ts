@@ -164,8 +164,9 @@ class KeyCreditsRefused extends Error {}
 
 /**
  * The hot path. Checks in SPEC §3 order — lookup, status, IP, permission and resource, cost,
- * rate limits, quotas, credits — and the first failure decides; nothing is charged for a refused
- * request. A cached key with no credits costs one SHA-256, one map lookup and (with limits) one
+ * rate limits, quotas, credits, each of the last three for the key and then for its owner when
+ * the account has balances of its own — and the first failure decides; nothing is charged (to the
+ * key or its owner) for a refused request. A cached key with no credits costs one SHA-256, one map lookup and (with limits) one
  * limiter call, and returns synchronously; the database is touched only on a cache miss, to start
  * a quota counter the limiter does not have (a new period, or a Redis that lost its data), and to
  * spend credits (the one durable, atomic write credits need).
