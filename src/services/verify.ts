@@ -147,7 +147,7 @@ export function compileKey(
   };
 }
 
-/** What a key (or an owner) used so far in the current day and month, read when the limiter has no counter. */
+/** What a key (or an owner) used so far this day and month, read when the limiter has no counter. */
 interface QuotaSeed {
   today: UsageTotals;
   monthToDate: UsageTotals;
@@ -166,10 +166,11 @@ class KeyCreditsRefused extends Error {}
  * The hot path. Checks in SPEC §3 order — lookup, status, IP, permission and resource, cost,
  * rate limits, quotas, credits, each of the last three for the key and then for its owner when
  * the account has balances of its own — and the first failure decides; nothing is charged (to the
- * key or its owner) for a refused request. A cached key with no credits costs one SHA-256, one map lookup and (with limits) one
- * limiter call, and returns synchronously; the database is touched only on a cache miss, to start
- * a quota counter the limiter does not have (a new period, or a Redis that lost its data), and to
- * spend credits (the one durable, atomic write credits need).
+ * key or its owner) for a refused request. A cached key with no credits costs one SHA-256, one
+ * map lookup and (with limits) one limiter call, and returns synchronously; the database is
+ * touched only on a cache miss, to start a quota counter the limiter does not have (a new period,
+ * or a Redis that lost its data), and to spend credits (the one durable, atomic write credits
+ * need).
  */
 export class VerifyService {
   private readonly db: Kysely<Database>;
@@ -180,7 +181,7 @@ export class VerifyService {
   private readonly limiter: Limiter;
   private readonly calendar: CalendarDays;
   private readonly isKeyShape: (candidate: string) => boolean;
-  /** Usage reads in progress, by key or owner id: concurrent requests that find no counter share one. */
+  /** Usage reads in progress, by key or owner id: requests that find no counter share one. */
   private readonly seeding = new Map<string, Promise<QuotaSeed>>();
 
   constructor(deps: {
