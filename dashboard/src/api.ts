@@ -23,6 +23,8 @@ export interface Credits {
   remaining: number | null;
   refill?: { amount: number; interval: 'daily' | 'monthly' } | null;
 }
+/** An account's own limits, shared by all its keys (owner balances). */
+export type OwnerLimits = Pick<Limits, 'rate' | 'daily' | 'monthly'>;
 
 export interface ApiKey {
   object: 'api_key';
@@ -71,6 +73,8 @@ export interface User {
   plan: string;
   disabled: boolean;
   created_at: string;
+  limits: OwnerLimits;
+  credits: Credits;
 }
 
 export interface Me {
@@ -529,8 +533,10 @@ export const api = {
 
   listUsers: (cursor?: string) =>
     request<Page<User, string>>('GET', `/v1/admin/users${query({ limit: 50, cursor })}`),
-  updateUser: (userId: string, body: { plan?: string; disabled?: boolean }) =>
-    request<User>('PATCH', `/v1/admin/users/${id(userId)}`, body),
+  updateUser: (
+    userId: string,
+    body: { plan?: string; disabled?: boolean; limits?: OwnerLimits; credits?: Credits },
+  ) => request<User>('PATCH', `/v1/admin/users/${id(userId)}`, body),
   authOptions: () =>
     request<AuthOptions>('GET', '/v1/auth/options', undefined, { anonymous: true }),
   forgotPassword: (email: string) =>

@@ -185,8 +185,8 @@ export type paths = {
     options?: never;
     head?: never;
     /**
-     * Change a user's plan or disable the account
-     * @description Disabling ends the sessions and refuses the keys and tokens of the account at once.
+     * Change a user's plan, limits or credits, or disable the account
+     * @description Disabling ends the sessions and refuses the keys and tokens of the account at once. `limits` (rate rules, daily and monthly quotas) and `credits` (a balance with an optional refill) are the account's own, shared by all its keys: every verification checks the key's own limits and then these, atomically, and a refusal by these says `scope: "owner"`. Each replaces the previous value whole; `{}` and `{"remaining": null}` remove them. Every node sees the change on the next verification.
      */
     patch: operations['updateUser'];
     trace?: never;
@@ -686,7 +686,19 @@ export type components = {
      *         "role": "user",
      *         "plan": "free",
      *         "disabled": false,
-     *         "created_at": "2026-06-01T12:00:00.000Z"
+     *         "created_at": "2026-06-01T12:00:00.000Z",
+     *         "limits": {
+     *           "daily": {
+     *             "requests": 1000
+     *           }
+     *         },
+     *         "credits": {
+     *           "remaining": 4200,
+     *           "refill": {
+     *             "amount": 5000,
+     *             "interval": "monthly"
+     *           }
+     *         }
      *       },
      *       "keys": [
      *         {
@@ -1210,7 +1222,19 @@ export type components = {
      *         "role": "user",
      *         "plan": "free",
      *         "disabled": false,
-     *         "created_at": "2026-06-01T12:00:00.000Z"
+     *         "created_at": "2026-06-01T12:00:00.000Z",
+     *         "limits": {
+     *           "daily": {
+     *             "requests": 1000
+     *           }
+     *         },
+     *         "credits": {
+     *           "remaining": 4200,
+     *           "refill": {
+     *             "amount": 5000,
+     *             "interval": "monthly"
+     *           }
+     *         }
      *       },
      *       "csrf_token": "Xb3k9Qe1Zr7Tn2Lw5Vy8Pc4Hd6Jm0Sf",
      *       "ip": "203.0.113.7",
@@ -1296,6 +1320,11 @@ export type components = {
         param?: string;
         /** @description Quote it when asking about this request */
         request_id: string;
+        /**
+         * @description On a refused API key (key-holder routes, gateway): `owner` when the account's shared limits or credits refused (owner balances), `key` otherwise
+         * @enum {unknown}
+         */
+        scope?: 'key' | 'owner';
       };
     };
     /**
@@ -1623,7 +1652,19 @@ export type components = {
      *         "role": "user",
      *         "plan": "free",
      *         "disabled": false,
-     *         "created_at": "2026-06-01T12:00:00.000Z"
+     *         "created_at": "2026-06-01T12:00:00.000Z",
+     *         "limits": {
+     *           "daily": {
+     *             "requests": 1000
+     *           }
+     *         },
+     *         "credits": {
+     *           "remaining": 4200,
+     *           "refill": {
+     *             "amount": 5000,
+     *             "interval": "monthly"
+     *           }
+     *         }
      *       },
      *       "csrf_token": "Xb3k9Qe1Zr7Tn2Lw5Vy8Pc4Hd6Jm0Sf"
      *     }
@@ -1641,7 +1682,8 @@ export type components = {
      *       "adjusted": 3,
      *       "credits": {
      *         "remaining": 993
-     *       }
+     *       },
+     *       "owner_credits": null
      *     }
      */
     Settlement: {
@@ -1652,6 +1694,10 @@ export type components = {
         remaining: number | null;
       };
       key_id: string;
+      /** @description The account's shared balance afterwards, when the settlement moved it (owner balances) */
+      owner_credits?: {
+        remaining: number;
+      } | null;
       /** @description What the verification reserved (its cost) */
       reserved: number;
     };
@@ -1850,15 +1896,53 @@ export type components = {
      *       "role": "user",
      *       "plan": "free",
      *       "disabled": false,
-     *       "created_at": "2026-06-01T12:00:00.000Z"
+     *       "created_at": "2026-06-01T12:00:00.000Z",
+     *       "limits": {
+     *         "daily": {
+     *           "requests": 1000
+     *         }
+     *       },
+     *       "credits": {
+     *         "remaining": 4200,
+     *         "refill": {
+     *           "amount": 5000,
+     *           "interval": "monthly"
+     *         }
+     *       }
      *     }
      */
     User: {
       /** Format: date-time */
       created_at: string;
+      /** @description The account's own credits, shared by all its keys and spent after each key's own; `remaining: null` = unlimited */
+      credits: {
+        refill?: {
+          amount: number;
+          /** @enum {unknown} */
+          interval: 'daily' | 'monthly';
+        } | null;
+        /** @description null = unlimited */
+        remaining: number | null;
+      };
       disabled: boolean;
       email: string;
       id: string;
+      /** @description The account's own rate limits and quotas, shared by all its keys and checked after each key's own; `{}` = none */
+      limits: {
+        daily?: {
+          amount?: number;
+          requests?: number;
+        };
+        monthly?: {
+          amount?: number;
+          requests?: number;
+        };
+        rate?: {
+          limit: number;
+          /** @description Window such as 1s, 1m, 1h, 1d */
+          window: string;
+        }[];
+      };
       plan: string;
       /** @enum {unknown} */
       role: 'user' | 'admin';
@@ -1873,7 +1957,19 @@ export type components = {
      *           "role": "user",
      *           "plan": "free",
      *           "disabled": false,
-     *           "created_at": "2026-06-01T12:00:00.000Z"
+     *           "created_at": "2026-06-01T12:00:00.000Z",
+     *           "limits": {
+     *             "daily": {
+     *               "requests": 1000
+     *             }
+     *           },
+     *           "credits": {
+     *             "remaining": 4200,
+     *             "refill": {
+     *               "amount": 5000,
+     *               "interval": "monthly"
+     *             }
+     *           }
      *         }
      *       ],
      *       "next_cursor": null
@@ -1920,6 +2016,8 @@ export type components = {
      *       "credits": {
      *         "remaining": null
      *       },
+     *       "owner_credits": null,
+     *       "scope": null,
      *       "retry_after": null
      *     }
      */
@@ -1950,6 +2048,10 @@ export type components = {
         [key: string]: unknown;
       };
       name: string | null;
+      /** @description The account's shared balance after this request, when the owner has limited credits (owner balances) */
+      owner_credits?: {
+        remaining: number;
+      } | null;
       owner_id: string | null;
       /** @description Empty unless valid */
       permissions: string[];
@@ -1972,6 +2074,11 @@ export type components = {
       } | null;
       /** @description Seconds, for RATE_LIMITED and QUOTA_EXCEEDED */
       retry_after: number | null;
+      /**
+       * @description On a refusal: `owner` when the account's shared rate limit, quota or credits refused (owner balances), `key` for the key's own; null when valid
+       * @enum {string|null}
+       */
+      scope?: 'key' | 'owner' | null;
       valid: boolean;
       /** @description Quote it in POST /v1/usage to settle usage-based billing */
       verification_id: string;
@@ -2077,7 +2184,19 @@ export interface operations {
            *         "role": "user",
            *         "plan": "free",
            *         "disabled": false,
-           *         "created_at": "2026-06-01T12:00:00.000Z"
+           *         "created_at": "2026-06-01T12:00:00.000Z",
+           *         "limits": {
+           *           "daily": {
+           *             "requests": 1000
+           *           }
+           *         },
+           *         "credits": {
+           *           "remaining": 4200,
+           *           "refill": {
+           *             "amount": 5000,
+           *             "interval": "monthly"
+           *           }
+           *         }
            *       },
            *       "keys": [
            *         {
@@ -3013,7 +3132,19 @@ export interface operations {
            *           "role": "user",
            *           "plan": "free",
            *           "disabled": false,
-           *           "created_at": "2026-06-01T12:00:00.000Z"
+           *           "created_at": "2026-06-01T12:00:00.000Z",
+           *           "limits": {
+           *             "daily": {
+           *               "requests": 1000
+           *             }
+           *           },
+           *           "credits": {
+           *             "remaining": 4200,
+           *             "refill": {
+           *               "amount": 5000,
+           *               "interval": "monthly"
+           *             }
+           *           }
            *         }
            *       ],
            *       "next_cursor": null
@@ -3237,11 +3368,54 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "plan": "pro"
+         *       "limits": {
+         *         "rate": [
+         *           {
+         *             "limit": 100,
+         *             "window": "1m"
+         *           }
+         *         ],
+         *         "daily": {
+         *           "requests": 1000
+         *         }
+         *       },
+         *       "credits": {
+         *         "remaining": 5000,
+         *         "refill": {
+         *           "amount": 5000,
+         *           "interval": "monthly"
+         *         }
+         *       }
          *     }
          */
         'application/json': {
+          /** @description The account's own credits, shared by all its keys and spent after each key's own; `remaining: null` = unlimited */
+          credits?: {
+            refill?: {
+              amount: number;
+              /** @enum {unknown} */
+              interval: 'daily' | 'monthly';
+            } | null;
+            /** @description null = unlimited */
+            remaining: number | null;
+          };
           disabled?: boolean;
+          /** @description The account's own rate limits and quotas, shared by all its keys and checked after each key's own; `{}` = none */
+          limits?: {
+            daily?: {
+              amount?: number;
+              requests?: number;
+            };
+            monthly?: {
+              amount?: number;
+              requests?: number;
+            };
+            rate?: {
+              limit: number;
+              /** @description Window such as 1s, 1m, 1h, 1d */
+              window: string;
+            }[];
+          };
           plan?: string;
         };
       };
@@ -3260,7 +3434,19 @@ export interface operations {
            *       "role": "user",
            *       "plan": "free",
            *       "disabled": false,
-           *       "created_at": "2026-06-01T12:00:00.000Z"
+           *       "created_at": "2026-06-01T12:00:00.000Z",
+           *       "limits": {
+           *         "daily": {
+           *           "requests": 1000
+           *         }
+           *       },
+           *       "credits": {
+           *         "remaining": 4200,
+           *         "refill": {
+           *           "amount": 5000,
+           *           "interval": "monthly"
+           *         }
+           *       }
            *     }
            */
           'application/json': components['schemas']['User'];
@@ -3705,7 +3891,19 @@ export interface operations {
            *         "role": "user",
            *         "plan": "free",
            *         "disabled": false,
-           *         "created_at": "2026-06-01T12:00:00.000Z"
+           *         "created_at": "2026-06-01T12:00:00.000Z",
+           *         "limits": {
+           *           "daily": {
+           *             "requests": 1000
+           *           }
+           *         },
+           *         "credits": {
+           *           "remaining": 4200,
+           *           "refill": {
+           *             "amount": 5000,
+           *             "interval": "monthly"
+           *           }
+           *         }
            *       },
            *       "csrf_token": "Xb3k9Qe1Zr7Tn2Lw5Vy8Pc4Hd6Jm0Sf"
            *     }
@@ -4058,7 +4256,19 @@ export interface operations {
            *         "role": "user",
            *         "plan": "free",
            *         "disabled": false,
-           *         "created_at": "2026-06-01T12:00:00.000Z"
+           *         "created_at": "2026-06-01T12:00:00.000Z",
+           *         "limits": {
+           *           "daily": {
+           *             "requests": 1000
+           *           }
+           *         },
+           *         "credits": {
+           *           "remaining": 4200,
+           *           "refill": {
+           *             "amount": 5000,
+           *             "interval": "monthly"
+           *           }
+           *         }
            *       },
            *       "csrf_token": "Xb3k9Qe1Zr7Tn2Lw5Vy8Pc4Hd6Jm0Sf"
            *     }
@@ -4313,7 +4523,19 @@ export interface operations {
            *         "role": "user",
            *         "plan": "free",
            *         "disabled": false,
-           *         "created_at": "2026-06-01T12:00:00.000Z"
+           *         "created_at": "2026-06-01T12:00:00.000Z",
+           *         "limits": {
+           *           "daily": {
+           *             "requests": 1000
+           *           }
+           *         },
+           *         "credits": {
+           *           "remaining": 4200,
+           *           "refill": {
+           *             "amount": 5000,
+           *             "interval": "monthly"
+           *           }
+           *         }
            *       },
            *       "csrf_token": "Xb3k9Qe1Zr7Tn2Lw5Vy8Pc4Hd6Jm0Sf",
            *       "ip": "203.0.113.7",
@@ -4815,7 +5037,19 @@ export interface operations {
            *         "role": "user",
            *         "plan": "free",
            *         "disabled": false,
-           *         "created_at": "2026-06-01T12:00:00.000Z"
+           *         "created_at": "2026-06-01T12:00:00.000Z",
+           *         "limits": {
+           *           "daily": {
+           *             "requests": 1000
+           *           }
+           *         },
+           *         "credits": {
+           *           "remaining": 4200,
+           *           "refill": {
+           *             "amount": 5000,
+           *             "interval": "monthly"
+           *           }
+           *         }
            *       },
            *       "csrf_token": "Xb3k9Qe1Zr7Tn2Lw5Vy8Pc4Hd6Jm0Sf"
            *     }
@@ -7376,7 +7610,8 @@ export interface operations {
            *       "adjusted": 3,
            *       "credits": {
            *         "remaining": 993
-           *       }
+           *       },
+           *       "owner_credits": null
            *     }
            */
           'application/json': components['schemas']['Settlement'];
@@ -7598,6 +7833,8 @@ export interface operations {
            *       "credits": {
            *         "remaining": null
            *       },
+           *       "owner_credits": null,
+           *       "scope": null,
            *       "retry_after": null
            *     }
            */

@@ -188,6 +188,7 @@ export function createServices(
     throttle: new LoginThrottle(config.loginThrottle, clock),
     invalidator,
     usage,
+    calendar: usage.calendar,
   });
   const mailer =
     options.mailer !== undefined

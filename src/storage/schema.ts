@@ -33,6 +33,13 @@ export interface UsersTable {
   disabled: number;
   created_at: number;
   updated_at: number;
+  /** The account's own limits (JSON, shared by all its keys); null = none. */
+  limits: string | null;
+  /** The account's own credit balance, shared by all its keys; null = unlimited. */
+  credits_remaining: number | null;
+  credits_refill: string | null;
+  /** The refill period the account's balance was last refilled for. */
+  credits_refill_period: string | null;
 }
 
 export interface SessionsTable {
@@ -160,6 +167,8 @@ export interface CreditReservationsTable {
   reserved: number;
   created_at: number;
   settled_at: number | null;
+  /** Set when the reservation debited the key owner's credits too (owner balances). */
+  owner_id: string | null;
 }
 
 /** The outbox: one row per event, written in the transaction of the change that caused it. */

@@ -635,6 +635,46 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
     }
   }, 60_000);
 
+  it("an admin sets an account's own limits and credits; the account page shows them, read-only", async () => {
+    const address = email('balances-admin');
+    const password = 'a long admin password';
+    await server.services.accounts.createUser(CLI_ACTOR, {
+      email: address,
+      password,
+      role: 'admin',
+    });
+    await server.services.accounts.createUser(CLI_ACTOR, {
+      email: email('shared'),
+      password: 'the shared account password',
+      role: 'user',
+    });
+    const { page } = await newPage();
+    await page.goto(`${base}/login`);
+    await signIn(page, address, password);
+    await page.getByRole('link', { name: 'Users' }).click();
+    await page.getByRole('button', { name: 'Account limits of shared@example.com' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Account limits of shared@example.com' });
+    await dialog.getByLabel('Requests per day').fill('1000');
+    await dialog.getByLabel('Credits').fill('4200');
+    await dialog.getByLabel('Refill to').fill('5000');
+    await dialog.getByRole('button', { name: 'Save limits' }).click();
+    await page.getByText('Account limits of shared@example.com saved.').waitFor();
+    const summary = '1,000 requests/day shared by all keys, 4,200 of 5,000 credits left';
+    await row(page, 'shared@example.com').getByText(summary).waitFor();
+    await shot(page, 'admin-users-limits');
+
+    const user = await newPage();
+    await user.page.goto(`${base}/login`);
+    await signIn(user.page, email('shared'), 'the shared account password');
+    await user.page.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
+    await user.page.getByRole('link', { name: 'Account' }).click();
+    expect(await user.page.getByTestId('account-limits').textContent()).toBe(
+      `Account limits: ${summary}`,
+    );
+    // Read-only for the account itself: nothing on the page edits them.
+    expect(await user.page.getByRole('button', { name: /limits/i }).count()).toBe(0);
+  }, 60_000);
+
   it('raised no page errors or console errors (a CSP violation would be one)', () => {
     expect(problems).toEqual([]);
   });

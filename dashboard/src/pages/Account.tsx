@@ -7,7 +7,7 @@ import {
   setCsrfToken,
 } from '../api.ts';
 import { Alert, Button, Field, PageHeader } from '../components/ui.tsx';
-import { formatDate } from '../format.ts';
+import { describeAccountLimits, formatDate } from '../format.ts';
 import { Link } from '../router.tsx';
 import { useSession } from '../session.ts';
 
@@ -181,6 +181,7 @@ export function Account() {
   }, [refresh]);
 
   const share = keys_limit === null || keys_limit === 0 ? 0 : Math.min(1, keys_used / keys_limit);
+  const accountLimits = describeAccountLimits(me.user);
 
   return (
     <>
@@ -211,6 +212,17 @@ export function Account() {
               Keys that are revoked, expired or deleted do not count. To change plan, ask the
               operator of this Keyward server.
             </p>
+            {accountLimits !== null && (
+              <>
+                <p className="plan-count" data-testid="account-limits">
+                  Account limits: {accountLimits}
+                </p>
+                <p className="hint">
+                  Set by the operator. They apply to all your keys together, after each key's own
+                  limits.
+                </p>
+              </>
+            )}
             <p>
               <Link to="/keys">Manage your keys →</Link>
             </p>

@@ -6,9 +6,21 @@ import { loggablePath } from '../../logger.ts';
 import type { StoreHealth } from '../../storage/database.ts';
 import { addSecurityHeaders } from './security-headers.ts';
 
-export function errorBody(code: ErrorCode, message: string, requestId: string, param?: string) {
+export function errorBody(
+  code: ErrorCode,
+  message: string,
+  requestId: string,
+  param?: string,
+  scope?: 'key' | 'owner',
+) {
   return {
-    error: { code, message, request_id: requestId, ...(param !== undefined && { param }) },
+    error: {
+      code,
+      message,
+      request_id: requestId,
+      ...(param !== undefined && { param }),
+      ...(scope !== undefined && { scope }),
+    },
   };
 }
 
@@ -129,7 +141,7 @@ export function registerErrorHandling(app: FastifyInstance, health: StoreHealth)
       if (error.headers) reply.headers(error.headers);
       return reply
         .status(error.status)
-        .send(errorBody(error.code, error.message, request.id, error.param));
+        .send(errorBody(error.code, error.message, request.id, error.param, error.scope));
     }
     if (clientWentAway(request)) {
       request.log.info({ req: request }, 'client closed the connection');
