@@ -115,6 +115,11 @@ export function buildProgram(ctx: CliContext): Command {
       const logger = createLogger(config.logLevel);
       const server = await startServer(config, logger).catch((error: NodeJS.ErrnoException) => {
         if (error.code !== 'EADDRINUSE') throw error;
+        const port = (error as { port?: number }).port;
+        if (config.metrics !== null && port === config.metrics.port && port !== config.port)
+          throw new Error(
+            `${error.message}: another process is using port ${port}; stop it, or choose another port for the metrics with METRICS_PORT=…`,
+          );
         throw new Error(
           `${error.message}: another process is using port ${config.port}; stop it, or choose another port with PORT=… (and the interface with HOST=…)`,
         );
@@ -131,6 +136,8 @@ export function buildProgram(ctx: CliContext): Command {
           `Gateway listening on ${server.gateway.address}, forwarding to ${config.gateway.upstream} by ${config.gateway.routes.length} rule${config.gateway.routes.length === 1 ? '' : 's'} from ${config.gateway.routesFile}`,
         );
       }
+      if (server.metrics !== null)
+        output.out(`Prometheus metrics at ${server.metrics.address}/metrics`);
       if (!(await server.services.accounts.hasAnyUser())) {
         output.out('No account exists yet. Create the first admin with:');
         output.out(
