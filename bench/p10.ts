@@ -6,7 +6,11 @@
  * one SQLite file would invalidate each other's caches), the servers pinned to the server core
  * and wrk to the load core; the scrapes come from this process.
  *
- *   node bench/p10.ts [--rounds 5] [--duration 4] [--warmup 2] [--connections 64]
+ *   node bench/p10.ts [--rounds 5] [--duration 4] [--warmup 2] [--connections 64] [--concurrent]
+ *   node bench/p10.ts --compare logging …   # LOG_LEVEL=warn vs the default settings instead
+ *
+ * `--concurrent` runs the two servers at the same time, sharing the server core, each under its
+ * own wrk on the load core: the cross-check for a machine whose load changes faster than a round.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,8 +20,10 @@ import { createDataset } from './dataset.ts';
 import { fmt, latency, median } from './report.ts';
 import {
   type BenchServer,
+  type Entry,
   keyRoute,
   type LoadSettings,
+  measure,
   runRounds,
   type Sample,
   startBenchServer,
@@ -59,71 +65,137 @@ function scrapeEverySecond(url: string, scrapes: number[]): { stop(): Promise<vo
   };
 }
 
-export async function measureP10(plan: {
+export interface P10Plan {
   rounds: number;
   warmupS: number;
   connections: number;
   settings: LoadSettings;
   logLevel: string;
+  /**
+   * Run both servers at the same time (both on the server core, one wrk each on the load core)
+   * instead of one after the other: on a machine whose load changes from second to second, both
+   * sides then see the same machine, and the ratio is one of work per CPU time.
+   */
+  concurrent?: boolean;
   onSample?: (label: string, round: number, sample: Sample) => void;
-}): Promise<P10Result> {
+}
+
+/** Both entries measured at once, after a warm-up of both at once. */
+async function concurrently(entries: Entry[], plan: P10Plan, round: number): Promise<Sample[]> {
+  if (plan.warmupS > 0)
+    await Promise.all(
+      entries.map((e) => measure(e.server, e.spec, { ...plan.settings, durationS: plan.warmupS })),
+    );
+  const samples = await Promise.all(entries.map((e) => measure(e.server, e.spec, plan.settings)));
+  return samples.map((sample, i) => {
+    const entry = entries[i] as Entry;
+    const labelled = { ...sample, server: entry.label };
+    plan.onSample?.(entry.label, round, labelled);
+    return labelled;
+  });
+}
+
+interface Side {
+  label: string;
+  /** bench/server.ts arguments besides the mode and the database. */
+  args: string[];
+  /** Scrape this side's /metrics every second while the round runs. */
+  scraped: boolean;
+}
+
+/**
+ * Fresh processes for both sides every round, each on its own copy of the dataset; interleaved
+ * (or, with `concurrent`, simultaneous) P1 loads. Returns the samples of each side.
+ */
+async function measurePair(
+  plan: P10Plan,
+  sides: [Side, Side],
+): Promise<{ a: Sample[]; b: Sample[]; scrapes: number[]; exposition: number }> {
   const work = await mkdtemp(join(tmpdir(), 'kw-p10-'));
-  const result: P10Result = { off: [], on: [], scrapes: [], exposition: 0 };
+  const out = { a: [] as Sample[], b: [] as Sample[], scrapes: [] as number[], exposition: 0 };
   try {
-    const plain = await createDataset({ dbPath: join(work, 'off.db') });
-    const metered = await createDataset({ dbPath: join(work, 'on.db') });
+    const data = [
+      await createDataset({ dbPath: join(work, 'a.db') }),
+      await createDataset({ dbPath: join(work, 'b.db') }),
+    ];
     for (let round = 0; round < plan.rounds; round++) {
       const started: BenchServer[] = [];
-      let scraper: { stop(): Promise<void> } | null = null;
+      const scrapers: { url: string; scraper: { stop(): Promise<void> } }[] = [];
       try {
-        const off = await startBenchServer('Keyward', [
-          ...['--mode', 'keyward', '--db', plain.dbPath, '--log-level', plan.logLevel],
-        ]);
-        started.push(off);
-        const on = await startBenchServer('Keyward, METRICS_PORT set', [
-          ...['--mode', 'keyward', '--db', metered.dbPath, '--log-level', plan.logLevel],
-          ...['--set', 'METRICS_PORT=0'],
-        ]);
-        started.push(on);
-        if (on.metricsUrl === null) throw new Error('the metrics listener did not start');
-        const metricsUrl = `${on.metricsUrl}/metrics`;
-        scraper = scrapeEverySecond(metricsUrl, result.scrapes);
-        const [a, b] = (await runRounds(
-          'P10',
-          [
-            { label: 'metrics off', server: off, spec: keyRoute(plain.key, plan.connections) },
-            {
-              label: 'METRICS_PORT set, scraped every second',
-              server: on,
-              spec: keyRoute(metered.key, plan.connections),
-            },
-          ],
-          {
-            rounds: 1,
-            warmupS: plan.warmupS,
-            settings: plan.settings,
-            firstRound: round,
-            onSample: (entry, _r, sample) => plan.onSample?.(entry.label, round, sample),
-          },
-        )) as [Sample[], Sample[]];
-        await scraper.stop();
-        scraper = null;
-        const text = await (await fetch(metricsUrl)).text();
-        result.exposition = Buffer.byteLength(text);
-        // The load really was counted: the metered server's verifications are in the exposition.
-        if (!/keyward_verifications_total\{route="key_holder",code="VALID"\} [1-9]/.test(text))
-          throw new Error('the metered server did not count its verifications');
-        result.off.push(...a);
-        result.on.push(...b);
+        const entries: Entry[] = [];
+        for (const [i, side] of sides.entries()) {
+          const dataset = data[i] as (typeof data)[number];
+          const server = await startBenchServer(side.label, [
+            ...['--mode', 'keyward', '--db', dataset.dbPath, ...side.args],
+          ]);
+          started.push(server);
+          if (side.scraped) {
+            if (server.metricsUrl === null) throw new Error('the metrics listener did not start');
+            const url = `${server.metricsUrl}/metrics`;
+            scrapers.push({ url, scraper: scrapeEverySecond(url, out.scrapes) });
+          }
+          entries.push({
+            label: side.label,
+            server,
+            spec: keyRoute(dataset.key, plan.connections),
+          });
+        }
+        const [a, b] = (
+          plan.concurrent
+            ? (await concurrently(entries, plan, round)).map((sample) => [sample])
+            : await runRounds('P10', entries, {
+                rounds: 1,
+                warmupS: plan.warmupS,
+                settings: plan.settings,
+                firstRound: round,
+                onSample: (entry, _r, sample) => plan.onSample?.(entry.label, round, sample),
+              })
+        ) as [Sample[], Sample[]];
+        for (const { url, scraper } of scrapers.splice(0)) {
+          await scraper.stop();
+          const text = await (await fetch(url)).text();
+          out.exposition = Buffer.byteLength(text);
+          // The load really was counted: the verifications are in the exposition.
+          if (!/keyward_verifications_total\{route="key_holder",code="VALID"\} [1-9]/.test(text))
+            throw new Error('the metered server did not count its verifications');
+        }
+        out.a.push(...a);
+        out.b.push(...b);
       } finally {
-        await scraper?.stop().catch(() => {});
+        for (const { scraper } of scrapers) await scraper.stop().catch(() => {});
         for (const s of started) await s.stop();
       }
     }
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-  return result;
+  return out;
+}
+
+/** P10: Keyward without METRICS_PORT vs with it, scraped every second. */
+export async function measureP10(plan: P10Plan): Promise<P10Result> {
+  const { a, b, scrapes, exposition } = await measurePair(plan, [
+    { label: 'metrics off', args: ['--log-level', plan.logLevel], scraped: false },
+    {
+      label: 'METRICS_PORT set, scraped every second',
+      args: ['--log-level', plan.logLevel, '--set', 'METRICS_PORT=0'],
+      scraped: true,
+    },
+  ]);
+  return { off: a, on: b, scrapes, exposition };
+}
+
+/**
+ * The logging cross-check of issue 15: Keyward at LOG_LEVEL=warn vs the default settings
+ * (LOG_LEVEL=info, ACCESS_LOG=errors), same pairing as P10 (bench/run.ts reports the same
+ * comparison as P1's "default settings" row, each side against the bare baseline).
+ */
+export async function measureLogLevels(plan: P10Plan): Promise<{ warn: Sample[]; info: Sample[] }> {
+  const { a, b } = await measurePair(plan, [
+    { label: 'LOG_LEVEL=warn', args: ['--log-level', 'warn'], scraped: false },
+    { label: 'default settings (LOG_LEVEL=info)', args: ['--log-level', 'info'], scraped: false },
+  ]);
+  return { warn: a, info: b };
 }
 
 if (import.meta.main) {
@@ -134,6 +206,8 @@ if (import.meta.main) {
       warmup: { type: 'string', default: '2' },
       connections: { type: 'string', default: '64' },
       'log-level': { type: 'string', default: 'warn' },
+      concurrent: { type: 'boolean', default: false },
+      compare: { type: 'string', default: 'metrics' },
     },
   });
   if (!HAVE_WRK) {
@@ -141,25 +215,36 @@ if (import.meta.main) {
     process.exit(2);
   }
   const work = await mkdtemp(join(tmpdir(), 'kw-p10-wrk-'));
-  const result = await measureP10({
+  const plan: P10Plan = {
     rounds: Number(values.rounds),
     warmupS: Number(values.warmup),
     connections: Number(values.connections),
     settings: { durationS: Number(values.duration), useWrk: true, scriptDir: work },
     logLevel: values['log-level'],
+    concurrent: values.concurrent,
     onSample: (label, round, s) =>
       console.log(
         `round ${round + 1} · ${label}: ${fmt.int(s.rps)} req/s, p50 ${fmt.ms(s.p50Ms)} / p99 ${fmt.ms(s.p99Ms)} ms, server CPU ${fmt.pct(s.serverCpuPct / 100)}, per CPU-s ${fmt.int(s.perCpuSecond)}${s.problem === null ? '' : ` — ${s.problem}`}`,
       ),
-  });
+  };
+  const logging = values.compare === 'logging';
+  const result = logging
+    ? await measureLogLevels(plan).then((r) => ({
+        off: r.warn,
+        on: r.info,
+        scrapes: [] as number[],
+        exposition: 0,
+      }))
+    : await measureP10(plan);
   await rm(work, { recursive: true, force: true });
   const ratios = result.on.map((s, i) => s.rps / (result.off[i] as Sample).rps);
   const cpuRatios = result.on.map(
     (s, i) => s.perCpuSecond / (result.off[i] as Sample).perCpuSecond,
   );
   const rps = (s: Sample[]) => median(s.map((x) => x.rps));
+  const [on, off] = logging ? ['LOG_LEVEL=info', 'LOG_LEVEL=warn'] : ['metrics on', 'off'];
   console.log(
-    `\nP10: metrics on ${fmt.int(rps(result.on))} req/s (${latency(result.on)} ms), off ${fmt.int(rps(result.off))} req/s (${latency(result.off)} ms); ${result.scrapes.length} scrapes, median ${fmt.ms(median(result.scrapes))} ms, ${fmt.int(result.exposition)} bytes`,
+    `\n${logging ? 'Logging' : 'P10'}${plan.concurrent ? ' (concurrent)' : ''}: ${on} ${fmt.int(rps(result.on))} req/s (${latency(result.on)} ms), ${off} ${fmt.int(rps(result.off))} req/s (${latency(result.off)} ms)${logging ? '' : `; ${result.scrapes.length} scrapes, median ${fmt.ms(median(result.scrapes))} ms, ${fmt.int(result.exposition)} bytes`}`,
   );
   console.log(
     `ratio (median of per-round pairs): ${fmt.pct(median(ratios))} (costs ${fmt.pct(1 - median(ratios))}), per CPU-s ${fmt.pct(median(cpuRatios))}; rounds: ${ratios.map((r) => fmt.pct(r)).join(', ')}`,
