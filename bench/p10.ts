@@ -8,6 +8,7 @@
  *
  *   node bench/p10.ts [--rounds 5] [--duration 4] [--warmup 2] [--connections 64] [--concurrent]
  *   node bench/p10.ts --compare logging …   # LOG_LEVEL=warn vs the default settings instead
+ *   node bench/p10.ts --scrape-interval 0 …  # METRICS_PORT set, never scraped: per-request cost
  *
  * `--concurrent` runs the two servers at the same time, sharing the server core, each under its
  * own wrk on the load core: the cross-check for a machine whose load changes faster than a round.
@@ -39,8 +40,12 @@ export interface P10Result {
   exposition: number;
 }
 
-/** Fetches /metrics every second until stopped; records each scrape's time. */
-function scrapeEverySecond(url: string, scrapes: number[]): { stop(): Promise<void> } {
+/** Fetches /metrics every `intervalMs` until stopped; records each scrape's time. */
+function scrapeEvery(
+  intervalMs: number,
+  url: string,
+  scrapes: number[],
+): { stop(): Promise<void> } {
   let failed: Error | null = null;
   let inFlight: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
@@ -55,7 +60,7 @@ function scrapeEverySecond(url: string, scrapes: number[]): { stop(): Promise<vo
         failed ??= error as Error;
       }
     })();
-  }, 1000);
+  }, intervalMs);
   return {
     async stop() {
       clearInterval(timer);
@@ -77,6 +82,11 @@ export interface P10Plan {
    * sides then see the same machine, and the ratio is one of work per CPU time.
    */
   concurrent?: boolean;
+  /**
+   * How often /metrics is scraped (P10: 1000 ms); 0 sets METRICS_PORT without scraping, to tell
+   * the per-request cost from the scrapes'.
+   */
+  scrapeIntervalMs?: number;
   onSample?: (label: string, round: number, sample: Sample) => void;
 }
 
@@ -129,10 +139,15 @@ async function measurePair(
             ...['--mode', 'keyward', '--db', dataset.dbPath, ...side.args],
           ]);
           started.push(server);
+          const interval = plan.scrapeIntervalMs ?? 1000;
           if (side.scraped) {
             if (server.metricsUrl === null) throw new Error('the metrics listener did not start');
             const url = `${server.metricsUrl}/metrics`;
-            scrapers.push({ url, scraper: scrapeEverySecond(url, out.scrapes) });
+            const scraper =
+              interval > 0
+                ? scrapeEvery(interval, url, out.scrapes)
+                : { stop: () => Promise.resolve() };
+            scrapers.push({ url, scraper });
           }
           entries.push({
             label: side.label,
@@ -208,6 +223,7 @@ if (import.meta.main) {
       'log-level': { type: 'string', default: 'warn' },
       concurrent: { type: 'boolean', default: false },
       compare: { type: 'string', default: 'metrics' },
+      'scrape-interval': { type: 'string', default: '1000' },
     },
   });
   if (!HAVE_WRK) {
@@ -222,6 +238,7 @@ if (import.meta.main) {
     settings: { durationS: Number(values.duration), useWrk: true, scriptDir: work },
     logLevel: values['log-level'],
     concurrent: values.concurrent,
+    scrapeIntervalMs: Number(values['scrape-interval']),
     onSample: (label, round, s) =>
       console.log(
         `round ${round + 1} · ${label}: ${fmt.int(s.rps)} req/s, p50 ${fmt.ms(s.p50Ms)} / p99 ${fmt.ms(s.p99Ms)} ms, server CPU ${fmt.pct(s.serverCpuPct / 100)}, per CPU-s ${fmt.int(s.perCpuSecond)}${s.problem === null ? '' : ` — ${s.problem}`}`,
