@@ -192,7 +192,10 @@ export async function measureP10(plan: P10Plan): Promise<P10Result> {
   const { a, b, scrapes, exposition } = await measurePair(plan, [
     { label: 'metrics off', args: ['--log-level', plan.logLevel], scraped: false },
     {
-      label: 'METRICS_PORT set, scraped every second',
+      label:
+        (plan.scrapeIntervalMs ?? 1000) > 0
+          ? `METRICS_PORT set, scraped every ${(plan.scrapeIntervalMs ?? 1000) / 1000} s`
+          : 'METRICS_PORT set, not scraped',
       args: ['--log-level', plan.logLevel, '--set', 'METRICS_PORT=0'],
       scraped: true,
     },
