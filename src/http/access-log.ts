@@ -48,7 +48,8 @@ export interface AccessLogOptions {
  * anyway, so the decision, the metrics and the line cost no extra hook; a verification that is
  * not logged costs a few comparisons. The line holds the request id (`reqId`), method, URL with
  * secrets masked and query values dropped (`loggableUrl`), route, status, duration, client address
- * and, for a verification, its outcome code; never a header.
+ * and, for a verification, its outcome code; never a header. An answer that broke off is logged at
+ * `warn` whatever ACCESS_LOG says.
  */
 export class AccessLog extends LogController {
   private readonly everyVerification: boolean;
@@ -74,24 +75,41 @@ export class AccessLog extends LogController {
     request: FastifyRequest,
     reply: FastifyReply,
   ): void {
-    if (!this.writes && this.metrics === null) return;
+    const broken = error != null;
+    if (!this.writes && this.metrics === null && !broken) return;
     const kind = this.kind ?? request.routeKind ?? 'management';
     const status = reply.statusCode;
     const ms = reply.elapsedTime;
     const verdict = request.verdict;
     this.metrics?.request(kind, status, ms / 1000, verdict);
+    // An answer that broke off (the connection failed while it was sent) is a warning in any mode.
+    if (broken) {
+      request.log.warn(
+        { ...this.fields(request, kind, status, ms, verdict), err: error },
+        'the answer broke off',
+      );
+      return;
+    }
     if (!this.writes) return;
-    const slow = ms >= this.slowMs;
     if (
       kind !== 'management' &&
       !this.everyVerification &&
       status < 400 &&
-      !slow &&
-      error == null &&
+      ms < this.slowMs &&
       (verdict === null || verdict === 'VALID')
     )
       return;
-    const fields = {
+    request.log.info(this.fields(request, kind, status, ms, verdict), 'request');
+  }
+
+  private fields(
+    request: FastifyRequest,
+    kind: RouteKind,
+    status: number,
+    ms: number,
+    verdict: VerifyCode | null,
+  ) {
+    return {
       kind,
       method: request.method,
       url: loggableUrl(request.url),
@@ -103,13 +121,7 @@ export class AccessLog extends LogController {
       duration_ms: Math.round(ms * 100) / 100,
       ip: request.ip,
       ...(verdict !== null && { code: verdict }),
-      ...(slow && { slow: true }),
+      ...(ms >= this.slowMs && { slow: true }),
     };
-    if (error != null)
-      request.log.error(
-        { ...fields, err: { type: error.name, message: error.message } },
-        'request failed while answering',
-      );
-    else request.log.info(fields, 'request');
   }
 }

@@ -204,6 +204,24 @@ describe('slow requests', () => {
     expect(slow.lines[0]).toMatchObject({ kind: 'key_holder', slow: true, duration_ms: 500 });
   });
 
+  it('an answer that broke off is a warning whatever ACCESS_LOG says', () => {
+    const broken = answered('key_holder', 3);
+    new AccessLog({
+      mode: 'off',
+      slowMs: 500,
+      logger: broken.logger,
+      metrics: null,
+    }).requestCompleted(new Error('write EPIPE'), broken.request, broken.reply);
+    expect(broken.lines).toHaveLength(1);
+    expect(broken.lines[0]).toMatchObject({
+      level: 40,
+      msg: 'the answer broke off',
+      kind: 'key_holder',
+      url: '/v1/key',
+      err: { type: 'Error', message: 'write EPIPE' },
+    });
+  });
+
   it('off writes nothing, even for a slow request', () => {
     const slow = answered('key_holder', 10_000, 500);
     new AccessLog({
