@@ -314,6 +314,69 @@ describe.each(DATABASES)('Prometheus metrics on METRICS_PORT, $name', (kind) => 
   });
 });
 
+describe('metrics while Redis is unreachable (SQLite)', () => {
+  it('counts the limiter errors and the 503s, and reports the bus down', async () => {
+    const sqlite = DATABASES[0] as (typeof DATABASES)[number];
+    const database = await sqlite.create();
+    // Nothing listens on port 1: every Redis call fails at once.
+    const server = await startServer(
+      loadConfig({
+        DATABASE_URL: database.config.url,
+        PORT: '0',
+        METRICS_PORT: '0',
+        REDIS_URL: 'redis://127.0.0.1:1',
+        SHUTDOWN_DRAIN_DELAY: '0s',
+      }),
+      createLogger('silent'),
+    );
+    try {
+      const signup = await server.app.inject({
+        method: 'POST',
+        url: '/v1/auth/signup',
+        payload: {
+          email: uniqueEmail('redis-down'),
+          password: `pw-${randomBytes(8).toString('hex')}-long`,
+        },
+      });
+      const cookie = signup.cookies.map((c) => `${c.name}=${c.value}`).join('; ');
+      const created = await server.app.inject({
+        method: 'POST',
+        url: '/v1/keys',
+        headers: { cookie, 'x-csrf-token': signup.json().csrf_token },
+        payload: { name: 'limited', limits: { rate: [{ limit: 100, window: '1m' }] } },
+      });
+      expect(created.statusCode).toBe(201);
+      const key = created.json().key as string;
+      SECRETS_SEEN.add(key);
+      for (let i = 0; i < 3; i++) {
+        const response = await fetch(`${server.address}/v1/key`, {
+          headers: { authorization: `Bearer ${key}` },
+        });
+        await response.arrayBuffer();
+        expect(response.status).toBe(503);
+      }
+      const samples = parseExposition(
+        await (await fetch(`${server.metrics?.address}/metrics`)).text(),
+      );
+      expect(sample(samples, 'keyward_limiter_errors_total')).toBe(3);
+      expect(
+        sample(samples, 'keyward_http_requests_total', { kind: 'key_holder', status: '503' }),
+      ).toBe(3);
+      expect(sample(samples, 'keyward_invalidation_bus_connected', { bus: 'redis' })).toBe(0);
+      // The caches are bypassed while the bus is down: every lookup read the database.
+      expect(sample(samples, 'keyward_cache_lookups_total', { cache: 'key', result: 'hit' })).toBe(
+        0,
+      );
+      expect(sample(samples, 'keyward_cache_lookups_total', { cache: 'key', result: 'miss' })).toBe(
+        3,
+      );
+    } finally {
+      await server.close();
+      await database.drop();
+    }
+  });
+});
+
 describe('metrics off', () => {
   it('without METRICS_PORT nothing listens and requests are not counted', async () => {
     const sqlite = DATABASES[0] as (typeof DATABASES)[number];
