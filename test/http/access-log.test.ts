@@ -35,7 +35,7 @@ const NOT_A_KEY = `sk_live_${'0'.repeat(40)}`;
 function accessLines(h: Harness): Line[] {
   return h.logs
     .map((text) => JSON.parse(text) as Line)
-    .filter((line) => line.msg === 'request' || line.msg.includes('request'));
+    .filter((line) => line.msg === 'request');
 }
 
 /**
