@@ -33,9 +33,7 @@ const NOT_A_KEY = `sk_live_${'0'.repeat(40)}`;
 
 /** The access lines written since the harness was built, parsed. */
 function accessLines(h: Harness): Line[] {
-  return h.logs
-    .map((text) => JSON.parse(text) as Line)
-    .filter((line) => line.msg === 'request');
+  return h.logs.map((text) => JSON.parse(text) as Line).filter((line) => line.msg === 'request');
 }
 
 /**
