@@ -179,7 +179,7 @@ export function renderDocument(options: {
 
 Written by \`${options.command}\` on ${options.startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC
 (${options.elapsedS.toFixed(0)} s), at commit ${gitRevision()}. The targets are the project's
-P1–P9, each stated in the table's *target* column; every throughput is a ratio against a baseline measured in the same run, on
+P1–P10, each stated in the table's *target* column; every throughput is a ratio against a baseline measured in the same run, on
 the same machine, with the same process settings.
 
 ## Machine
@@ -226,7 +226,10 @@ ${roundsTable(options.rounds)}
   same-sized JSON. **P2** \`POST /v1/verify\` with a service token (64 connections) vs a bare \`POST\`
   that parses the body and answers the same-shaped JSON. **P5** the P1 server vs the same server
   with usage accounting and the request log switched off (\`UsageRecorder.record\` replaced by a
-  no-op): the ratio is the share of throughput left with accounting on.
+  no-op): the ratio is the share of throughput left with accounting on. P1 is also measured with
+  the **default settings** (\`LOG_LEVEL=info\`, \`ACCESS_LOG=errors\`, as \`npm start\` runs it)
+  against the same bare baseline, in the same rounds, and reported in points from P1 at the run's
+  log level (target: within 5 points).
 - **P4** \`GET /v1/key\`, each request presenting a key drawn uniformly from N bulk-generated keys
   (\`bench/dataset.ts\`), against the same server answering P1's single cached key in interleaved
   rounds. With 10,000 keys the working set fits in the cache; with 1,000,000 (ten times the
@@ -248,6 +251,11 @@ ${roundsTable(options.rounds)}
   with a permission) and a bare \`@fastify/http-proxy\` (same logger, same Node flags), each pinned
   alone to core 0, in front of the same trivial upstream (a \`node:http\` server answering 77 bytes
   of JSON), which shares core 1 with wrk; fresh processes every round, both presented the same key.
+- **P10** runs \`bench/p10.ts\`: P1's load against Keyward without \`METRICS_PORT\` and Keyward with
+  it, whose \`/metrics\` the runner fetches every second for the whole round; fresh processes every
+  round, each on its own copy of the dataset. \`node bench/p10.ts --concurrent\` runs both servers
+  at once on core 0 (one wrk each on core 1), a cross-check when the machine's load changes
+  within a round; \`--scrape-interval 0\` sets \`METRICS_PORT\` without scraping.
 - Failures are never hidden: a round with a non-2xx answer or a socket error marks its benchmark
   failed and the run exits 1.
 
@@ -255,7 +263,7 @@ ${roundsTable(options.rounds)}
 
 \`\`\`sh
 apt-get install -y wrk            # the load generator (Debian package)
-npm run bench                     # everything, about 7–8 minutes on 2 cores; rewrites this file
+npm run bench                     # everything, about 10 minutes on 2 cores; rewrites this file
 npm run bench -- --only P1,P2     # some benchmarks (prints, does not rewrite this file)
 npm run bench -- --quick          # shorter rounds, for a quick look
 npm run bench:smoke               # a few seconds each; fails only on crashes, non-2xx or errors

@@ -1,5 +1,5 @@
 /**
- * The benchmark suite: every performance target (P1–P9, stated in each row's target column) that can be measured today, each against a
+ * The benchmark suite: every performance target (P1–P10, stated in each row's target column) that can be measured today, each against a
  * baseline measured in the same run. Servers run pinned to core 0, wrk to core 1; each benchmark
  * gets a warm-up and interleaved rounds, and the table shows medians and ratios.
  *
@@ -18,6 +18,7 @@ import { bareColdStart, keywardColdStart } from './cold-start.ts';
 import { createDataset } from './dataset.ts';
 import type { P3Result } from './p3.ts';
 import { measureP6 } from './p6.ts';
+import { measureP10 } from './p10.ts';
 import {
   describeMachine,
   fmt,
@@ -44,7 +45,7 @@ import {
 import { HAVE_TASKSET, HAVE_WRK, pinned } from './wrk.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const IDS = ['P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7', 'P8', 'P9'] as const;
+const IDS = ['P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7', 'P8', 'P9', 'P10'] as const;
 type Id = (typeof IDS)[number];
 
 const { values } = parseArgs({
@@ -265,6 +266,7 @@ const verifyRoute = (token: string, key: string): LoadSpec => verifyLoad(token, 
 
 const TARGET = {
   P1: '≥ 90 %; p99 ≤ 1.5 × baseline',
+  P1default: 'within 5 points of P1 (warn)',
   P2: '≥ 80 %',
   P3: '≥ 1,000,000/s',
   P4: '≥ 50 % of P1; RSS ≤ 400 MB',
@@ -274,15 +276,20 @@ const TARGET = {
   P9: '≤ 1,000 ms',
   P6: '≥ 70 %',
   P7: 'p99 ≤ 100 ms',
+  P10: 'costs ≤ 3 %',
 };
 
 /** P1, P2 and P5 share their servers: the bare baseline, Keyward, and Keyward without usage. */
 async function keyAndVerifyRoutes(): Promise<void> {
   const data = await createDataset({ dbPath: join(work, 'p1.db') });
   const other = wanted('P5') ? await createDataset({ dbPath: join(work, 'p5.db') }) : undefined;
+  const defaultsData = wanted('P1')
+    ? await createDataset({ dbPath: join(work, 'p1-defaults.db') })
+    : undefined;
   const keyTitle = 'GET /v1/key';
   const verifyTitle = 'POST /v1/verify';
-  const keySamples: Sample[][] = [[], [], []];
+  // [bare, Keyward, Keyward with usage off, Keyward with the default settings (LOG_LEVEL=info)]
+  const keySamples: Sample[][] = [[], [], [], []];
   const verifySamples: Sample[][] = [[], []];
   // Fresh server processes every round: a Node process settles into a faster or a slower steady
   // state (JIT), and that varies more between processes (up to 20 %) than between the rounds of
@@ -301,20 +308,44 @@ async function keyAndVerifyRoutes(): Promise<void> {
               ...['--mode', 'keyward', '--db', other.dbPath, '--usage', 'off'],
             ]);
       if (noUsage !== undefined) started.push(noUsage);
+      // P1 as `npm start` runs it: LOG_LEVEL=info and ACCESS_LOG's default (errors), whatever
+      // --log-level the run uses; its own copy of the dataset, so it does not share a SQLite
+      // file (and cache invalidations) with the other Keyward server.
+      const defaults =
+        defaultsData === undefined
+          ? undefined
+          : await startBenchServer('Keyward, default settings', [
+              ...['--mode', 'keyward', '--db', defaultsData.dbPath, '--log-level', 'info'],
+            ]);
+      if (defaults !== undefined) {
+        servers.add(defaults);
+        started.push(defaults);
+      }
       const plan = { rounds: 1, warmupS: profile.warmupS, settings, firstRound: round };
       if (wanted('P1') || wanted('P5')) {
         const entries: Entry[] = [
           { label: 'bare Fastify GET', server: bare, spec: keyRoute(data.key) },
           { label: 'Keyward GET /v1/key', server: keyward, spec: keyRoute(data.key) },
         ];
-        if (noUsage !== undefined && other !== undefined)
+        const slots = [0, 1];
+        if (noUsage !== undefined && other !== undefined) {
           entries.push({
             label: 'Keyward GET /v1/key, usage off',
             server: noUsage,
             spec: keyRoute(other.key),
           });
+          slots.push(2);
+        }
+        if (defaults !== undefined && defaultsData !== undefined) {
+          entries.push({
+            label: 'Keyward GET /v1/key, default settings (LOG_LEVEL=info)',
+            server: defaults,
+            spec: keyRoute(defaultsData.key),
+          });
+          slots.push(3);
+        }
         const got = await runRounds(keyTitle, entries, { ...plan, onSample: logSample(keyTitle) });
-        for (const [i, samples] of got.entries()) keySamples[i]?.push(...samples);
+        for (const [i, samples] of got.entries()) keySamples[slots[i] as number]?.push(...samples);
       }
       if (wanted('P2')) {
         const spec = verifyRoute(data.serviceToken, data.key);
@@ -336,6 +367,7 @@ async function keyAndVerifyRoutes(): Promise<void> {
     roundLogs.push({ title: keyTitle, samples: keySamples.flat() });
     const [b, k] = keySamples as [Sample[], Sample[]];
     const off = other === undefined ? undefined : keySamples[2];
+    const defaults = defaultsData === undefined ? undefined : keySamples[3];
     if (wanted('P1')) {
       const ratio = pairedRatio(k, b);
       const p99Factor = p99(k) / p99(b);
@@ -353,6 +385,31 @@ async function keyAndVerifyRoutes(): Promise<void> {
           },
           k,
           b,
+        ),
+      );
+    }
+    if (defaults !== undefined) {
+      // Points between the two ratios to the same baseline, from the same rounds.
+      const points = (pairedRatio(defaults, b) - pairedRatio(k, b)) * 100;
+      rows.push(
+        comparedRow(
+          {
+            id: 'P1',
+            what: `GET /v1/key with the default settings (LOG_LEVEL=info, ACCESS_LOG=errors), ${connections} connections`,
+            baselineName: 'bare Fastify GET',
+            target: TARGET.P1default,
+            verdict: judge(
+              'P1 default settings',
+              problemOf(b, defaults),
+              Math.abs(points) <= 5,
+              `${points.toFixed(1)} points from P1 at ${logLevel}`,
+            ),
+          },
+          defaults,
+          b,
+          {
+            ratio: `${ratioText(defaults, b)}; ${points >= 0 ? '+' : ''}${points.toFixed(1)} points vs LOG_LEVEL=${logLevel}`,
+          },
         ),
       );
     }
@@ -720,6 +777,42 @@ try {
     });
   });
   await section(['P7'], 'revocation seen by another node', TARGET.P7, revocationPropagation);
+  await section(['P10'], 'Prometheus metrics on, scraped every second', TARGET.P10, async () => {
+    const result = await measureP10({
+      rounds: profile.rounds,
+      warmupS: profile.warmupS,
+      connections,
+      settings,
+      logLevel,
+      onSample: (label, round, sample) => logSample('P10')({ label } as Entry, round, sample),
+    });
+    roundLogs.push({ title: 'P10 metrics', samples: [...result.off, ...result.on] });
+    const ratio = pairedRatio(result.on, result.off);
+    rows.push(
+      comparedRow(
+        {
+          id: 'P10',
+          what: `GET /v1/key (P1 load) with METRICS_PORT set, /metrics scraped every second (bench/p10.ts)`,
+          baselineName: 'same server, METRICS_PORT unset',
+          target: TARGET.P10,
+          verdict: judge(
+            'P10',
+            problemOf(result.off, result.on),
+            1 - ratio <= 0.03,
+            `costs ${fmt.pct(1 - ratio)}`,
+          ),
+        },
+        result.on,
+        result.off,
+        {
+          ratio: `${fmt.pct(ratio)}: costs ${fmt.pct(1 - ratio)} (per CPU-s: ${fmt.pct(1 - cpuRatio(result.on, result.off))})`,
+        },
+      ),
+    );
+    notes.push(
+      `P10: ${result.scrapes.length} scrapes of /metrics during the rounds, median ${fmt.ms(median(result.scrapes))} ms each, ${fmt.int(result.exposition)} bytes.`,
+    );
+  });
   await section(['P6'], 'gateway mode vs @fastify/http-proxy', TARGET.P6, async () => {
     const { proxy, gateway } = await measureP6({
       rounds: profile.rounds,
@@ -755,7 +848,7 @@ try {
   await rm(work, { recursive: true, force: true });
 }
 
-rows.sort((a, b) => a.id.localeCompare(b.id));
+rows.sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }));
 const loaded = roundLogs
   .flatMap((l) => l.samples)
   .filter((s) => !s.server.includes('1 connection'));

@@ -3,9 +3,10 @@
  * real startServer, or the bare Fastify baseline, with the same logger and Node flags.
  *
  *   node bench/server.ts --mode keyward --db /tmp/k.db [--usage off] [--set KEY_CACHE_TTL=1h]
+ *     [--set METRICS_PORT=0] [--log-level info]
  *   node bench/server.ts --mode bare
  *
- * Prints `BENCH_READY {"url": …}` once listening. Over the IPC channel it answers `stats` with
+ * Prints `BENCH_READY {"url": …, "metricsUrl": …}` once listening. Over the IPC channel it answers `stats` with
  * its cache misses and CPU time, so the runner can tell a saturated server from an idle one.
  * SIGTERM closes it gracefully (flushing usage) and exits, which also writes a --cpu-prof file.
  */
@@ -42,6 +43,8 @@ const logLevel = values['log-level'];
 let misses = 0;
 let close: () => Promise<void>;
 let url: string;
+/** The /metrics listener's address when METRICS_PORT is set (P10). */
+let metricsUrl: string | null = null;
 
 if (values.mode === 'bare') {
   const config = loadConfig({ LOG_LEVEL: logLevel });
@@ -73,6 +76,7 @@ if (values.mode === 'bare') {
     server.services.usage.recordTokenUse = () => {};
   }
   url = server.address;
+  metricsUrl = server.metrics?.address ?? null;
   close = () => server.close();
 }
 
@@ -99,4 +103,4 @@ process.once('SIGTERM', () => {
 });
 // An IPC channel keeps the process alive; losing the runner must not leave a server behind.
 process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
-console.log(`BENCH_READY ${JSON.stringify({ url })}`);
+console.log(`BENCH_READY ${JSON.stringify({ url, metricsUrl })}`);

@@ -36,6 +36,8 @@ export const SERVER_NODE_FLAGS: string[] = (() => {
 export interface BenchServer {
   name: string;
   url: string;
+  /** Where /metrics is served when the server was started with METRICS_PORT; else null. */
+  metricsUrl: string | null;
   pid: number;
   stats(): Promise<ServerStats>;
   /** Resident and peak resident memory from /proc, in MB. */
@@ -76,23 +78,31 @@ export async function startBenchServer(
     if (tail.length > 40) tail.splice(0, tail.length - 40);
   };
   child.stderr?.on('data', keep);
-  const url = await new Promise<string>((resolve, reject) => {
-    let buffered = '';
-    const onData = (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const line = buffered.split('\n').find((l) => l.startsWith('BENCH_READY '));
-      if (line !== undefined) {
-        child.stdout?.off('data', onData);
-        // Keep draining stdout (warn-level logs) so the server never blocks on a full pipe.
-        child.stdout?.on('data', keep);
-        resolve((JSON.parse(line.slice('BENCH_READY '.length)) as { url: string }).url);
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.once('exit', (code) =>
-      reject(new Error(`${name} server exited with ${code} before listening:\n${tail.join('\n')}`)),
-    );
-  });
+  const { url, metricsUrl } = await new Promise<{ url: string; metricsUrl: string | null }>(
+    (resolve, reject) => {
+      let buffered = '';
+      const onData = (chunk: Buffer) => {
+        buffered += chunk.toString();
+        const line = buffered.split('\n').find((l) => l.startsWith('BENCH_READY '));
+        if (line !== undefined) {
+          child.stdout?.off('data', onData);
+          // Keep draining stdout (warn-level logs) so the server never blocks on a full pipe.
+          child.stdout?.on('data', keep);
+          const ready = JSON.parse(line.slice('BENCH_READY '.length)) as {
+            url: string;
+            metricsUrl?: string | null;
+          };
+          resolve({ url: ready.url, metricsUrl: ready.metricsUrl ?? null });
+        }
+      };
+      child.stdout?.on('data', onData);
+      child.once('exit', (code) =>
+        reject(
+          new Error(`${name} server exited with ${code} before listening:\n${tail.join('\n')}`),
+        ),
+      );
+    },
+  );
   const pid = child.pid as number;
   let exited = false;
   child.once('exit', () => {
@@ -101,6 +111,7 @@ export async function startBenchServer(
   return {
     name,
     url,
+    metricsUrl,
     pid,
     async stats() {
       if (exited) throw new Error(`${name} server has exited:\n${tail.join('\n')}`);

@@ -50,6 +50,12 @@ export interface Config {
   requestLogMaxPerKey: number;
   bodyLimitBytes: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Which requests get an access line at `info` (http/access-log.ts, docs/METRICS.md#logs). */
+  accessLog: 'all' | 'errors' | 'off';
+  /** A request taking at least this long is logged even where ACCESS_LOG=errors skips its kind. */
+  slowRequestMs: number;
+  /** The Prometheus listener (docs/METRICS.md): null unless METRICS_PORT is set. */
+  metrics: { port: number; host: string } | null;
   timeZone: string;
   argon2MemoryKib: number;
   /** argon2 hashes and verifications that may run at once, and how many may wait beyond those. */
@@ -134,6 +140,10 @@ export const SETTINGS = {
   REQUEST_LOG_MAX_PER_KEY: '100',
   BODY_LIMIT: '65536',
   LOG_LEVEL: 'info',
+  ACCESS_LOG: 'errors',
+  SLOW_REQUEST_MS: '500',
+  METRICS_PORT: '',
+  METRICS_HOST: '127.0.0.1',
   TIME_ZONE: 'UTC',
   ARGON2_MEMORY_KIB: '19456',
   PASSWORD_HASH_CONCURRENCY: '2',
@@ -273,6 +283,17 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
   }
 
+  const accessLog = get('ACCESS_LOG');
+  if (accessLog !== 'all' && accessLog !== 'errors' && accessLog !== 'off') {
+    problems.push(`ACCESS_LOG must be all, errors or off (got "${accessLog}")`);
+  }
+  const metrics =
+    get('METRICS_PORT') === ''
+      ? null
+      : { port: int('METRICS_PORT', 0, 65535), host: get('METRICS_HOST') };
+  if (metrics !== null && metrics.port !== 0 && metrics.port === port)
+    problems.push('METRICS_PORT must differ from PORT');
+
   const timeZone = get('TIME_ZONE');
   try {
     new Intl.DateTimeFormat('en-US', { timeZone });
@@ -337,6 +358,9 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     requestLogMaxPerKey: int('REQUEST_LOG_MAX_PER_KEY', 1, 1_000_000),
     bodyLimitBytes: int('BODY_LIMIT', 1024, 10 * 1024 * 1024),
     logLevel,
+    accessLog: accessLog === 'all' || accessLog === 'off' ? accessLog : 'errors',
+    slowRequestMs: int('SLOW_REQUEST_MS', 1, 3_600_000),
+    metrics,
     timeZone,
     argon2MemoryKib: int('ARGON2_MEMORY_KIB', MIN_ARGON2_MEMORY_KIB, 4 * 1024 * 1024),
     passwordHashConcurrency: int('PASSWORD_HASH_CONCURRENCY', 1, 64),
@@ -373,6 +397,14 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
   if (config.http.headersTimeoutMs > config.http.requestTimeoutMs) {
     // Node refuses it, and a request could never time out before its headers did.
     problems.push('HEADERS_TIMEOUT must not be longer than REQUEST_TIMEOUT');
+  }
+  if (
+    config.metrics !== null &&
+    config.gateway !== null &&
+    config.metrics.port !== 0 &&
+    config.metrics.port === config.gateway.port
+  ) {
+    problems.push('METRICS_PORT must differ from GATEWAY_PORT');
   }
   if (config.http.shutdownDrainDelayMs >= config.http.shutdownTimeoutMs) {
     problems.push('SHUTDOWN_DRAIN_DELAY must be shorter than SHUTDOWN_TIMEOUT');

@@ -8,6 +8,7 @@ import { quotedVisibly } from './core/email.ts';
 import { type App, buildApp } from './http/app.ts';
 import { errorBody } from './http/plugins/errors.ts';
 import { loggablePath } from './logger.ts';
+import { type MetricsListener, serveMetrics } from './metrics.ts';
 import { createServices, type Services } from './services/index.ts';
 import { openStore } from './storage/database.ts';
 import { migrateToLatest } from './storage/migrations.ts';
@@ -25,6 +26,8 @@ export interface RunningServer {
   address: string;
   /** Gateway mode's listener (GATEWAY_PORT), or null when GATEWAY_UPSTREAM is not set. */
   gateway: { app: FastifyInstance; address: string } | null;
+  /** The Prometheus listener (METRICS_PORT, serving /metrics), or null when it is not set. */
+  metrics: { address: string } | null;
   /**
    * The graceful stop `serve` does on SIGTERM: not ready at once, connections refused after
    * SHUTDOWN_DRAIN_DELAY, in-flight requests answered with `Connection: close`, usage flushed
@@ -139,6 +142,24 @@ export async function startServer(
   }
   const servers = gateway === null ? [server] : [server, gateway.app.server];
   const closeApps = () => Promise.all([app.close(), gateway?.app.close()]);
+  // Last, on its own port: Prometheus can scrape until the process ends (docs/METRICS.md).
+  let metrics: MetricsListener | null = null;
+  if (config.metrics !== null) {
+    try {
+      metrics = await serveMetrics(services.metrics, config.metrics, (error) => {
+        logger.error(
+          { err: { type: (error as Error).name, message: (error as Error).message } },
+          'metrics could not be collected',
+        );
+      });
+    } catch (error) {
+      await closeApps();
+      await services.usage.stop();
+      await services.stop();
+      await store.close();
+      throw error;
+    }
+  }
 
   let phase: 'serving' | 'draining' | 'closing' = 'serving';
   /**
@@ -182,10 +203,11 @@ export async function startServer(
     }
   };
 
-  /** After the usage recorder has stopped: the limiter, the bus, then the database. */
+  /** After the usage recorder has stopped: the limiter, the bus, the database, then /metrics. */
   const closeServices = async () => {
     await services.stop();
     await store.close();
+    await metrics?.close();
   };
 
   let closing: Promise<unknown> | undefined;
@@ -252,5 +274,13 @@ export async function startServer(
     return { clean: unfinished.length === 0, unfinished };
   };
 
-  return { app, services, address, gateway, shutdown, close };
+  return {
+    app,
+    services,
+    address,
+    gateway,
+    metrics: metrics === null ? null : { address: metrics.address },
+    shutdown,
+    close,
+  };
 }

@@ -26,6 +26,11 @@ export interface InvalidationBus {
    * connection to lose. While false, the caches are bypassed (for /readyz: a degraded node).
    */
   readonly receiving?: boolean;
+  /**
+   * Messages sent to other nodes, received from them (for SqliteChangeBus: commits by other
+   * processes noticed), and times the transport lost its connection; for the metrics.
+   */
+  readonly stats: BusStats;
   /** Connects the cross-node transport, if any. */
   start?(): Promise<void>;
   publish(message: Invalidation): void;
@@ -33,7 +38,14 @@ export interface InvalidationBus {
   close(): Promise<void>;
 }
 
+export interface BusStats {
+  sent: number;
+  received: number;
+  disconnects: number;
+}
+
 export class LocalInvalidationBus implements InvalidationBus {
+  readonly stats: BusStats = { sent: 0, received: 0, disconnects: 0 };
   private readonly handlers: Array<(message: Invalidation) => void> = [];
 
   publish(message: Invalidation): void {
@@ -80,6 +92,7 @@ export class DistributedInvalidationBus implements InvalidationBus {
   private readonly nodeId = randomBytes(8).toString('hex');
   private readonly transport: BusTransport;
   private connected = false;
+  readonly stats: BusStats = { sent: 0, received: 0, disconnects: 0 };
 
   constructor(transport: BusTransport) {
     this.transport = transport;
@@ -92,13 +105,17 @@ export class DistributedInvalidationBus implements InvalidationBus {
       onMessage: (text) => {
         const [node, kind, hash] = text.split(' ');
         if (node === this.nodeId || hash === undefined) return;
-        if (kind === 'key' || kind === 'token') this.local.publish({ kind, hash });
+        if (kind === 'key' || kind === 'token') {
+          this.stats.received += 1;
+          this.local.publish({ kind, hash });
+        }
       },
       onUp: () => {
         this.connected = true;
         this.local.publish({ kind: 'online' });
       },
       onDown: () => {
+        if (this.connected) this.stats.disconnects += 1;
         this.connected = false;
         this.local.publish({ kind: 'offline' });
       },
@@ -112,6 +129,7 @@ export class DistributedInvalidationBus implements InvalidationBus {
   publish(message: Invalidation): void {
     this.local.publish(message);
     if (message.kind === 'key' || message.kind === 'token') {
+      this.stats.sent += 1;
       this.transport.send(`${this.nodeId} ${message.kind} ${message.hash}`);
     }
   }
@@ -138,6 +156,7 @@ const SQLITE_POLL_MS = 100;
  */
 export class SqliteChangeBus implements InvalidationBus {
   readonly seesEveryChange = true;
+  readonly stats: BusStats = { sent: 0, received: 0, disconnects: 0 };
   private readonly local = new LocalInvalidationBus();
   private readonly dataVersion: () => number;
   private timer: NodeJS.Timeout | undefined;
@@ -158,6 +177,7 @@ export class SqliteChangeBus implements InvalidationBus {
       }
       if (now === seen) return;
       seen = now;
+      this.stats.received += 1;
       this.local.publish({ kind: 'reset' });
     }, SQLITE_POLL_MS);
     this.timer.unref();

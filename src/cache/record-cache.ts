@@ -16,6 +16,9 @@ export class RecordCache<V> {
   private readonly ttlMs: number;
   private readonly clock: Clock;
   private enabled = true;
+  /** Lookups that found a fresh entry, and those that did not (for the metrics). */
+  hits = 0;
+  misses = 0;
 
   constructor(options: { maxSize: number; ttlMs: number; clock: Clock }) {
     this.maxSize = options.maxSize;
@@ -28,13 +31,17 @@ export class RecordCache<V> {
   }
 
   get(key: string): V | undefined {
-    if (!this.enabled) return undefined;
-    const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
-    if (entry.freshUntil <= this.clock.now()) {
-      this.entries.delete(key);
+    const entry = this.enabled ? this.entries.get(key) : undefined;
+    if (entry === undefined) {
+      this.misses += 1;
       return undefined;
     }
+    if (entry.freshUntil <= this.clock.now()) {
+      this.entries.delete(key);
+      this.misses += 1;
+      return undefined;
+    }
+    this.hits += 1;
     return entry.value;
   }
 

@@ -10,6 +10,7 @@ import Fastify, {
 import type { GatewayConfig } from '../config.ts';
 import { AppError } from '../core/errors.ts';
 import { isIpAddress } from '../core/ip-allowlist.ts';
+import { AccessLog } from '../http/access-log.ts';
 import { nextRequestId, trustedProxy } from '../http/app.ts';
 import { bearer, refusalError } from '../http/plugins/auth.ts';
 import { clientErrorHandler, registerErrorHandling } from '../http/plugins/errors.ts';
@@ -65,6 +66,14 @@ export async function buildGateway(
 
   const app = Fastify({
     ...(options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
+    // Gateway traffic is verification traffic: logged as ACCESS_LOG says, counted when enabled.
+    logController: new AccessLog({
+      mode: config.accessLog,
+      slowMs: config.slowRequestMs,
+      logger: options.logger,
+      metrics: services.metrics.enabled ? services.metrics : null,
+      kind: 'gateway',
+    }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: trust,
     genReqId: nextRequestId,
@@ -74,6 +83,8 @@ export async function buildGateway(
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2000 },
   });
   app.decorateRequest('gateway', null);
+  app.decorateRequest('routeKind', null);
+  app.decorateRequest('verdict', null);
   // Every method Node parses (WebDAV's too) reaches the handler rather than Fastify's own 404.
   for (const method of METHODS)
     if (method !== 'CONNECT' && !app.supportedMethods.includes(method))
@@ -242,6 +253,7 @@ export async function buildGateway(
       path: route.path,
     });
     const finish = (result: Verification): FastifyReply => {
+      request.verdict = result.code;
       const headers = rateLimitHeaders(result.rate);
       if (headers !== null) reply.headers(headers);
       if (!result.valid || result.key === null) {

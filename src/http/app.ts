@@ -14,6 +14,7 @@ import { compileIpAllowlist, isIpAddress } from '../core/ip-allowlist.ts';
 import { normaliseIpAllowlist } from '../core/key-settings.ts';
 import type { anonymousActor } from '../services/actor.ts';
 import type { Services } from '../services/index.ts';
+import { AccessLog } from './access-log.ts';
 import { cookieSettings } from './plugins/auth.ts';
 import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './plugins/errors.ts';
 import { addSecurityHeaders } from './plugins/security-headers.ts';
@@ -97,6 +98,13 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   const state = options.state ?? { closing: false };
   const app = Fastify({
     ...(options.logger === false ? { logger: false } : { loggerInstance: options.logger }),
+    // One access line per request at most, as ACCESS_LOG says, and the per-request metrics.
+    logController: new AccessLog({
+      mode: config.accessLog,
+      slowMs: config.slowRequestMs,
+      logger: options.logger,
+      metrics: services.metrics.enabled ? services.metrics : null,
+    }),
     bodyLimit: config.bodyLimitBytes,
     trustProxy: trustedProxy(config.trustedProxies),
     genReqId: nextRequestId,
@@ -116,6 +124,8 @@ export async function buildApp(services: Services, options: AppOptions): Promise
 
   app.decorateRequest('actor', null as unknown as ReturnType<typeof anonymousActor>);
   app.decorateRequest('session', null);
+  app.decorateRequest('routeKind', null);
+  app.decorateRequest('verdict', null);
   app.addHook('onClose', async () => {
     state.closing = true;
   });

@@ -90,6 +90,8 @@ export interface Limiter {
   consume(request: LimitRequest): LimitDecision | Promise<LimitDecision>;
   /** Gives back what an admitted `consume` charged (key and owner): when credits then refuse. */
   release(request: LimitRequest): void | Promise<void>;
+  /** Calls that failed because the shared store did not answer (for the metrics); absent in memory. */
+  readonly errors?: number;
   /** Whether a shared store answers right now, for /readyz; absent for the in-memory backend. */
   available?(): Promise<boolean>;
   close(): Promise<void>;

@@ -190,6 +190,8 @@ export class RedisLimiter implements Limiter {
   readonly redis: Redis;
   private readonly prefix: string;
   private readonly failOpen: boolean;
+  /** Calls that failed (Redis down, timed out or refusing), whether they then failed open or not. */
+  errors = 0;
   /**
    * Until the first connection is up (or its attempt timed out), calls wait for it: the commands
    * of a just-started process would otherwise fail before Redis had a chance to answer.
@@ -305,6 +307,7 @@ export class RedisLimiter implements Limiter {
         ...args,
       );
     } catch {
+      this.errors += 1;
       if (this.failOpen) return null;
       throw new AppError(
         'service_unavailable',

@@ -21,7 +21,9 @@ import type { Limiter } from '../limits/limiter.ts';
 import { MemoryLimiter } from '../limits/memory-limiter.ts';
 import { RedisLimiter } from '../limits/redis-limiter.ts';
 import { createLogger } from '../logger.ts';
+import { Metrics } from '../metrics.ts';
 import type { Store } from '../storage/database.ts';
+import { buildCommit, VERSION } from '../version.ts';
 import { AccountService } from './accounts.ts';
 import { AttemptCounter } from './attempt-counter.ts';
 import { pruneAudit } from './audit.ts';
@@ -58,6 +60,8 @@ export interface Services {
   mailWorker: MailWorker;
   notifications: NotificationSettings;
   leaks: LeakReports;
+  /** The Prometheus registry (served when METRICS_PORT is set); other modules add gauges to it. */
+  metrics: Metrics;
   /**
    * The state of what a node can run without but serves worse without, for /readyz: Redis (the
    * limiter; keys with limits answer as RATE_LIMIT_FAILURE says) and the invalidation bus (the
@@ -111,6 +115,7 @@ export function createServices(
     clock?: Clock;
     bus?: InvalidationBus;
     limiter?: Limiter;
+    metrics?: Metrics;
     /** Replaces the mailer made from SMTP_URL / MAIL_FROM (null: no mail). */
     mailer?: Mailer | null;
     /** Where the mailer and the jobs report failures; silent when absent (one-shot CLI commands). */
@@ -120,6 +125,12 @@ export function createServices(
   } = {},
 ): Services {
   const clock = options.clock ?? systemClock;
+  const metrics = options.metrics ?? new Metrics({ enabled: config.metrics !== null });
+  const flushDuration = metrics.histogram({
+    name: 'keyward_usage_flush_duration_seconds',
+    help: 'How long each usage flush took (one transaction writing counts, rollups and the request log)',
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  });
   const bus = options.bus ?? createBus(config, store);
   const db = store.db;
   // The fresh TTL bounds how stale a record can be when a change can escape the bus.
@@ -165,6 +176,7 @@ export function createServices(
     timeZone: config.timeZone,
     logRetentionMs: config.requestLogRetentionMs,
     logMaxPerKey: config.requestLogMaxPerKey,
+    onFlush: (seconds) => flushDuration.observe(seconds),
   });
   const invalidator = new CredentialInvalidator(db, bus);
   const sessions = new SessionService({
@@ -255,6 +267,14 @@ export function createServices(
     limiter,
     isKeyShape: apiKeyShapeChecker(config.keyPrefix),
   });
+  registerMetrics(metrics, {
+    config,
+    store,
+    bus,
+    limiter,
+    usage,
+    caches: { keyCache, missCache, tokenCache, tokenMissCache },
+  });
   const billing = new BillingService({ db, dialect: store.dialect, clock, usage });
   const logger = options.logger;
   const jobs = new JobRunner({
@@ -335,6 +355,7 @@ export function createServices(
     mailWorker,
     notifications,
     leaks: new LeakReports({ keys, keyPrefix: config.keyPrefix }),
+    metrics,
     async dependencies() {
       const checks: Record<string, 'ok' | 'unavailable'> = {};
       if (limiter.available !== undefined)
@@ -357,4 +378,134 @@ export function createServices(
       await bus.close();
     },
   };
+}
+
+/**
+ * The metrics of the services, all read when Prometheus scrapes (docs/METRICS.md lists them):
+ * what happens per request is counted by plain increments where it happens (the caches, the
+ * limiter, the bus), never here.
+ */
+function registerMetrics(
+  metrics: Metrics,
+  parts: {
+    config: Config;
+    store: Store;
+    bus: InvalidationBus;
+    limiter: Limiter;
+    usage: UsageRecorder;
+    caches: {
+      keyCache: RecordCache<CachedKey>;
+      missCache: RecordCache<null>;
+      tokenCache: RecordCache<CachedToken>;
+      tokenMissCache: RecordCache<null>;
+    };
+  },
+): void {
+  const { config, store, bus, limiter, usage } = parts;
+  const { keyCache, missCache, tokenCache, tokenMissCache } = parts.caches;
+  metrics.gauge({
+    name: 'keyward_build_info',
+    help: 'Always 1; the labels name the running release and commit',
+    labelNames: ['version', 'commit'],
+    read: () => [[{ version: VERSION, commit: buildCommit() ?? 'unknown' }, 1]],
+  });
+  // A lookup tries the records first, then the hashes known not to exist: a miss of both is a
+  // database read.
+  metrics.counter({
+    name: 'keyward_cache_lookups_total',
+    help: 'Key and token cache lookups: hit (a record), negative_hit (known not to exist) or miss (read from the database)',
+    labelNames: ['cache', 'result'],
+    read: () => [
+      [{ cache: 'key', result: 'hit' }, keyCache.hits],
+      [{ cache: 'key', result: 'negative_hit' }, missCache.hits],
+      [{ cache: 'key', result: 'miss' }, missCache.misses],
+      [{ cache: 'token', result: 'hit' }, tokenCache.hits],
+      [{ cache: 'token', result: 'negative_hit' }, tokenMissCache.hits],
+      [{ cache: 'token', result: 'miss' }, tokenMissCache.misses],
+    ],
+  });
+  metrics.gauge({
+    name: 'keyward_cache_entries',
+    help: 'Entries held by each cache (KEY_CACHE_SIZE bounds the record caches)',
+    labelNames: ['cache'],
+    read: () => [
+      [{ cache: 'key' }, keyCache.size],
+      [{ cache: 'key_negative' }, missCache.size],
+      [{ cache: 'token' }, tokenCache.size],
+      [{ cache: 'token_negative' }, tokenMissCache.size],
+    ],
+  });
+  metrics.gauge({
+    name: 'keyward_usage_flush_lag_seconds',
+    help: 'Age of the oldest usage count not yet written: below USAGE_FLUSH_INTERVAL while flushes succeed',
+    read: () => usage.flushLagMs / 1000,
+  });
+  metrics.counter({
+    name: 'keyward_usage_flush_failures_total',
+    help: 'Usage flushes that failed (what they held is kept for the next one)',
+    read: () => usage.failedFlushCount,
+  });
+  metrics.gauge({
+    name: 'keyward_usage_pending',
+    help: 'Usage not yet written: requests counted, keys they belong to, request-log entries',
+    labelNames: ['what'],
+    read: () => {
+      const pending = usage.pending;
+      return [
+        [{ what: 'requests' }, pending.requests],
+        [{ what: 'keys' }, pending.keys],
+        [{ what: 'log_entries' }, usage.pendingLogEntries],
+      ];
+    },
+  });
+  metrics.counter({
+    name: 'keyward_usage_log_dropped_total',
+    help: 'Request-log entries dropped because the database was unreachable too long (usage counts stay exact)',
+    read: () => usage.droppedLogEntries,
+  });
+  metrics.gauge({
+    name: 'keyward_invalidation_bus_connected',
+    help: 'Whether cache invalidations from other nodes are arriving (1) or not (0: caches bypassed); always 1 for the sqlite and local buses',
+    labelNames: ['bus'],
+    read: () => [[{ bus: config.invalidationBus }, bus.receiving === false ? 0 : 1]],
+  });
+  metrics.counter({
+    name: 'keyward_invalidation_bus_messages_total',
+    help: 'Invalidations sent to other nodes and received from them (sqlite bus: commits by other processes noticed)',
+    labelNames: ['direction'],
+    read: () => [
+      [{ direction: 'sent' }, bus.stats.sent],
+      [{ direction: 'received' }, bus.stats.received],
+    ],
+  });
+  metrics.counter({
+    name: 'keyward_invalidation_bus_disconnects_total',
+    help: 'Times the bus lost its connection to the other nodes',
+    read: () => bus.stats.disconnects,
+  });
+  metrics.counter({
+    name: 'keyward_limiter_errors_total',
+    help: 'Rate-limit and quota calls that failed because Redis did not answer (answered per RATE_LIMIT_FAILURE)',
+    read: () => limiter.errors ?? 0,
+  });
+  const pool = store.pool;
+  if (pool !== null) {
+    metrics.gauge({
+      name: 'keyward_db_pool_connections',
+      help: 'PostgreSQL pool connections: open (total) and idle among them',
+      labelNames: ['state'],
+      read: () => {
+        const state = pool();
+        return [
+          [{ state: 'total' }, state.total],
+          [{ state: 'idle' }, state.idle],
+        ];
+      },
+    });
+    metrics.gauge({
+      name: 'keyward_db_pool_waiting',
+      help: 'Queries waiting for a PostgreSQL pool connection',
+      read: () => pool().waiting,
+    });
+  }
 }

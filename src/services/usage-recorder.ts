@@ -75,6 +75,10 @@ export class UsageRecorder {
   private flushing: Promise<void> | undefined;
   private stopped = false;
   private readonly health: StoreHealth | undefined;
+  private readonly onFlush: ((seconds: number, ok: boolean) => void) | undefined;
+  /** When the last flush succeeded (or the recorder was made): the flush lag is measured from it. */
+  private lastWrittenAt: number;
+  private failedFlushes = 0;
 
   constructor(options: {
     db: Kysely<Database>;
@@ -85,6 +89,8 @@ export class UsageRecorder {
     logRetentionMs: number;
     /** Request-log entries kept per key per flush interval (a hot key would otherwise flood it). */
     logMaxPerKey?: number;
+    /** Hears each flush's duration and whether it succeeded (the metrics). */
+    onFlush?: (seconds: number, ok: boolean) => void;
   }) {
     this.db = options.db;
     this.health = options.health;
@@ -92,6 +98,8 @@ export class UsageRecorder {
     this.days = new CalendarDays(options.timeZone);
     this.logRetentionMs = options.logRetentionMs;
     this.logMaxPerKey = options.logMaxPerKey ?? Number.POSITIVE_INFINITY;
+    this.onFlush = options.onFlush;
+    this.lastWrittenAt = this.clock.now();
   }
 
   get calendar(): CalendarDays {
@@ -223,6 +231,24 @@ export class UsageRecorder {
     return { today, month };
   }
 
+  /**
+   * How long ago everything counted was last written (0 right after a flush); it grows past the
+   * flush interval only while flushes fail.
+   */
+  get flushLagMs(): number {
+    return Math.max(0, this.clock.now() - this.lastWrittenAt);
+  }
+
+  /** Flushes that failed since the start (each is retried with the next one). */
+  get failedFlushCount(): number {
+    return this.failedFlushes;
+  }
+
+  /** Request-log entries waiting for the next flush. */
+  get pendingLogEntries(): number {
+    return this.log.length;
+  }
+
   /** Keys and requests counted but not written yet. */
   get pending(): { keys: number; requests: number } {
     let requests = 0;
@@ -244,10 +270,25 @@ export class UsageRecorder {
 
   /** Writes everything pending; concurrent calls share one flush. */
   flush(): Promise<void> {
-    this.flushing ??= this.write().finally(() => {
+    this.flushing ??= this.timedWrite().finally(() => {
       this.flushing = undefined;
     });
     return this.flushing;
+  }
+
+  private async timedWrite(): Promise<void> {
+    const startedAt = this.clock.now();
+    const started = performance.now();
+    try {
+      await this.write();
+    } catch (error) {
+      this.failedFlushes += 1;
+      this.onFlush?.((performance.now() - started) / 1000, false);
+      throw error;
+    }
+    // Everything counted before this flush began is written now.
+    this.lastWrittenAt = startedAt;
+    this.onFlush?.((performance.now() - started) / 1000, true);
   }
 
   /**

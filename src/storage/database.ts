@@ -155,7 +155,16 @@ export interface Store {
   ping(): Promise<void>;
   /** Outages and a full disk, as the last database calls saw them. */
   health: StoreHealth;
+  /** PostgreSQL's connection pool right now (for the metrics); null on SQLite. */
+  pool: (() => PoolState) | null;
   close(): Promise<void>;
+}
+
+export interface PoolState {
+  /** Connections open, idle among them, and queries waiting for one. */
+  total: number;
+  idle: number;
+  waiting: number;
 }
 
 const INT8_OID = 20;
@@ -245,6 +254,7 @@ function openSqlite(path: string, log?: HealthLog): Store {
     readDb,
     dialect: 'sqlite',
     dataVersion: writer.dataVersion,
+    pool: null,
     async ping() {
       await sql`select 1`.execute(db);
     },
@@ -277,6 +287,7 @@ function openPostgres(url: string, log?: HealthLog): Store {
     readDb: db,
     dialect: 'postgres',
     dataVersion: null,
+    pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async ping() {
       await sql`select 1`.execute(db);
     },

@@ -203,6 +203,29 @@ describe.each(DATABASES)('keyward CLI on $name', (kind) => {
     expect(output).toContain('stopped');
   });
 
+  it('serve with METRICS_PORT prints where the metrics are', async () => {
+    const { run } = cli({ ...env, METRICS_PORT: '0' });
+    const output = await run('serve');
+    expect(output).toMatch(/Prometheus metrics at http:\/\/127\.0\.0\.1:[1-9]\d*\/metrics/);
+    expect(output).toContain('stopped');
+  });
+
+  it('serve with METRICS_PORT in use names METRICS_PORT and leaves nothing running', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    try {
+      const { run } = cli({ ...env, METRICS_PORT: String(port) });
+      await expect(run('serve')).rejects.toThrow(
+        /EADDRINUSE.*another process is using port \d+.*METRICS_PORT=/,
+      );
+      // Nothing was left running: serve starts again with a free metrics port.
+      expect(await cli({ ...env, METRICS_PORT: '0' }).run('serve')).toContain('stopped');
+    } finally {
+      taken.close();
+    }
+  });
+
   it('serve on a port in use says so and how to choose another', async () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));

@@ -97,6 +97,35 @@ describe('config', () => {
     );
   });
 
+  it('metrics are off and access lines are errors-only by default; each setting is checked', () => {
+    const defaults = loadConfig({});
+    expect(defaults.metrics).toBe(null);
+    expect(defaults.accessLog).toBe('errors');
+    expect(defaults.slowRequestMs).toBe(500);
+    const set = loadConfig({ METRICS_PORT: '9464', ACCESS_LOG: 'all', SLOW_REQUEST_MS: '250' });
+    expect(set.metrics).toEqual({ port: 9464, host: '127.0.0.1' });
+    expect(set.accessLog).toBe('all');
+    expect(set.slowRequestMs).toBe(250);
+    expect(loadConfig({ METRICS_PORT: '0', METRICS_HOST: '10.0.0.5' }).metrics).toEqual({
+      port: 0,
+      host: '10.0.0.5',
+    });
+    let error: unknown;
+    try {
+      loadConfig({ PORT: '9000', METRICS_PORT: '9000', ACCESS_LOG: 'some', SLOW_REQUEST_MS: '0' });
+    } catch (caught) {
+      error = caught;
+    }
+    expect((error as ConfigError).problems).toEqual([
+      'ACCESS_LOG must be all, errors or off (got "some")',
+      'METRICS_PORT must differ from PORT',
+      'SLOW_REQUEST_MS must be a whole number from 1 to 3600000 (got "0")',
+    ]);
+    expect(() => loadConfig({ METRICS_PORT: 'x' })).toThrow(
+      'METRICS_PORT must be a whole number from 0 to 65535 (got "x")',
+    );
+  });
+
   it('refuses an argon2 memory below the OWASP floor', () => {
     expect(() => loadConfig({ ARGON2_MEMORY_KIB: '1024' })).toThrow(/ARGON2_MEMORY_KIB/);
   });

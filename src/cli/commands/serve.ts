@@ -54,6 +54,11 @@ export function registerServe(program: Command, ctx: CliContext): void {
         const logger = createLogger(config.logLevel);
         const server = await startServer(config, logger).catch((error: NodeJS.ErrnoException) => {
           if (error.code !== 'EADDRINUSE') throw error;
+          const port = (error as { port?: number }).port;
+          if (config.metrics !== null && port === config.metrics.port && port !== config.port)
+            throw new Error(
+              `${error.message}: another process is using port ${port}; stop it, or choose another port for the metrics with METRICS_PORT=…`,
+            );
           throw new Error(
             `${error.message}: another process is using port ${config.port}; stop it, or choose another port with PORT=… (and the interface with HOST=…)`,
           );
@@ -91,6 +96,7 @@ export function registerServe(program: Command, ctx: CliContext): void {
             `Gateway listening on ${server.gateway.address}, forwarding to ${config.gateway.upstream} by ${config.gateway.routes.length} rule${config.gateway.routes.length === 1 ? '' : 's'} from ${config.gateway.routesFile}`,
           );
         }
+        if (server.metrics !== null) say(`Prometheus metrics at ${server.metrics.address}/metrics`);
         if (firstAccountNeeded) {
           say('No account exists yet. Create the first admin with:');
           say(

@@ -221,12 +221,14 @@ export function withKey<T>(
   const { method, path, permission } = route;
   // Defined once, not per request: a cached key is answered without allocating a closure.
   const finish = (reply: FastifyReply, result: Verification): T => {
+    reply.request.verdict = result.code;
     const headers = rateLimitHeaders(result.rate);
     if (headers !== null) reply.headers(headers);
     if (result.valid && result.key !== null) return handler(result.key, result);
     throw refusalError(reply, result);
   };
   return (request: FastifyRequest, reply: FastifyReply): T | Promise<Awaited<T>> => {
+    request.routeKind = 'key_holder';
     addSecurityHeaders(reply);
     const outcome = services.verify.verify({
       key: bearer(request) ?? '',

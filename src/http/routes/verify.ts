@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import type { Static } from 'typebox';
 import { AppError } from '../../core/errors.ts';
 import { isIpAddress } from '../../core/ip-allowlist.ts';
@@ -40,7 +41,7 @@ export function verifyRoutes(app: App, services: Services, cookie: CookieSetting
       retry_after: result.retryAfterMs === null ? null : retryAfterSeconds(result.retryAfterMs),
     };
   };
-  const check = (b: Static<typeof VerifyBody>) => {
+  const check = (request: FastifyRequest, b: Static<typeof VerifyBody>) => {
     if (b.ip !== undefined && !isIpAddress(b.ip)) {
       throw new AppError('validation_error', `ip "${b.ip}" is not an IPv4 or IPv6 address`);
     }
@@ -51,7 +52,13 @@ export function verifyRoutes(app: App, services: Services, cookie: CookieSetting
       resource: b.resource,
       cost: b.cost,
     });
-    return result instanceof Promise ? result.then(answer) : answer(result);
+    if (result instanceof Promise)
+      return result.then((r) => {
+        request.verdict = r.code;
+        return answer(r);
+      });
+    request.verdict = result.code;
+    return answer(result);
   };
   app.post(
     '/v1/verify',
@@ -76,10 +83,11 @@ export function verifyRoutes(app: App, services: Services, cookie: CookieSetting
     // The hot path: no hooks run here (app.ts), so the handler authenticates and adds the
     // security headers itself, and a cached token and key are answered without a promise.
     (request, reply) => {
+      request.routeKind = 'verify';
       addSecurityHeaders(reply);
       const checked = canVerify(request);
-      if (checked instanceof Promise) return checked.then(() => check(request.body));
-      return check(request.body);
+      if (checked instanceof Promise) return checked.then(() => check(request, request.body));
+      return check(request, request.body);
     },
   );
 }
