@@ -99,7 +99,7 @@ export async function startServer(
     await store.close();
     throw error;
   }
-  const services = createServices(config, store);
+  const services = createServices(config, store, { log: logger });
   const state = { closing: false };
   const app = await buildApp(services, { logger, state });
   const server = app.server;

@@ -30,6 +30,7 @@ import { keyRoutes } from './routes/keys.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { verifyRoutes } from './routes/verify.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 import { COMPONENT_SCHEMAS, componentName, documentRoute } from './schemas/components.ts';
 import { securitySchemes } from './schemas/security.ts';
 
@@ -78,6 +79,10 @@ const OPENAPI_TAGS = [
   { name: 'Tokens', description: 'Management and service tokens' },
   { name: 'Accounts', description: 'Sign up, sign in, sessions' },
   { name: 'Audit', description: 'Who did what' },
+  {
+    name: 'Webhooks',
+    description: 'Signed event deliveries to your endpoints (docs/EVENTS.md)',
+  },
   { name: 'Admin', description: 'Users and plans (admins only)' },
   { name: 'Operations', description: 'Health checks' },
 ];
@@ -176,6 +181,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     auditRoutes(scope, services, cookieConfig);
     usageRoutes(scope, services, cookieConfig);
     adminRoutes(scope, services, cookieConfig);
+    webhookRoutes(scope, services, cookieConfig);
     scope.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     await docsRoutes(scope);
     // Last: its catch-all GET answers only what no route above claims.

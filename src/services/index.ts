@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify';
 import { FanOutTransport } from '../cache/fan-out-transport.ts';
 import {
   DistributedInvalidationBus,
@@ -14,12 +15,18 @@ import { type Clock, systemClock } from '../core/clock.ts';
 import type { Limiter } from '../limits/limiter.ts';
 import { MemoryLimiter } from '../limits/memory-limiter.ts';
 import { RedisLimiter } from '../limits/redis-limiter.ts';
+import { createLogger } from '../logger.ts';
 import type { Store } from '../storage/database.ts';
+import { WebhookEngine } from '../webhooks/engine.ts';
+import { secretBoxLoader } from '../webhooks/secret-box.ts';
+import { WebhookService } from '../webhooks/service.ts';
+import { type Resolver, systemResolver } from '../webhooks/ssrf.ts';
 import { AccountService } from './accounts.ts';
 import { BillingService } from './billing.ts';
 import { CredentialInvalidator } from './credential-invalidator.ts';
 import { KeyService } from './keys.ts';
 import { LoginThrottle } from './login-throttle.ts';
+import { createMailer } from './mailer.ts';
 import { HashGate, PasswordHasher } from './passwords.ts';
 import { SessionService } from './sessions.ts';
 import { type CachedToken, TokenService } from './tokens.ts';
@@ -38,6 +45,10 @@ export interface Services {
   usage: UsageRecorder;
   billing: BillingService;
   bus: InvalidationBus;
+  /** Webhook endpoints and their delivery log (the API side). */
+  webhooks: WebhookService;
+  /** Webhook fan-out and delivery on this node; `pendingDeliveries()` is the backlog gauge. */
+  webhookEngine: WebhookEngine;
   /**
    * The state of what a node can run without but serves worse without, for /readyz: Redis (the
    * limiter; keys with limits answer as RATE_LIMIT_FAILURE says) and the invalidation bus (the
@@ -79,7 +90,14 @@ function createBus(config: Config, store: Store): InvalidationBus {
 export function createServices(
   config: Config,
   store: Store,
-  options: { clock?: Clock; bus?: InvalidationBus; limiter?: Limiter } = {},
+  options: {
+    clock?: Clock;
+    bus?: InvalidationBus;
+    limiter?: Limiter;
+    log?: FastifyBaseLogger;
+    /** How webhook host names are resolved; tests inject one to simulate DNS answers. */
+    resolver?: Resolver;
+  } = {},
 ): Services {
   const clock = options.clock ?? systemClock;
   const bus = options.bus ?? createBus(config, store);
@@ -150,7 +168,38 @@ export function createServices(
     throttle: new LoginThrottle(config.loginThrottle, clock),
     invalidator,
   });
-  const keys = new KeyService({ db, dialect: store.dialect, config, clock, usage, invalidator });
+  const log = options.log ?? createLogger(config.logLevel);
+  const secrets = secretBoxLoader(config);
+  const resolver = options.resolver ?? systemResolver;
+  const mailer = createMailer(config.mail, log);
+  const webhookEngine = new WebhookEngine({
+    db,
+    dialect: store.dialect,
+    clock,
+    config: config.webhooks,
+    secrets,
+    resolver,
+    mailer,
+    log,
+    publicUrl: config.publicUrl,
+  });
+  const webhooks = new WebhookService({
+    db,
+    clock,
+    config: config.webhooks,
+    secrets,
+    resolver,
+    wake: () => webhookEngine.wake(),
+  });
+  const keys = new KeyService({
+    db,
+    dialect: store.dialect,
+    config,
+    clock,
+    usage,
+    invalidator,
+    onEvents: () => webhookEngine.wake(),
+  });
   const tokens = new TokenService({
     db,
     readDb: store.readDb,
@@ -190,6 +239,8 @@ export function createServices(
     verify,
     usage,
     bus,
+    webhooks,
+    webhookEngine,
     async dependencies() {
       const checks: Record<string, 'ok' | 'unavailable'> = {};
       if (limiter.available !== undefined)
@@ -201,6 +252,7 @@ export function createServices(
     async start() {
       await bus.start?.();
       usage.start(config.usageFlushIntervalMs);
+      webhookEngine.start();
       pruneTimer = setInterval(() => {
         sessions.prune().catch(() => {});
         usage.prune().catch(() => {});
@@ -210,6 +262,8 @@ export function createServices(
     },
     async stop() {
       clearInterval(pruneTimer);
+      await webhookEngine.stop();
+      mailer?.close();
       await usage.stop();
       await limiter.close();
       await bus.close();

@@ -17,6 +17,14 @@ import { Liveness, Readiness, Unavailable } from './health.ts';
 import { CreatedKeyView, KeyList, KeyView } from './keys.ts';
 import { KeyInfo, RequestLog, Usage, UsageSeries } from './usage.ts';
 import { Settlement, VerificationView } from './verify.ts';
+import {
+  CreatedEndpointView,
+  DeliveryDetail,
+  DeliveryList,
+  DeliveryView,
+  EndpointList,
+  EndpointView,
+} from './webhooks.ts';
 
 /**
  * The named schemas of the API: app.ts adds each with app.addSchema, routes reference them with
@@ -47,6 +55,12 @@ export const COMPONENT_SCHEMAS: readonly TSchema[] = [
   Liveness,
   Readiness,
   Unavailable,
+  EndpointView,
+  CreatedEndpointView,
+  EndpointList,
+  DeliveryView,
+  DeliveryList,
+  DeliveryDetail,
 ];
 
 /** @fastify/swagger names a component after its $id (its default is def-0, def-1 …). */
