@@ -143,6 +143,7 @@ export class WebhookEngine {
     this.wakeQueued = true;
     setImmediate(() => {
       this.wakeQueued = false;
+      if (!this.running) return;
       this.runCycle().catch((error: unknown) =>
         this.deps.log.error({ err: error }, 'webhook delivery cycle failed'),
       );
@@ -174,6 +175,8 @@ export class WebhookEngine {
     }
     await this.agent?.close().catch(() => {});
     this.agent = null;
+    // Attempts made later (runOnce) are not cut off by this stop.
+    this.stopController = new AbortController();
   }
 
   /**
