@@ -39,11 +39,11 @@ export function retryDelayMs(attemptsMade: number, random: () => number): number
 /** SPEC §6: a 2xx within 10 s is success; the whole attempt (connect to last byte) is bounded. */
 export const ATTEMPT_TIMEOUT_MS = 10_000;
 /**
- * How long a node's claim on an attempt lasts. Claimed attempts wait at most one attempt's time
- * in the node's own queue before they start (see `claim`), so the claim outlives them; a node
+ * How long a node's claim on an attempt lasts. A node claims only what it starts at once (see
+ * `claim`), so the claim outlives the attempt (10 s at most) and the write of its result; a node
  * that dies holding claims delays those attempts by this much.
  */
-export const CLAIM_LEASE_MS = 60_000;
+export const CLAIM_LEASE_MS = 15_000;
 /** The start of the receiver's answer kept in the delivery log. */
 export const EXCERPT_BYTES = 1024;
 /** A larger answer is cut off after this much (its connection is then not reused). */
@@ -312,28 +312,37 @@ export class WebhookEngine {
    * Claims due deliveries and starts their attempts. One statement claims: PostgreSQL skips rows
    * another node is claiming (FOR UPDATE SKIP LOCKED), SQLite runs it under its write lock, and
    * the outer condition re-checks each row, so each attempt is claimed by exactly one node.
-   * Fairness: endpoints this node already holds its per-endpoint limit for are left out, and at
-   * most that limit is claimed per endpoint, so a slow endpoint holds a few slots at most and
-   * the rest go to the others.
+   * Fairness: endpoints this node already holds its per-endpoint limit for are left out, and
+   * each endpoint gets at most what is left of its limit, so a slow endpoint holds a few slots
+   * at most and the rest go to the others; everything claimed starts at once.
    */
   private async claim(): Promise<Claimed[]> {
     const { db, dialect, clock, config } = this.deps;
     const room = Math.min(config.batchSize, config.concurrency - this.heldTotal);
     if (room <= 0) return [];
     const now = clock.now();
-    const busy = [...this.held.entries()]
-      .filter(([, list]) => list.length >= config.endpointConcurrency)
-      .map(([id]) => id);
+    const limit = config.endpointConcurrency;
+    const held = [...this.held.entries()].filter(([, list]) => list.length > 0);
+    const busy = held.filter(([, list]) => list.length >= limit).map(([id]) => id);
+    const partial = held.filter(([, list]) => list.length < limit);
     const notBusy =
       busy.length === 0
         ? sql``
         : sql`and d.endpoint_id not in (${sql.join(busy.map((id) => sql`${id}`))})`;
+    // What each endpoint may still take: its limit less what this node holds for it.
+    const budget =
+      partial.length === 0
+        ? sql.lit(limit)
+        : sql`case endpoint_id ${sql.join(
+            partial.map(([id, list]) => sql`when ${id} then ${sql.lit(limit - list.length)}`),
+            sql` `,
+          )} else ${sql.lit(limit)} end`;
     const lock = dialect === 'postgres' ? sql`for update of d skip locked` : sql``;
     const ids = await sql<{ id: string }>`
       update webhook_deliveries set claimed_until = ${now + CLAIM_LEASE_MS}
       where id in (
         select id from (
-          select id, next_attempt_at,
+          select id, next_attempt_at, endpoint_id,
             row_number() over (partition by endpoint_id order by next_attempt_at, id) as rn
           from (
             select d.id, d.endpoint_id, d.next_attempt_at from webhook_deliveries d
@@ -346,7 +355,7 @@ export class WebhookEngine {
             ${lock}
           ) c
         ) r
-        where rn <= ${config.endpointConcurrency}
+        where rn <= ${budget}
         order by next_attempt_at
         limit ${room}
       )

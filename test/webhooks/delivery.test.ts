@@ -202,14 +202,14 @@ describe.each(DATABASES)('webhook delivery on $name', (kind) => {
     expect(d).toMatchObject({ status: 'pending', attempts: 1, last_status: 503 });
     expect(d?.last_response_excerpt).toBe('busy, try later');
     const wait = Date.parse(d?.next_attempt_at ?? '') - h.clock.now();
-    expect(wait).toBeGreaterThanOrEqual(RETRY_DELAYS_MS[0] * 0.8);
-    expect(wait).toBeLessThanOrEqual(RETRY_DELAYS_MS[0] * 1.2);
+    expect(wait).toBeGreaterThanOrEqual((RETRY_DELAYS_MS[0] as number) * 0.8);
+    expect(wait).toBeLessThanOrEqual((RETRY_DELAYS_MS[0] as number) * 1.2);
 
     // Not due yet: nothing is sent.
     await h.services.webhookEngine.runOnce();
     expect(r.received).toHaveLength(1);
 
-    h.clock.advance(RETRY_DELAYS_MS[0] * 1.2 + 1);
+    h.clock.advance((RETRY_DELAYS_MS[0] as number) * 1.2 + 1);
     await h.services.webhookEngine.runOnce();
     expect(r.received).toHaveLength(2);
     [d] = await deliveries(h, user, endpoint.id);
