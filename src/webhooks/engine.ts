@@ -39,11 +39,16 @@ export function retryDelayMs(attemptsMade: number, random: () => number): number
 /** SPEC §6: a 2xx within 10 s is success; the whole attempt (connect to last byte) is bounded. */
 export const ATTEMPT_TIMEOUT_MS = 10_000;
 /**
- * How long a node's claim on an attempt lasts. A node claims only what it starts at once (see
- * `claim`), so the claim outlives the attempt (10 s at most) and the write of its result; a node
- * that dies holding claims delays those attempts by this much.
+ * How long a node's claim on an attempt lasts: longer than an attempt (10 s at most) and the
+ * write of its result; an attempt queued on the node that could not end within its claim is not
+ * made (see `next`). A node that dies holding claims delays those attempts by this much.
  */
 export const CLAIM_LEASE_MS = 15_000;
+/** An endpoint answering faster than this on average gets PREFETCH rounds claimed at once. */
+const FAST_ENDPOINT_MS = 1000;
+/** How long a wake for new events waits, gathering the commits of a burst into one fan-out. */
+const EVENT_WAKE_DELAY_MS = 10;
+const PREFETCH = 4;
 /** The start of the receiver's answer kept in the delivery log. */
 export const EXCERPT_BYTES = 1024;
 /** A larger answer is cut off after this much (its connection is then not reused). */
@@ -68,6 +73,8 @@ export interface EngineDeps {
 }
 
 interface Claimed {
+  /** When this node claimed it: a queued attempt whose claim is about to lapse is not made. */
+  claimedAt: number;
   id: string;
   endpointId: string;
   eventId: string;
@@ -108,6 +115,9 @@ export class WebhookEngine {
   private readonly held = new Map<string, Claimed[]>();
   private readonly active = new Map<string, number>();
   private heldTotal = 0;
+  private runningTotal = 0;
+  /** Recent answer time per endpoint (ms, moving average). */
+  private readonly fast = new Map<string, number>();
   private readonly attempts = new Set<Promise<void>>();
   private outcomes: Outcome[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
@@ -141,13 +151,16 @@ export class WebhookEngine {
     if (dispatch) this.dispatchWanted = true;
     if (!this.running || this.wakeQueued) return;
     this.wakeQueued = true;
-    setImmediate(() => {
+    const run = () => {
       this.wakeQueued = false;
       if (!this.running) return;
       this.runCycle().catch((error: unknown) =>
         this.deps.log.error({ err: error }, 'webhook delivery cycle failed'),
       );
-    });
+    };
+    // New events wait a few milliseconds so that the commits of a burst are fanned out together.
+    if (dispatch) setTimeout(run, EVENT_WAKE_DELAY_MS).unref();
+    else setImmediate(run);
   }
 
   /**
@@ -163,7 +176,9 @@ export class WebhookEngine {
     await this.flush();
     const left = [...this.held.values()].flat().map((d) => d.id);
     this.held.clear();
+    this.active.clear();
     this.heldTotal = 0;
+    this.runningTotal = 0;
     if (left.length > 0) {
       await this.deps.db
         .updateTable('webhook_deliveries')
@@ -318,23 +333,29 @@ export class WebhookEngine {
    */
   private async claim(): Promise<Claimed[]> {
     const { db, dialect, clock, config } = this.deps;
-    const room = Math.min(config.batchSize, config.concurrency - this.heldTotal);
+    const room = Math.min(config.batchSize, config.concurrency * PREFETCH - this.heldTotal);
     if (room <= 0) return [];
     const now = clock.now();
+    // What each endpoint may still take: its cap less what this node holds for it. Endpoints
+    // holding their cap are left out; unknown ones get one round (their concurrency).
     const limit = config.endpointConcurrency;
-    const held = [...this.held.entries()].filter(([, list]) => list.length > 0);
-    const busy = held.filter(([, list]) => list.length >= limit).map(([id]) => id);
-    const partial = held.filter(([, list]) => list.length < limit);
+    const caps = new Map<string, number>();
+    for (const id of this.fast.keys()) caps.set(id, this.cap(id));
+    for (const id of this.held.keys()) caps.set(id, this.cap(id));
+    const budgets = [...caps].map(
+      ([id, cap]) => [id, cap - (this.held.get(id)?.length ?? 0)] as const,
+    );
+    const busy = budgets.filter(([, left]) => left <= 0).map(([id]) => id);
+    const open = budgets.filter(([, left]) => left > 0 && left !== limit);
     const notBusy =
       busy.length === 0
         ? sql``
         : sql`and d.endpoint_id not in (${sql.join(busy.map((id) => sql`${id}`))})`;
-    // What each endpoint may still take: its limit less what this node holds for it.
     const budget =
-      partial.length === 0
+      open.length === 0
         ? sql.lit(limit)
         : sql`case endpoint_id ${sql.join(
-            partial.map(([id, list]) => sql`when ${id} then ${sql.lit(limit - list.length)}`),
+            open.map(([id, left]) => sql`when ${id} then ${sql.lit(left)}`),
             sql` `,
           )} else ${sql.lit(limit)} end`;
     const lock = dialect === 'postgres' ? sql`for update of d skip locked` : sql``;
@@ -348,7 +369,9 @@ export class WebhookEngine {
             select d.id, d.endpoint_id, d.next_attempt_at from webhook_deliveries d
             where d.status = 'pending' and d.next_attempt_at <= ${now}
               and (d.claimed_until is null or d.claimed_until <= ${now})
-              and d.endpoint_id in (select e.id from webhook_endpoints e where e.enabled = 1)
+              and not exists (
+                select 1 from webhook_endpoints e where e.id = d.endpoint_id and e.enabled = 0
+              )
               ${notBusy}
             order by d.next_attempt_at
             limit ${room * 4}
@@ -384,6 +407,7 @@ export class WebhookEngine {
       )
       .execute();
     const claimed: Claimed[] = rows.map((r) => ({
+      claimedAt: now,
       id: r.id,
       endpointId: r.endpoint_id,
       eventId: r.event_id,
@@ -405,31 +429,82 @@ export class WebhookEngine {
     return claimed;
   }
 
-  /** Starts the endpoint's next held attempts, up to its concurrency. */
+  /**
+   * How many attempts this node holds (running and queued) for an endpoint: one round of its
+   * concurrency, or PREFETCH rounds for an endpoint that answers fast, so a busy endpoint needs a
+   * claim query per few rounds rather than one per attempt.
+   */
+  private cap(endpointId: string): number {
+    const ms = this.fast.get(endpointId);
+    const limit = this.deps.config.endpointConcurrency;
+    return ms !== undefined && ms < FAST_ENDPOINT_MS ? limit * PREFETCH : limit;
+  }
+
+  /**
+   * Starts the endpoint's next held attempts, up to its concurrency and the node's. A queued
+   * attempt whose claim would lapse before it could end is dropped: its claim lapses and it is
+   * claimed again (by any node), never made twice at once.
+   */
   private next(endpointId: string): void {
     const list = this.held.get(endpointId);
     if (list === undefined) return;
+    const { config, clock } = this.deps;
     let running = this.active.get(endpointId) ?? 0;
-    const waiting = list.slice(running);
-    for (const delivery of waiting) {
-      if (running >= this.deps.config.endpointConcurrency) break;
-      running += 1;
-      const attempt = this.attempt(delivery).then((outcome) => {
-        this.attempts.delete(attempt);
-        const held = this.held.get(endpointId) ?? [];
-        const index = held.indexOf(delivery);
-        if (index >= 0) held.splice(index, 1);
-        if (held.length === 0) this.held.delete(endpointId);
+    let i = running;
+    const latestStart = clock.now() - (CLAIM_LEASE_MS - ATTEMPT_TIMEOUT_MS - 1000);
+    while (
+      i < list.length &&
+      running < config.endpointConcurrency &&
+      this.runningTotal < config.concurrency
+    ) {
+      const delivery = list[i] as Claimed;
+      if (delivery.claimedAt < latestStart) {
+        list.splice(i, 1);
         this.heldTotal -= 1;
-        this.active.set(endpointId, (this.active.get(endpointId) ?? 1) - 1);
-        if ((this.active.get(endpointId) ?? 0) <= 0) this.active.delete(endpointId);
-        if (outcome !== null) this.record(outcome);
-        this.next(endpointId);
-        if (this.running) this.wake(false);
-      });
+        continue;
+      }
+      i += 1;
+      running += 1;
+      this.runningTotal += 1;
+      const attempt = this.attempt(delivery).then((outcome) => this.ended(delivery, outcome));
       this.attempts.add(attempt);
+      attempt.finally(() => this.attempts.delete(attempt));
     }
-    this.active.set(endpointId, running);
+    if (list.length === 0) this.held.delete(endpointId);
+    if (running > 0) this.active.set(endpointId, running);
+    else this.active.delete(endpointId);
+  }
+
+  private ended(delivery: Claimed, outcome: Outcome | null): void {
+    const endpointId = delivery.endpointId;
+    const held = this.held.get(endpointId) ?? [];
+    const index = held.indexOf(delivery);
+    if (index >= 0) held.splice(index, 1);
+    if (held.length === 0) this.held.delete(endpointId);
+    this.heldTotal -= 1;
+    this.runningTotal -= 1;
+    const running = (this.active.get(endpointId) ?? 1) - 1;
+    if (running > 0) this.active.set(endpointId, running);
+    else this.active.delete(endpointId);
+    if (outcome !== null) {
+      // Moving average of the endpoint's answer time, for its prefetch cap.
+      const before = this.fast.get(endpointId);
+      this.fast.set(
+        endpointId,
+        before === undefined ? outcome.durationMs : before * 0.8 + outcome.durationMs * 0.2,
+      );
+      this.record(outcome);
+    }
+    this.next(endpointId);
+    // A slot of the node is free: other endpoints' queued attempts may start.
+    if (this.runningTotal < this.deps.config.concurrency) {
+      for (const other of this.held.keys()) if (other !== endpointId) this.next(other);
+    }
+    // Claim more when this endpoint's queue is down to its last round (and when it is empty,
+    // which covers endpoints of one round): one claim query per few rounds of a busy endpoint.
+    const left = this.held.get(endpointId)?.length ?? 0;
+    if (this.running && (left === 0 || left === this.deps.config.endpointConcurrency))
+      this.wake(false);
   }
 
   private secret(sealed: string, endpointId: string, column: string): string {
