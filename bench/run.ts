@@ -18,6 +18,7 @@ import { bareColdStart, keywardColdStart } from './cold-start.ts';
 import { createDataset } from './dataset.ts';
 import type { P3Result } from './p3.ts';
 import { measureP6 } from './p6.ts';
+import type { P11Report } from './p11.ts';
 import {
   describeMachine,
   fmt,
@@ -33,6 +34,7 @@ import {
   type BenchServer,
   type Entry,
   keyRoute as keyLoad,
+  LOAD_CPU,
   type LoadSettings,
   type LoadSpec,
   runRounds,
@@ -44,7 +46,7 @@ import {
 import { HAVE_TASKSET, HAVE_WRK, pinned } from './wrk.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const IDS = ['P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7', 'P8', 'P9'] as const;
+const IDS = ['P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7', 'P8', 'P9', 'P11'] as const;
 type Id = (typeof IDS)[number];
 
 const { values } = parseArgs({
@@ -72,6 +74,7 @@ interface Profile {
   p3Rounds: number;
   p9Starts: number;
   p7Rounds: number;
+  p11Events: number;
 }
 
 const PROFILES: Record<Profile['name'], Profile> = {
@@ -86,6 +89,7 @@ const PROFILES: Record<Profile['name'], Profile> = {
     p3Rounds: 5,
     p9Starts: 5,
     p7Rounds: 200,
+    p11Events: 10_000,
   },
   quick: {
     name: 'quick',
@@ -98,6 +102,7 @@ const PROFILES: Record<Profile['name'], Profile> = {
     p3Rounds: 3,
     p9Starts: 3,
     p7Rounds: 50,
+    p11Events: 10_000,
   },
   // Smoke checks that every benchmark runs and answers 2xx; the sizes are small on purpose.
   smoke: {
@@ -111,6 +116,7 @@ const PROFILES: Record<Profile['name'], Profile> = {
     p3Rounds: 1,
     p9Starts: 1,
     p7Rounds: 5,
+    p11Events: 200,
   },
 };
 
@@ -274,6 +280,7 @@ const TARGET = {
   P9: '≤ 1,000 ms',
   P6: '≥ 70 %',
   P7: 'p99 ≤ 100 ms',
+  P11: '≥ 1,000 deliveries/s, each once, signed; p99 ≤ 2 s',
 };
 
 /** P1, P2 and P5 share their servers: the bare baseline, Keyward, and Keyward without usage. */
@@ -634,6 +641,56 @@ async function revocationPropagation(): Promise<void> {
   }
 }
 
+/**
+ * P11 is bench/p11.ts: `keyward serve` pinned to the server core by p11.ts itself, the receiver
+ * and this load generator to the load core.
+ */
+async function webhookDelivery(): Promise<void> {
+  log(`P11: ${profile.p11Events} key events to a local receiver…`);
+  const [command, args] = pinned(LOAD_CPU, process.execPath, [
+    join(ROOT, 'bench', 'p11.ts'),
+    '--events',
+    String(profile.p11Events),
+  ]);
+  const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    child.once('exit', (exitCode) => resolve({ code: exitCode, out: text }));
+  });
+  const line = out.split('\n').find((l) => l.startsWith('P11_JSON '));
+  if (line === undefined)
+    throw new Error(`bench/p11.ts exited with ${code}: ${out.trim().split('\n').at(-1)}`);
+  const report = JSON.parse(line.slice('P11_JSON '.length)) as P11Report;
+  const rate = Math.min(report.live.deliveriesPerS, report.backlog.deliveriesPerS);
+  const met =
+    report.exactlyOnce && report.backlog.deliveriesPerS >= 1000 && report.live.p99Ms <= 2000;
+  rows.push({
+    id: 'P11',
+    what: `webhooks: ${report.events} key events through the API, then ${report.events} in the outbox at start, to a local receiver verifying signatures (bench/p11.ts)`,
+    result: `${fmt.int(report.backlog.deliveriesPerS)} deliveries/s from the outbox; ${fmt.int(report.live.deliveriesPerS)}/s live (API at ${fmt.int(report.live.createsPerS)} creates/s)`,
+    baseline: '-',
+    ratio: '-',
+    latency: `p50 ${fmt.int(report.live.p50Ms)} / p99 ${fmt.int(report.live.p99Ms)} ms (from the create request)`,
+    baselineLatency: '-',
+    rss: '-',
+    target: TARGET.P11,
+    verdict: judge(
+      'P11',
+      report.exactlyOnce
+        ? null
+        : `${report.requests} requests, ${report.distinct} distinct ids, ${report.badSignatures} bad signatures`,
+      met,
+      `${fmt.int(rate)} deliveries/s, p99 ${fmt.int(report.live.p99Ms)} ms`,
+    ),
+  });
+}
+
 /** P3 in a child pinned to the server core, so "one core" means one core. */
 function inProcessVerify(): Promise<P3Result> {
   const [command, args] = pinned(SERVER_CPU, process.execPath, [
@@ -720,6 +777,7 @@ try {
     });
   });
   await section(['P7'], 'revocation seen by another node', TARGET.P7, revocationPropagation);
+  await section(['P11'], 'webhook delivery', TARGET.P11, webhookDelivery);
   await section(['P6'], 'gateway mode vs @fastify/http-proxy', TARGET.P6, async () => {
     const { proxy, gateway } = await measureP6({
       rounds: profile.rounds,
