@@ -604,7 +604,17 @@ export class WebhookEngine {
       const { text, cut } = await readExcerpt(response.body);
       const status = response.statusCode;
       if (cut) response.body.destroy();
-      if (status >= 200 && status < 300) return { ...fail(''), status, excerpt: text, error: null };
+      if (status >= 200 && status < 300) {
+        return {
+          delivery,
+          attemptedAt,
+          headers,
+          status,
+          excerpt: text,
+          durationMs: Math.round(performance.now() - started),
+          error: null,
+        };
+      }
       if (status >= 300 && status < 400) {
         const location = response.headers.location;
         return fail(
@@ -649,7 +659,19 @@ export class WebhookEngine {
     const { db, clock, config } = this.deps;
     const now = clock.now();
     const disabled = await db.transaction().execute(async (trx) => {
-      const attemptRows = batch.map((o) => {
+      // An endpoint deleted while its attempts were in flight took its deliveries with it.
+      const ids = [...new Set(batch.map((o) => o.delivery.id))];
+      const still = new Set<string>();
+      for (let i = 0; i < ids.length; i += 500) {
+        const rows = await trx
+          .selectFrom('webhook_deliveries')
+          .select('id')
+          .where('id', 'in', ids.slice(i, i + 500))
+          .execute();
+        for (const row of rows) still.add(row.id);
+      }
+      const kept = batch.filter((o) => still.has(o.delivery.id));
+      const attemptRows = kept.map((o) => {
         const made = o.delivery.attempts + 1;
         const delay = o.error === null ? null : retryDelayMs(made, this.random);
         return { o, made, next: delay === null ? null : o.attemptedAt + delay };
@@ -743,7 +765,7 @@ export class WebhookEngine {
       for (const endpoint of toDisable) {
         const since = new Date(Number(endpoint.failing_since)).toISOString();
         const lastError =
-          batch.filter((o) => o.delivery.endpointId === endpoint.id).at(-1)?.error ?? '';
+          kept.filter((o) => o.delivery.endpointId === endpoint.id).at(-1)?.error ?? '';
         const reason = `every delivery failed since ${since} (last: ${lastError.slice(0, 200)}); disabled automatically`;
         await trx
           .updateTable('webhook_endpoints')

@@ -104,6 +104,9 @@ export function secretBoxLoader(config: Config): () => SecretBox {
       }
     }
     if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+    // Another process may have created the file a moment ago and not written it yet.
+    for (let i = 0; i < 100 && statSync(path).size === 0; i++)
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
     const key = decodeEncryptionKey(readFileSync(path, 'utf8').trim());
     if (key === null) throw new Error(`${path} does not hold a 32-byte base64 key`);
     box = new SecretBox(key);

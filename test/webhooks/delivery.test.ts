@@ -285,6 +285,32 @@ describe.each(DATABASES)('webhook delivery on $name', (kind) => {
     expect(payload.data.webhook.id).toBe(endpoint.id);
   });
 
+  it('an endpoint deleted while its attempt is in flight does not lose the other results', async () => {
+    const user = await h.signup();
+    let doomed = '';
+    const r = await receiver();
+    const d = await receiver(() => 'hang');
+    const kept = await createEndpoint(h, user, r.url);
+    doomed = (await createEndpoint(h, user, d.url)).id;
+    await createKey(h, user);
+    const run = h.services.webhookEngine.runOnce();
+    await d.waitFor(1);
+    await r.waitFor(1);
+    const deleted = await h.request({ method: 'DELETE', url: `/v1/webhooks/${doomed}`, as: user });
+    expect(deleted.statusCode).toBe(204);
+    // The hanging request is cut off by closing its receiver: a failed attempt for a deleted row.
+    await d.close();
+    await run;
+    const [delivery] = await deliveries(h, user, kept.id);
+    expect(delivery).toMatchObject({ status: 'succeeded', attempts: 1 });
+    const gone = await h.services.store.db
+      .selectFrom('webhook_deliveries')
+      .select('id')
+      .where('endpoint_id', '=', doomed)
+      .execute();
+    expect(gone).toEqual([]);
+  });
+
   it('does not follow redirects: a 3xx is a failed attempt', async () => {
     const user = await h.signup();
     const target = await receiver();
