@@ -55,7 +55,7 @@ export const EXCERPT_BYTES = 1024;
 const MAX_READ_BYTES = 64 * 1024;
 /** Attempt results are written together: at most this many, or after this long. */
 const RESULT_BATCH = 200;
-const RESULT_DELAY_MS = 5;
+const RESULT_DELAY_MS = 20;
 
 type Log = Pick<FastifyBaseLogger, 'warn' | 'error' | 'info'>;
 
@@ -116,6 +116,7 @@ export class WebhookEngine {
   private readonly active = new Map<string, number>();
   private heldTotal = 0;
   private runningTotal = 0;
+  private lastClaimFull = false;
   /** Recent answer time per endpoint (ms, moving average). */
   private readonly fast = new Map<string, number>();
   private readonly attempts = new Set<Promise<void>>();
@@ -243,13 +244,14 @@ export class WebhookEngine {
             this.dispatchWanted = false;
             await this.dispatchAll();
           }
-          let claimed = await this.claim();
+          // Claim again only while a claim got all it asked for: there may be more.
+          await this.claim();
           while (
             this.running &&
-            claimed.length > 0 &&
-            this.heldTotal < this.deps.config.concurrency
+            this.lastClaimFull &&
+            this.heldTotal < this.deps.config.concurrency * PREFETCH
           )
-            claimed = await this.claim();
+            await this.claim();
         } while (this.cycleAgain && this.running);
       } finally {
         this.cycle = null;
@@ -334,6 +336,7 @@ export class WebhookEngine {
   private async claim(): Promise<Claimed[]> {
     const { db, dialect, clock, config } = this.deps;
     const room = Math.min(config.batchSize, config.concurrency * PREFETCH - this.heldTotal);
+    this.lastClaimFull = false;
     if (room <= 0) return [];
     const now = clock.now();
     // What each endpoint may still take: its cap less what this node holds for it. Endpoints
@@ -384,6 +387,7 @@ export class WebhookEngine {
       )
       and status = 'pending' and (claimed_until is null or claimed_until <= ${now})
       returning id`.execute(db);
+    this.lastClaimFull = ids.rows.length === room;
     if (ids.rows.length === 0) return [];
     const rows = await db
       .selectFrom('webhook_deliveries as d')
@@ -500,11 +504,10 @@ export class WebhookEngine {
     if (this.runningTotal < this.deps.config.concurrency) {
       for (const other of this.held.keys()) if (other !== endpointId) this.next(other);
     }
-    // Claim more when this endpoint's queue is down to its last round (and when it is empty,
-    // which covers endpoints of one round): one claim query per few rounds of a busy endpoint.
+    // Claim more once half of this endpoint's cap is free: its queue never runs dry (no
+    // lockstep rounds waiting for the slowest attempt), at one claim per half a cap.
     const left = this.held.get(endpointId)?.length ?? 0;
-    if (this.running && (left === 0 || left === this.deps.config.endpointConcurrency))
-      this.wake(false);
+    if (this.running && left <= Math.floor(this.cap(endpointId) / 2)) this.wake(false);
   }
 
   private secret(sealed: string, endpointId: string, column: string): string {
