@@ -4,17 +4,19 @@
  * the `standardwebhooks` library) and this load generator to the other core.
  *
  * Two phases, each with `--events` events (default 10,000):
- *  1. live: that many keys are created through the API (`--concurrency` requests in flight);
- *     each key.created event is delivered while the burst goes on. Latency is from the moment the
- *     create request was sent (before the change commits: an upper bound) to the receiver's
- *     first sight of the event's webhook-id.
+ *  1. live: that many keys are created through the API at `--rate` per second (default 250; 0
+ *     for as fast as the API answers, with `--concurrency` requests in flight); each key.created
+ *     event is delivered while the changes go on. Latency is from the moment the create request
+ *     was sent (before the change commits: an upper bound) to the receiver's first sight of the
+ *     event's webhook-id. The server's one core serves the API and delivers: a rate the API can
+ *     just sustain leaves delivery no CPU, which measures the core, not delivery.
  *  2. backlog: the server is stopped, that many events are written to the outbox directly (the
  *     rows a burst of changes writes), and the server started again: deliveries per second from
  *     the first to the last arrival measure the dispatcher and worker alone, not the API.
  *
  * Each event must arrive exactly once (distinct webhook-ids = events = requests) and verify.
  *
- *   node bench/p11.ts [--events 10000] [--concurrency 32] [--db sqlite|postgres]
+ *   node bench/p11.ts [--events 10000] [--rate 250] [--concurrency 32] [--db sqlite|postgres]
  *
  * Prints a table and a `P11_JSON {…}` line.
  */
@@ -42,6 +44,8 @@ const POSTGRES_URL =
 export interface P11Options {
   events: number;
   concurrency: number;
+  /** Creates per second offered in the live phase (0: as fast as the API answers). */
+  rate: number;
   db: 'sqlite' | 'postgres';
   log?: (line: string) => void;
 }
@@ -50,6 +54,8 @@ export interface P11Report {
   db: 'sqlite' | 'postgres';
   events: number;
   live: {
+    /** The offered rate (0: as fast as possible) and the rate reached. */
+    offeredPerS: number;
     createsPerS: number;
     deliveriesPerS: number;
     p50Ms: number;
@@ -298,7 +304,9 @@ export async function runP11(options: P11Options): Promise<P11Report> {
     const ownerId = String(endpoint.owner_id);
 
     // Phase 1: live.
-    log(`P11: ${options.events} key creations, ${options.concurrency} in flight…`);
+    log(
+      `P11: ${options.events} key creations${options.rate > 0 ? ` at ${options.rate}/s` : ''}, at most ${options.concurrency} in flight…`,
+    );
     const sentAt = new Map<string, number>();
     let next = 0;
     const started = wallMs();
@@ -307,6 +315,11 @@ export async function runP11(options: P11Options): Promise<P11Report> {
       Array.from({ length: options.concurrency }, async () => {
         while (next < options.events) {
           const i = next++;
+          if (options.rate > 0) {
+            const due = started + (i * 1000) / options.rate;
+            const wait = due - wallMs();
+            if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+          }
           const at = wallMs();
           const key = await api(base, token, 'POST', '/v1/keys', { name: `p11 ${i}` });
           sentAt.set(String(key.id), at);
@@ -342,6 +355,7 @@ export async function runP11(options: P11Options): Promise<P11Report> {
       db: options.db,
       events: options.events,
       live: {
+        offeredPerS: options.rate,
         createsPerS,
         deliveriesPerS: options.events / liveSpan,
         p50Ms: percentile(latencies, 50),
@@ -374,12 +388,14 @@ if (process.argv[1] === import.meta.filename) {
     options: {
       events: { type: 'string', default: '10000' },
       concurrency: { type: 'string', default: '32' },
+      rate: { type: 'string', default: '250' },
       db: { type: 'string', default: 'sqlite' },
     },
   });
   const report = await runP11({
     events: Number(values.events),
     concurrency: Number(values.concurrency),
+    rate: Number(values.rate),
     db: values.db === 'postgres' ? 'postgres' : 'sqlite',
     log: (line) => console.error(line),
   });
@@ -387,7 +403,7 @@ if (process.argv[1] === import.meta.filename) {
   console.log(`| phase | deliveries/s | p50 | p99 | max | notes |`);
   console.log(`|---|---|---|---|---|---|`);
   console.log(
-    `| live (${report.events} creates via the API, ${f(report.live.createsPerS)} creates/s) | ${f(report.live.deliveriesPerS)} | ${report.live.p50Ms.toFixed(1)} ms | ${report.live.p99Ms.toFixed(1)} ms | ${report.live.maxMs.toFixed(1)} ms | latency from the create request sent to the delivery |`,
+    `| live (${report.events} creates via the API, offered ${report.live.offeredPerS > 0 ? `${report.live.offeredPerS}/s` : 'at full speed'}, reached ${f(report.live.createsPerS)}/s) | ${f(report.live.deliveriesPerS)} | ${report.live.p50Ms.toFixed(1)} ms | ${report.live.p99Ms.toFixed(1)} ms | ${report.live.maxMs.toFixed(1)} ms | latency from the create request sent to the delivery |`,
   );
   console.log(
     `| backlog (${report.events} events in the outbox at start) | ${f(report.backlog.deliveriesPerS)} | - | - | - | first delivery ${f(report.backlog.firstAfterStartMs)} ms after the start, all within ${f(report.backlog.spanMs)} ms |`,

@@ -667,13 +667,13 @@ async function webhookDelivery(): Promise<void> {
   if (line === undefined)
     throw new Error(`bench/p11.ts exited with ${code}: ${out.trim().split('\n').at(-1)}`);
   const report = JSON.parse(line.slice('P11_JSON '.length)) as P11Report;
-  const rate = Math.min(report.live.deliveriesPerS, report.backlog.deliveriesPerS);
+  const rate = report.backlog.deliveriesPerS;
   const met =
     report.exactlyOnce && report.backlog.deliveriesPerS >= 1000 && report.live.p99Ms <= 2000;
   rows.push({
     id: 'P11',
-    what: `webhooks: ${report.events} key events through the API, then ${report.events} in the outbox at start, to a local receiver verifying signatures (bench/p11.ts)`,
-    result: `${fmt.int(report.backlog.deliveriesPerS)} deliveries/s from the outbox; ${fmt.int(report.live.deliveriesPerS)}/s live (API at ${fmt.int(report.live.createsPerS)} creates/s)`,
+    what: `webhooks: ${report.events} key events through the API at ${report.live.offeredPerS}/s (latency), then ${report.events} in the outbox at start (deliveries/s), to a local receiver verifying signatures (bench/p11.ts)`,
+    result: `${fmt.int(report.backlog.deliveriesPerS)} deliveries/s from the outbox; live at ${fmt.int(report.live.createsPerS)} creates/s`,
     baseline: '-',
     ratio: '-',
     latency: `p50 ${fmt.int(report.live.p50Ms)} / p99 ${fmt.int(report.live.p99Ms)} ms (from the create request)`,
