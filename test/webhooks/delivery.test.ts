@@ -537,6 +537,31 @@ describe.each(DATABASES)('webhook delivery on $name', (kind) => {
   });
 });
 
+describe('webhook settings', () => {
+  it('are checked at start', () => {
+    const base = { DATABASE_URL: 'sqlite::memory:' };
+    expect(loadConfig({ ...base, WEBHOOK_POLL_INTERVAL: '250ms' }).webhooks.pollIntervalMs).toBe(
+      250,
+    );
+    expect(loadConfig(base).webhooks).toMatchObject({
+      allowPrivate: false,
+      pollIntervalMs: 1000,
+      endpointConcurrency: 8,
+      disableAfterMs: 5 * 86_400_000,
+      maxEndpoints: 10,
+    });
+    expect(() => loadConfig({ ...base, WEBHOOK_POLL_INTERVAL: '5ms' })).toThrow(
+      /WEBHOOK_POLL_INTERVAL/,
+    );
+    expect(() => loadConfig({ ...base, WEBHOOK_ALLOW_PRIVATE: 'yes' })).toThrow(
+      /WEBHOOK_ALLOW_PRIVATE/,
+    );
+    expect(() => loadConfig({ ...base, WEBHOOK_ENDPOINT_CONCURRENCY: '0' })).toThrow(
+      /WEBHOOK_ENDPOINT_CONCURRENCY/,
+    );
+  });
+});
+
 describe('SECRET_ENCRYPTION_KEY', () => {
   it('is checked at start: 32 bytes, base64 or hex', () => {
     const base = { DATABASE_URL: 'sqlite::memory:' };
