@@ -202,11 +202,11 @@ export class WebhookEngine {
   async runOnce(): Promise<void> {
     await this.dispatchAll();
     for (;;) {
+      // The fan-out may have started attempts itself; they are waited for like claimed ones.
       const claimed = await this.claim();
       if (claimed.length === 0 && this.heldTotal === 0) break;
       await Promise.allSettled([...this.attempts]);
       await this.flush();
-      if (claimed.length === 0) break;
     }
     await this.flush();
   }
@@ -280,49 +280,107 @@ export class WebhookEngine {
    * delivery is unique per endpoint and event, so nothing could be fanned out twice anyway.
    */
   async dispatch(): Promise<number> {
-    const { db, dialect, clock } = this.deps;
+    const { db, dialect, clock, config } = this.deps;
     const now = clock.now();
     const lock = dialect === 'postgres' ? sql`for update skip locked` : sql``;
+    const local: Claimed[] = [];
     const count = await db.transaction().execute(async (trx) => {
-      const claimed = await sql<{ seq: number; id: string; type: string; owner_id: string | null }>`
+      const claimed = await sql<{
+        seq: number;
+        id: string;
+        type: string;
+        owner_id: string | null;
+        payload: string;
+      }>`
         update events set webhooks_done_at = ${now}
         where seq in (
           select seq from events where webhooks_done_at is null
           order by seq limit ${this.dispatchBatch()} ${lock}
         )
-        returning seq, id, type, owner_id`.execute(trx);
+        returning seq, id, type, owner_id, payload`.execute(trx);
       const events = claimed.rows.sort((a, b) => Number(a.seq) - Number(b.seq));
       if (events.length === 0) return 0;
       const endpoints = await trx
         .selectFrom('webhook_endpoints')
-        .select(['id', 'owner_id', 'scope', 'events'])
+        .select([
+          'id',
+          'owner_id',
+          'scope',
+          'events',
+          'url',
+          'secret',
+          'previous_secret',
+          'previous_secret_expires_at',
+        ])
         .where('enabled', '=', 1)
         .execute();
       if (endpoints.length === 0) return events.length;
       const parsed = endpoints.map((e) => ({
-        id: e.id,
-        ownerId: e.owner_id,
+        row: e,
         deployment: e.scope === 'deployment',
         types: new Set(JSON.parse(e.events) as string[]),
+        // What this node may take on at once: the deliveries made here are claimed as they are
+        // inserted, so a node with room starts them without a claim query.
+        room: this.cap(e.id) - (this.held.get(e.id)?.length ?? 0),
       }));
+      let room = config.concurrency * PREFETCH - this.heldTotal;
       const rows: Insertable<WebhookDeliveriesTable>[] = [];
       for (const event of events) {
         for (const endpoint of parsed) {
-          if (!endpoint.deployment && endpoint.ownerId !== event.owner_id) continue;
+          const e = endpoint.row;
+          if (!endpoint.deployment && e.owner_id !== event.owner_id) continue;
           if (!endpoint.types.has('*') && !endpoint.types.has(event.type)) continue;
-          rows.push(newDelivery(endpoint.id, event.id, event.type, now));
+          const delivery = newDelivery(e.id, event.id, event.type, now);
+          if (room > 0 && endpoint.room > 0) {
+            room -= 1;
+            endpoint.room -= 1;
+            delivery.claimed_until = now + CLAIM_LEASE_MS;
+            local.push({
+              claimedAt: now,
+              id: delivery.id as string,
+              endpointId: e.id,
+              eventId: event.id,
+              attempts: 0,
+              payload: event.payload,
+              url: e.url,
+              secret: e.secret,
+              previousSecret: e.previous_secret,
+              previousSecretExpiresAt:
+                e.previous_secret_expires_at === null ? null : Number(e.previous_secret_expires_at),
+            });
+          }
+          rows.push(delivery);
         }
       }
+      const inserted = new Set<string>();
       for (let i = 0; i < rows.length; i += 500) {
-        await trx
+        const done = await trx
           .insertInto('webhook_deliveries')
           .values(rows.slice(i, i + 500))
           .onConflict((oc) => oc.columns(['endpoint_id', 'event_id']).doNothing())
+          .returning('id')
           .execute();
+        for (const row of done) inserted.add(row.id);
       }
+      // Only rows this transaction inserted are this node's to attempt.
+      const mine = local.filter((d) => inserted.has(d.id));
+      local.length = 0;
+      local.push(...mine);
       return events.length;
     });
+    this.hold(local);
     return count;
+  }
+
+  /** Takes claimed deliveries on and starts what the endpoints' concurrency allows. */
+  private hold(claimed: Claimed[]): void {
+    for (const delivery of claimed) {
+      const list = this.held.get(delivery.endpointId) ?? [];
+      list.push(delivery);
+      this.held.set(delivery.endpointId, list);
+      this.heldTotal += 1;
+    }
+    for (const endpointId of new Set(claimed.map((d) => d.endpointId))) this.next(endpointId);
   }
 
   /**
@@ -423,13 +481,7 @@ export class WebhookEngine {
       previousSecretExpiresAt:
         r.previous_secret_expires_at === null ? null : Number(r.previous_secret_expires_at),
     }));
-    for (const delivery of claimed) {
-      const list = this.held.get(delivery.endpointId) ?? [];
-      list.push(delivery);
-      this.held.set(delivery.endpointId, list);
-      this.heldTotal += 1;
-    }
-    for (const endpointId of new Set(claimed.map((d) => d.endpointId))) this.next(endpointId);
+    this.hold(claimed);
     return claimed;
   }
 
