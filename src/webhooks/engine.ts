@@ -117,6 +117,8 @@ export class WebhookEngine {
   private heldTotal = 0;
   private runningTotal = 0;
   private lastClaimFull = false;
+  /** The last claim got all it asked for, or a fan-out left deliveries unclaimed. */
+  private moreDue = false;
   /** Recent answer time per endpoint (ms, moving average). */
   private readonly fast = new Map<string, number>();
   private readonly attempts = new Set<Promise<void>>();
@@ -364,6 +366,7 @@ export class WebhookEngine {
       }
       // Only rows this transaction inserted are this node's to attempt.
       const mine = local.filter((d) => inserted.has(d.id));
+      if (inserted.size > mine.length) this.moreDue = true;
       local.length = 0;
       local.push(...mine);
       return events.length;
@@ -446,6 +449,7 @@ export class WebhookEngine {
       and status = 'pending' and (claimed_until is null or claimed_until <= ${now})
       returning id`.execute(db);
     this.lastClaimFull = ids.rows.length === room;
+    this.moreDue = this.lastClaimFull;
     if (ids.rows.length === 0) return [];
     const rows = await db
       .selectFrom('webhook_deliveries as d')
@@ -558,8 +562,11 @@ export class WebhookEngine {
     }
     // Claim more once half of this endpoint's cap is free: its queue never runs dry (no
     // lockstep rounds waiting for the slowest attempt), at one claim per half a cap.
+    // Only when due deliveries may be waiting in the database: while changes stream in, the
+    // fan-out hands this node its deliveries and a claim query would find nothing.
     const left = this.held.get(endpointId)?.length ?? 0;
-    if (this.running && left <= Math.floor(this.cap(endpointId) / 2)) this.wake(false);
+    if (this.running && this.moreDue && left <= Math.floor(this.cap(endpointId) / 2))
+      this.wake(false);
   }
 
   private secret(sealed: string, endpointId: string, column: string): string {
