@@ -449,7 +449,8 @@ export class WebhookEngine {
       and status = 'pending' and (claimed_until is null or claimed_until <= ${now})
       returning id`.execute(db);
     this.lastClaimFull = ids.rows.length === room;
-    this.moreDue = this.lastClaimFull;
+    // Nothing found, with no endpoint left out for being at its cap: nothing else is due now.
+    this.moreDue = ids.rows.length > 0 || busy.length > 0;
     if (ids.rows.length === 0) return [];
     const rows = await db
       .selectFrom('webhook_deliveries as d')
