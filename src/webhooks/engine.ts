@@ -722,14 +722,17 @@ export class WebhookEngine {
     const { db, clock, config } = this.deps;
     const now = clock.now();
     const disabled = await db.transaction().execute(async (trx) => {
-      // An endpoint deleted while its attempts were in flight took its deliveries with it.
+      // An endpoint deleted while its attempts were in flight took its deliveries with it. A
+      // write first: on SQLite a transaction that reads first and writes later fails at once
+      // (SQLITE_BUSY) when another process committed in between.
       const ids = [...new Set(batch.map((o) => o.delivery.id))];
       const still = new Set<string>();
       for (let i = 0; i < ids.length; i += 500) {
         const rows = await trx
-          .selectFrom('webhook_deliveries')
-          .select('id')
+          .updateTable('webhook_deliveries')
+          .set({ updated_at: now })
           .where('id', 'in', ids.slice(i, i + 500))
+          .returning('id')
           .execute();
         for (const row of rows) still.add(row.id);
       }
