@@ -164,7 +164,7 @@ function prng(seed: number): () => number {
   };
 }
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
@@ -177,7 +177,7 @@ function sha256Hex(text: string): string {
 }
 
 /** One `keyward serve` process, started as `npm start` starts it. */
-class ServerProcess {
+export class ServerProcess {
   readonly url: string;
   private readonly child: ChildProcess;
   private readonly exited: Promise<void>;
@@ -226,7 +226,7 @@ class ServerProcess {
   }
 }
 
-async function cli(env: Record<string, string>, args: string[]): Promise<string> {
+export async function cli(env: Record<string, string>, args: string[]): Promise<string> {
   const child = spawn(process.execPath, [MAIN, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'warn', ...env },

@@ -19,6 +19,7 @@ import { createDataset } from './dataset.ts';
 import type { P3Result } from './p3.ts';
 import { measureP6 } from './p6.ts';
 import { measureP10 } from './p10.ts';
+import type { P11Report } from './p11.ts';
 import {
   describeMachine,
   fmt,
@@ -34,6 +35,7 @@ import {
   type BenchServer,
   type Entry,
   keyRoute as keyLoad,
+  LOAD_CPU,
   type LoadSettings,
   type LoadSpec,
   runRounds,
@@ -45,7 +47,7 @@ import {
 import { HAVE_TASKSET, HAVE_WRK, pinned } from './wrk.ts';
 
 const ROOT = join(import.meta.dirname, '..');
-const IDS = ['P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7', 'P8', 'P9', 'P10'] as const;
+const IDS = ['P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7', 'P8', 'P9', 'P10', 'P11'] as const;
 type Id = (typeof IDS)[number];
 
 const { values } = parseArgs({
@@ -73,6 +75,7 @@ interface Profile {
   p3Rounds: number;
   p9Starts: number;
   p7Rounds: number;
+  p11Events: number;
 }
 
 const PROFILES: Record<Profile['name'], Profile> = {
@@ -87,6 +90,7 @@ const PROFILES: Record<Profile['name'], Profile> = {
     p3Rounds: 5,
     p9Starts: 5,
     p7Rounds: 200,
+    p11Events: 10_000,
   },
   quick: {
     name: 'quick',
@@ -99,6 +103,7 @@ const PROFILES: Record<Profile['name'], Profile> = {
     p3Rounds: 3,
     p9Starts: 3,
     p7Rounds: 50,
+    p11Events: 10_000,
   },
   // Smoke checks that every benchmark runs and answers 2xx; the sizes are small on purpose.
   smoke: {
@@ -112,6 +117,7 @@ const PROFILES: Record<Profile['name'], Profile> = {
     p3Rounds: 1,
     p9Starts: 1,
     p7Rounds: 5,
+    p11Events: 200,
   },
 };
 
@@ -277,6 +283,7 @@ const TARGET = {
   P6: '≥ 70 %',
   P7: 'p99 ≤ 100 ms',
   P10: 'costs ≤ 3 %',
+  P11: '≥ 1,000 deliveries/s, each once, signed; p99 ≤ 2 s',
 };
 
 /** P1, P2 and P5 share their servers: the bare baseline, Keyward, and Keyward without usage. */
@@ -691,6 +698,56 @@ async function revocationPropagation(): Promise<void> {
   }
 }
 
+/**
+ * P11 is bench/p11.ts: `keyward serve` pinned to the server core by p11.ts itself, the receiver
+ * and this load generator to the load core.
+ */
+async function webhookDelivery(): Promise<void> {
+  log(`P11: ${profile.p11Events} key events to a local receiver…`);
+  const [command, args] = pinned(LOAD_CPU, process.execPath, [
+    join(ROOT, 'bench', 'p11.ts'),
+    '--events',
+    String(profile.p11Events),
+  ]);
+  const { code, out } = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const child = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+    });
+    child.once('exit', (exitCode) => resolve({ code: exitCode, out: text }));
+  });
+  const line = out.split('\n').find((l) => l.startsWith('P11_JSON '));
+  if (line === undefined)
+    throw new Error(`bench/p11.ts exited with ${code}: ${out.trim().split('\n').at(-1)}`);
+  const report = JSON.parse(line.slice('P11_JSON '.length)) as P11Report;
+  const rate = report.backlog.deliveriesPerS;
+  const met =
+    report.exactlyOnce && report.backlog.deliveriesPerS >= 1000 && report.live.p99Ms <= 2000;
+  rows.push({
+    id: 'P11',
+    what: `webhooks: ${report.events} key events through the API at ${report.live.offeredPerS}/s (latency), then ${report.events} in the outbox at start (deliveries/s), to a local receiver verifying signatures (bench/p11.ts)`,
+    result: `${fmt.int(report.backlog.deliveriesPerS)} deliveries/s from the outbox; live at ${fmt.int(report.live.createsPerS)} creates/s`,
+    baseline: '-',
+    ratio: '-',
+    latency: `p50 ${fmt.int(report.live.p50Ms)} / p99 ${fmt.int(report.live.p99Ms)} ms (from the create request)`,
+    baselineLatency: '-',
+    rss: '-',
+    target: TARGET.P11,
+    verdict: judge(
+      'P11',
+      report.exactlyOnce
+        ? null
+        : `${report.requests} requests, ${report.distinct} distinct ids, ${report.badSignatures} bad signatures`,
+      met,
+      `${fmt.int(rate)} deliveries/s, p99 ${fmt.int(report.live.p99Ms)} ms`,
+    ),
+  });
+}
+
 /** P3 in a child pinned to the server core, so "one core" means one core. */
 function inProcessVerify(): Promise<P3Result> {
   const [command, args] = pinned(SERVER_CPU, process.execPath, [
@@ -813,6 +870,7 @@ try {
       `P10: ${result.scrapes.length} scrapes of /metrics during the rounds, median ${fmt.ms(median(result.scrapes))} ms each, ${fmt.int(result.exposition)} bytes.`,
     );
   });
+  await section(['P11'], 'webhook delivery', TARGET.P11, webhookDelivery);
   await section(['P6'], 'gateway mode vs @fastify/http-proxy', TARGET.P6, async () => {
     const { proxy, gateway } = await measureP6({
       rounds: profile.rounds,

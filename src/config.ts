@@ -79,6 +79,31 @@ export interface Config {
   jobs: JobsConfig;
   /** GitHub's secret-scanning signing keys for POST /v1/leaks; empty when not configured. */
   githubSecretScanningKeys: GithubSigningKey[];
+  /** Webhook delivery (docs/EVENTS.md). */
+  webhooks: WebhookConfig;
+  /**
+   * SECRET_ENCRYPTION_KEY: the 32-byte key (as given, base64 or hex; checked here) that encrypts
+   * webhook secrets at rest, or null (SQLite: a key file next to the database; PostgreSQL:
+   * webhooks cannot be created).
+   */
+  secretEncryptionKey: string | null;
+}
+
+export interface WebhookConfig {
+  /** WEBHOOK_ALLOW_PRIVATE: deliver to loopback, private and link-local addresses too. */
+  allowPrivate: boolean;
+  /** How often each node looks for new events and due deliveries without being woken. */
+  pollIntervalMs: number;
+  /** Deliveries claimed per query, and events fanned out per transaction. */
+  batchSize: number;
+  /** Attempts in flight at once on this node, in all. */
+  concurrency: number;
+  /** Attempts in flight at once on this node to one endpoint. */
+  endpointConcurrency: number;
+  /** An endpoint failing continuously for this long is disabled. */
+  disableAfterMs: number;
+  /** Endpoints per account (and deployment-wide endpoints in all). */
+  maxEndpoints: number;
 }
 
 export interface JobsConfig {
@@ -168,6 +193,14 @@ export const SETTINGS = {
   IDLE_KEY_DAYS: '0',
   IDLE_KEY_ACTION: 'notify',
   GITHUB_SECRET_SCANNING_KEYS: '',
+  SECRET_ENCRYPTION_KEY: '',
+  WEBHOOK_ALLOW_PRIVATE: 'false',
+  WEBHOOK_POLL_INTERVAL: '1s',
+  WEBHOOK_BATCH_SIZE: '100',
+  WEBHOOK_CONCURRENCY: '64',
+  WEBHOOK_ENDPOINT_CONCURRENCY: '8',
+  WEBHOOK_DISABLE_AFTER: '5d',
+  WEBHOOK_MAX_ENDPOINTS: '10',
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -319,6 +352,25 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
   if (idleKeyAction !== 'notify' && idleKeyAction !== 'disable') {
     problems.push(`IDLE_KEY_ACTION must be notify or disable (got "${idleKeyAction}")`);
   }
+  const secretEncryptionKey = get('SECRET_ENCRYPTION_KEY') || null;
+  if (secretEncryptionKey !== null && decodeEncryptionKey(secretEncryptionKey) === null) {
+    problems.push(
+      'SECRET_ENCRYPTION_KEY must be 32 random bytes, base64 (44 characters) or hex (64 characters); make one with `openssl rand -base64 32`',
+    );
+  }
+  const allowPrivate = get('WEBHOOK_ALLOW_PRIVATE');
+  if (allowPrivate !== 'true' && allowPrivate !== 'false') {
+    problems.push(`WEBHOOK_ALLOW_PRIVATE must be true or false (got "${allowPrivate}")`);
+  }
+  const pollText = get('WEBHOOK_POLL_INTERVAL');
+  const pollIntervalMs = /^\d{1,6}ms$/.test(pollText)
+    ? Number(pollText.slice(0, -2))
+    : parseDurationMs(pollText);
+  if (pollIntervalMs === null || pollIntervalMs < 10 || pollIntervalMs > 60_000) {
+    problems.push(
+      `WEBHOOK_POLL_INTERVAL must be a duration from 10ms to 1m, such as 250ms or 1s (got "${pollText}")`,
+    );
+  }
 
   const config: Config = {
     port,
@@ -333,6 +385,16 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
       readFile,
       problems,
     ),
+    secretEncryptionKey,
+    webhooks: {
+      allowPrivate: allowPrivate === 'true',
+      pollIntervalMs: pollIntervalMs ?? 1000,
+      batchSize: int('WEBHOOK_BATCH_SIZE', 1, 1000),
+      concurrency: int('WEBHOOK_CONCURRENCY', 1, 1024),
+      endpointConcurrency: int('WEBHOOK_ENDPOINT_CONCURRENCY', 1, 64),
+      disableAfterMs: duration('WEBHOOK_DISABLE_AFTER'),
+      maxEndpoints: int('WEBHOOK_MAX_ENDPOINTS', 1, 1000),
+    },
     host,
     publicUrl: publicUrlText.replace(/\/$/, ''),
     secureCookies,
@@ -481,6 +543,19 @@ function parseGithubKeysSetting(
   if (parsed.ok) return parsed.keys;
   for (const problem of parsed.problems) problems.push(`GITHUB_SECRET_SCANNING_KEYS ${problem}`);
   return [];
+}
+
+/** The 32 bytes of SECRET_ENCRYPTION_KEY (base64 or hex), or null when it is not such a key. */
+export function decodeEncryptionKey(text: string): Buffer | null {
+  if (/^[0-9a-fA-F]{64}$/.test(text)) return Buffer.from(text, 'hex');
+  if (/^[A-Za-z0-9+/]{43}=?$/.test(text) || /^[A-Za-z0-9_-]{43}$/.test(text)) {
+    const bytes = Buffer.from(
+      text,
+      text.includes('-') || text.includes('_') ? 'base64url' : 'base64',
+    );
+    if (bytes.length === 32) return bytes;
+  }
+  return null;
 }
 
 function readUtf8(path: string): string {

@@ -120,6 +120,13 @@ export interface CollectedMetric {
   read(): Reading;
 }
 
+/** A gauge whose reading needs a query (the webhook backlog): awaited at each scrape. */
+export interface QueriedMetric {
+  name: string;
+  help: string;
+  read(): Promise<number>;
+}
+
 /**
  * Keyward's Prometheus metrics: one registry per process, served on METRICS_PORT
  * (docs/METRICS.md). Whatever is counted per request is a plain increment here or in the object
@@ -217,6 +224,24 @@ export class Metrics {
         const reading = read();
         if (typeof reading === 'number') this.set(reading);
         else for (const [labels, value] of reading) this.set(labels, value);
+      },
+    });
+  }
+
+  /** A gauge read by a query at each scrape; a failed query leaves it out of that scrape. */
+  queriedGauge(definition: QueriedMetric): void {
+    const { read } = definition;
+    new Gauge({
+      name: definition.name,
+      help: definition.help,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        try {
+          this.set(await read());
+        } catch {
+          // The database is unreachable: the readiness check and the other metrics say so.
+        }
       },
     });
   }

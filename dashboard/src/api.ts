@@ -88,6 +88,7 @@ export type Scope =
   | 'keys:read'
   | 'keys:write'
   | 'usage:read'
+  | 'webhooks:manage'
   | 'keys:verify'
   | 'keys:manage'
   | 'users:manage'

@@ -589,7 +589,7 @@ export type paths = {
     put?: never;
     /**
      * Create a management or service token
-     * @description Users may grant keys:read, keys:write, usage:read (a kwm_ token); admins may also grant keys:verify, keys:manage, users:manage (a kws_ service token). The secret is in `token`, once.
+     * @description Users may grant keys:read, keys:write, usage:read, webhooks:manage (a kwm_ token); admins may also grant keys:verify, keys:manage, users:manage (a kws_ service token). The secret is in `token`, once.
      */
     post: operations['createToken'];
     delete?: never;
@@ -656,6 +656,155 @@ export type paths = {
      * @description Always 200 for a well-formed request: `valid` and `code` say whether the key may be used. Needs a service token with keys:verify.
      */
     post: operations['verifyKey'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/webhooks': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List webhook endpoints
+     * @description The caller's account endpoints, newest first; for admins also the deployment-wide ones.
+     */
+    get: operations['listWebhooks'];
+    put?: never;
+    /**
+     * Create a webhook endpoint
+     * @description The URL is checked (http(s), no credentials, no loopback, private, link-local, CGNAT or metadata address, also after DNS resolution). The signing secret is in `secret` of this answer and is never shown again. `scope: "deployment"` (every event of the deployment) is for admins only. At most WEBHOOK_MAX_ENDPOINTS endpoints per account.
+     */
+    post: operations['createWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/webhooks/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Get a webhook endpoint */
+    get: operations['getWebhook'];
+    put?: never;
+    post?: never;
+    /**
+     * Delete a webhook endpoint
+     * @description The endpoint, its deliveries and their log are deleted.
+     */
+    delete: operations['deleteWebhook'];
+    options?: never;
+    head?: never;
+    /**
+     * Update a webhook endpoint
+     * @description URL (checked again), events, description, enabled. Enabling an endpoint again clears its failing state and disabled reason; events raised while it was disabled are not sent to it.
+     */
+    patch: operations['updateWebhook'];
+    trace?: never;
+  };
+  '/v1/webhooks/{id}/deliveries': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List an endpoint's deliveries
+     * @description Newest first, with status, attempts, the last status, error, response excerpt and duration, and the next attempt. At most 100 a page.
+     */
+    get: operations['listWebhookDeliveries'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/webhooks/{id}/deliveries/{delivery_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Get a delivery with its attempts
+     * @description Every attempt: the request headers sent (with the signature, never the secret), the status, the first 1 KB of the answer, the duration, the error and the next attempt.
+     */
+    get: operations['getWebhookDelivery'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/webhooks/{id}/deliveries/{delivery_id}/retry': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Retry a delivery now
+     * @description A pending or dead delivery gets an attempt at once, with the same `webhook-id`. A dead one that fails again stays dead; a pending one keeps its retry schedule.
+     */
+    post: operations['retryWebhookDelivery'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/webhooks/{id}/rotate-secret': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Roll a webhook endpoint's signing secret
+     * @description A new secret, in `secret` of this answer only. During the overlap (default 24h, at most 7d) every delivery carries two signatures, one per secret, so the receiver can switch at its pace.
+     */
+    post: operations['rotateWebhookSecret'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/webhooks/{id}/test': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Send a test event
+     * @description A `webhook.test` event to this endpoint only, signed and delivered (with retries) like any other; follow it in the deliveries.
+     */
+    post: operations['testWebhook'];
     delete?: never;
     options?: never;
     head?: never;
@@ -1281,6 +1430,7 @@ export type components = {
           | 'invalid_json'
           | 'unknown_field'
           | 'request_incomplete'
+          | 'url_not_allowed'
           | 'unauthorized'
           | 'invalid_credentials'
           | 'session_expired'
@@ -1313,7 +1463,8 @@ export type components = {
           | 'upstream_unavailable'
           | 'service_unavailable'
           | 'upstream_timeout'
-          | 'storage_full';
+          | 'storage_full'
+          | 'encryption_key_missing';
         /** @description What went wrong, in words a person understands */
         message: string;
         /** @description The request field the error is about, when it is about one: `name`, `ip_allowlist`, `limits.rate[0].limit` */
@@ -1739,6 +1890,7 @@ export type components = {
         | 'keys:read'
         | 'keys:write'
         | 'usage:read'
+        | 'webhooks:manage'
         | 'keys:verify'
         | 'keys:manage'
         | 'users:manage'
@@ -1810,6 +1962,7 @@ export type components = {
         | 'keys:read'
         | 'keys:write'
         | 'usage:read'
+        | 'webhooks:manage'
         | 'keys:verify'
         | 'keys:manage'
         | 'users:manage'
@@ -2082,6 +2235,324 @@ export type components = {
       valid: boolean;
       /** @description Quote it in POST /v1/usage to settle usage-based billing */
       verification_id: string;
+    };
+    /**
+     * @description One event on its way to one endpoint
+     * @example {
+     *       "object": "webhook_delivery",
+     *       "id": "whd_5n7p2q4r6s8t0v1w3x5y7z9a",
+     *       "endpoint_id": "whk_3kq7m2x9v4b8n6c5d1f0g2h7",
+     *       "event_id": "evt_2b4c6d8f0g1h3j5k7m9n1p3q",
+     *       "event_type": "key.revoked",
+     *       "status": "pending",
+     *       "attempts": 2,
+     *       "next_attempt_at": "2026-06-01T12:05:05.000Z",
+     *       "last_status": 503,
+     *       "last_error": "the endpoint answered 503",
+     *       "last_response_excerpt": "upstream unavailable",
+     *       "last_duration_ms": 41,
+     *       "created_at": "2026-06-01T12:00:00.000Z",
+     *       "updated_at": "2026-06-01T12:00:05.000Z",
+     *       "delivered_at": null
+     *     }
+     */
+    WebhookDelivery: {
+      /** @description Attempts made so far */
+      attempts: number;
+      /** Format: date-time */
+      created_at: string;
+      /** Format: date-time */
+      delivered_at: string | null;
+      endpoint_id: string;
+      /** @description The `webhook-id` header of every attempt, the same on each retry */
+      event_id: string;
+      event_type: string;
+      id: string;
+      last_duration_ms: number | null;
+      last_error: string | null;
+      /** @description The first 1 KB of the last answer */
+      last_response_excerpt: string | null;
+      /** @description HTTP status of the last attempt */
+      last_status: number | null;
+      /**
+       * Format: date-time
+       * @description When pending: the next attempt
+       */
+      next_attempt_at: string | null;
+      /** @enum {string} */
+      object: 'webhook_delivery';
+      /**
+       * @description dead: every attempt of the retry schedule failed
+       * @enum {unknown}
+       */
+      status: 'pending' | 'succeeded' | 'dead';
+      /** Format: date-time */
+      updated_at: string;
+    };
+    /**
+     * @description A delivery with the log of its attempts
+     * @example {
+     *       "object": "webhook_delivery",
+     *       "id": "whd_5n7p2q4r6s8t0v1w3x5y7z9a",
+     *       "endpoint_id": "whk_3kq7m2x9v4b8n6c5d1f0g2h7",
+     *       "event_id": "evt_2b4c6d8f0g1h3j5k7m9n1p3q",
+     *       "event_type": "key.revoked",
+     *       "status": "pending",
+     *       "attempts": 2,
+     *       "next_attempt_at": "2026-06-01T12:05:05.000Z",
+     *       "last_status": 503,
+     *       "last_error": "the endpoint answered 503",
+     *       "last_response_excerpt": "upstream unavailable",
+     *       "last_duration_ms": 41,
+     *       "created_at": "2026-06-01T12:00:00.000Z",
+     *       "updated_at": "2026-06-01T12:00:05.000Z",
+     *       "delivered_at": null,
+     *       "attempt_log": [
+     *         {
+     *           "attempted_at": "2026-06-01T12:00:05.000Z",
+     *           "url": "https://hooks.example.com/keyward",
+     *           "request_headers": {
+     *             "content-type": "application/json",
+     *             "user-agent": "Keyward-Webhooks/0.1.0",
+     *             "webhook-id": "evt_2b4c6d8f0g1h3j5k7m9n1p3q",
+     *             "webhook-timestamp": "1780315205",
+     *             "webhook-signature": "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="
+     *           },
+     *           "status": 503,
+     *           "response_excerpt": "upstream unavailable",
+     *           "duration_ms": 41,
+     *           "error": "the endpoint answered 503",
+     *           "next_attempt_at": "2026-06-01T12:05:05.000Z"
+     *         }
+     *       ]
+     *     }
+     */
+    WebhookDeliveryDetail: {
+      /** @description Every attempt, oldest first */
+      attempt_log: {
+        /** Format: date-time */
+        attempted_at: string;
+        duration_ms: number;
+        error: string | null;
+        /** Format: date-time */
+        next_attempt_at: string | null;
+        /** @description The headers sent (the signature, never the secret) */
+        request_headers: {
+          [key: string]: string;
+        };
+        response_excerpt: string | null;
+        status: number | null;
+        url: string;
+      }[];
+      /** @description Attempts made so far */
+      attempts: number;
+      /** Format: date-time */
+      created_at: string;
+      /** Format: date-time */
+      delivered_at: string | null;
+      endpoint_id: string;
+      /** @description The `webhook-id` header of every attempt, the same on each retry */
+      event_id: string;
+      event_type: string;
+      id: string;
+      last_duration_ms: number | null;
+      last_error: string | null;
+      /** @description The first 1 KB of the last answer */
+      last_response_excerpt: string | null;
+      /** @description HTTP status of the last attempt */
+      last_status: number | null;
+      /**
+       * Format: date-time
+       * @description When pending: the next attempt
+       */
+      next_attempt_at: string | null;
+      /** @enum {string} */
+      object: 'webhook_delivery';
+      /**
+       * @description dead: every attempt of the retry schedule failed
+       * @enum {unknown}
+       */
+      status: 'pending' | 'succeeded' | 'dead';
+      /** Format: date-time */
+      updated_at: string;
+    };
+    /**
+     * @description A page of an endpoint's deliveries, newest first
+     * @example {
+     *       "object": "list",
+     *       "data": [
+     *         {
+     *           "object": "webhook_delivery",
+     *           "id": "whd_5n7p2q4r6s8t0v1w3x5y7z9a",
+     *           "endpoint_id": "whk_3kq7m2x9v4b8n6c5d1f0g2h7",
+     *           "event_id": "evt_2b4c6d8f0g1h3j5k7m9n1p3q",
+     *           "event_type": "key.revoked",
+     *           "status": "pending",
+     *           "attempts": 2,
+     *           "next_attempt_at": "2026-06-01T12:05:05.000Z",
+     *           "last_status": 503,
+     *           "last_error": "the endpoint answered 503",
+     *           "last_response_excerpt": "upstream unavailable",
+     *           "last_duration_ms": 41,
+     *           "created_at": "2026-06-01T12:00:00.000Z",
+     *           "updated_at": "2026-06-01T12:00:05.000Z",
+     *           "delivered_at": null
+     *         }
+     *       ],
+     *       "has_more": false,
+     *       "next_cursor": null
+     *     }
+     */
+    WebhookDeliveryList: {
+      data: components['schemas']['WebhookDelivery'][];
+      has_more: boolean;
+      /** @description Pass as `cursor` for the next page */
+      next_cursor: string | null;
+      /** @enum {string} */
+      object: 'list';
+    };
+    /**
+     * @description A webhook endpoint, without its secret
+     * @example {
+     *       "object": "webhook_endpoint",
+     *       "id": "whk_3kq7m2x9v4b8n6c5d1f0g2h7",
+     *       "scope": "account",
+     *       "owner_id": "usr_8f2k4m6p9q1r3s5t7v0w2x4z",
+     *       "url": "https://hooks.example.com/keyward",
+     *       "description": "Billing service",
+     *       "events": [
+     *         "key.created",
+     *         "key.revoked",
+     *         "key.leaked"
+     *       ],
+     *       "enabled": true,
+     *       "disabled_reason": null,
+     *       "failing_since": null,
+     *       "previous_secret_expires_at": null,
+     *       "created_at": "2026-06-01T12:00:00.000Z",
+     *       "updated_at": "2026-06-01T12:00:00.000Z"
+     *     }
+     */
+    WebhookEndpoint: {
+      /** Format: date-time */
+      created_at: string;
+      description: string;
+      /** @description Why it is disabled: by hand, or automatically after failing for days */
+      disabled_reason: string | null;
+      enabled: boolean;
+      events: string[];
+      /**
+       * Format: date-time
+       * @description Start of the current run of failed attempts; null when the last one succeeded
+       */
+      failing_since: string | null;
+      id: string;
+      /** @enum {string} */
+      object: 'webhook_endpoint';
+      /** @description null for a deployment-wide endpoint */
+      owner_id: string | null;
+      /**
+       * Format: date-time
+       * @description While a rolled secret overlaps: until when the previous secret still signs
+       */
+      previous_secret_expires_at: string | null;
+      /**
+       * @description account: the owner's keys' events; deployment: every event (admins only)
+       * @enum {unknown}
+       */
+      scope: 'account' | 'deployment';
+      /** Format: date-time */
+      updated_at: string;
+      url: string;
+    };
+    /**
+     * @description The caller's endpoints, newest first; admins also see the deployment-wide endpoints
+     * @example {
+     *       "object": "list",
+     *       "data": [
+     *         {
+     *           "object": "webhook_endpoint",
+     *           "id": "whk_3kq7m2x9v4b8n6c5d1f0g2h7",
+     *           "scope": "account",
+     *           "owner_id": "usr_8f2k4m6p9q1r3s5t7v0w2x4z",
+     *           "url": "https://hooks.example.com/keyward",
+     *           "description": "Billing service",
+     *           "events": [
+     *             "key.created",
+     *             "key.revoked",
+     *             "key.leaked"
+     *           ],
+     *           "enabled": true,
+     *           "disabled_reason": null,
+     *           "failing_since": null,
+     *           "previous_secret_expires_at": null,
+     *           "created_at": "2026-06-01T12:00:00.000Z",
+     *           "updated_at": "2026-06-01T12:00:00.000Z"
+     *         }
+     *       ]
+     *     }
+     */
+    WebhookEndpointList: {
+      data: components['schemas']['WebhookEndpoint'][];
+      /** @enum {string} */
+      object: 'list';
+    };
+    /**
+     * @description A webhook endpoint and its signing secret, which is never shown again
+     * @example {
+     *       "object": "webhook_endpoint",
+     *       "id": "whk_3kq7m2x9v4b8n6c5d1f0g2h7",
+     *       "scope": "account",
+     *       "owner_id": "usr_8f2k4m6p9q1r3s5t7v0w2x4z",
+     *       "url": "https://hooks.example.com/keyward",
+     *       "description": "Billing service",
+     *       "events": [
+     *         "key.created",
+     *         "key.revoked",
+     *         "key.leaked"
+     *       ],
+     *       "enabled": true,
+     *       "disabled_reason": null,
+     *       "failing_since": null,
+     *       "previous_secret_expires_at": null,
+     *       "created_at": "2026-06-01T12:00:00.000Z",
+     *       "updated_at": "2026-06-01T12:00:00.000Z",
+     *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+     *     }
+     */
+    WebhookEndpointWithSecret: {
+      /** Format: date-time */
+      created_at: string;
+      description: string;
+      /** @description Why it is disabled: by hand, or automatically after failing for days */
+      disabled_reason: string | null;
+      enabled: boolean;
+      events: string[];
+      /**
+       * Format: date-time
+       * @description Start of the current run of failed attempts; null when the last one succeeded
+       */
+      failing_since: string | null;
+      id: string;
+      /** @enum {string} */
+      object: 'webhook_endpoint';
+      /** @description null for a deployment-wide endpoint */
+      owner_id: string | null;
+      /**
+       * Format: date-time
+       * @description While a rolled secret overlaps: until when the previous secret still signs
+       */
+      previous_secret_expires_at: string | null;
+      /**
+       * @description account: the owner's keys' events; deployment: every event (admins only)
+       * @enum {unknown}
+       */
+      scope: 'account' | 'deployment';
+      /** @description The signing secret (Standard Webhooks `whsec_…`): shown in this answer only */
+      secret: string;
+      /** Format: date-time */
+      updated_at: string;
+      url: string;
     };
   };
   responses: never;
@@ -2474,7 +2945,7 @@ export interface operations {
           'application/json': components['schemas']['NotificationSettings'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -2626,7 +3097,7 @@ export interface operations {
           'application/json': components['schemas']['InvitationList'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -2758,7 +3229,7 @@ export interface operations {
           'application/json': components['schemas']['InvitationWithLink'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -2904,7 +3375,7 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3153,7 +3624,7 @@ export interface operations {
           'application/json': components['schemas']['UserList'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3245,7 +3716,7 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3452,7 +3923,7 @@ export interface operations {
           'application/json': components['schemas']['User'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3629,7 +4100,7 @@ export interface operations {
           'application/json': components['schemas']['AuditLog'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3737,7 +4208,7 @@ export interface operations {
           'application/json': components['schemas']['Accepted'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3911,7 +4382,7 @@ export interface operations {
           'application/json': components['schemas']['Session'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -4039,7 +4510,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Temporarily unavailable: `error.code` is `service_unavailable`, `storage_full` */
+      /** @description Temporarily unavailable: `error.code` is `service_unavailable`, `storage_full`, `encryption_key_missing` */
       503: {
         headers: {
           /** @description Seconds to wait before trying again */
@@ -4106,7 +4577,7 @@ export interface operations {
           'application/json': components['schemas']['Invitation'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -4276,7 +4747,7 @@ export interface operations {
           'application/json': components['schemas']['Session'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -4404,7 +4875,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Temporarily unavailable: `error.code` is `service_unavailable`, `storage_full` */
+      /** @description Temporarily unavailable: `error.code` is `service_unavailable`, `storage_full`, `encryption_key_missing` */
       503: {
         headers: {
           /** @description Seconds to wait before trying again */
@@ -4687,7 +5158,7 @@ export interface operations {
           'application/json': components['schemas']['CsrfToken'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -4815,7 +5286,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Temporarily unavailable: `error.code` is `service_unavailable`, `storage_full` */
+      /** @description Temporarily unavailable: `error.code` is `service_unavailable`, `storage_full`, `encryption_key_missing` */
       503: {
         headers: {
           /** @description Seconds to wait before trying again */
@@ -4867,7 +5338,7 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -4977,7 +5448,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Temporarily unavailable: `error.code` is `service_unavailable`, `storage_full` */
+      /** @description Temporarily unavailable: `error.code` is `service_unavailable`, `storage_full`, `encryption_key_missing` */
       503: {
         headers: {
           /** @description Seconds to wait before trying again */
@@ -5057,7 +5528,7 @@ export interface operations {
           'application/json': components['schemas']['Session'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -5165,7 +5636,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Temporarily unavailable: `error.code` is `service_unavailable`, `storage_full` */
+      /** @description Temporarily unavailable: `error.code` is `service_unavailable`, `storage_full`, `encryption_key_missing` */
       503: {
         headers: {
           /** @description Seconds to wait before trying again */
@@ -5426,7 +5897,7 @@ export interface operations {
           'application/json': components['schemas']['ApiKeyList'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -5645,7 +6116,7 @@ export interface operations {
           'application/json': components['schemas']['ApiKeyWithSecret'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -6130,7 +6601,7 @@ export interface operations {
           'application/json': components['schemas']['ApiKey'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -6316,7 +6787,7 @@ export interface operations {
           'application/json': components['schemas']['RequestLog'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -6625,7 +7096,7 @@ export interface operations {
           'application/json': components['schemas']['ApiKeyWithSecret'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -6814,7 +7285,7 @@ export interface operations {
           'application/json': components['schemas']['UsageSeries'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -6958,7 +7429,7 @@ export interface operations {
           'application/json': components['schemas']['LeakLabels'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -7190,6 +7661,7 @@ export interface operations {
             | 'keys:read'
             | 'keys:write'
             | 'usage:read'
+            | 'webhooks:manage'
             | 'keys:verify'
             | 'keys:manage'
             | 'users:manage'
@@ -7225,7 +7697,7 @@ export interface operations {
           'application/json': components['schemas']['TokenWithSecret'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -7617,7 +8089,7 @@ export interface operations {
           'application/json': components['schemas']['Settlement'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -7841,7 +8313,7 @@ export interface operations {
           'application/json': components['schemas']['Verification'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -7924,6 +8396,1455 @@ export interface operations {
            *       "error": {
            *         "code": "unsupported_media_type",
            *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listWebhooks: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The endpoints */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "list",
+           *       "data": [
+           *         {
+           *           "object": "webhook_endpoint",
+           *           "id": "whk_3kq7m2x9v4b8n6c5d1f0g2h7",
+           *           "scope": "account",
+           *           "owner_id": "usr_8f2k4m6p9q1r3s5t7v0w2x4z",
+           *           "url": "https://hooks.example.com/keyward",
+           *           "description": "Billing service",
+           *           "events": [
+           *             "key.created",
+           *             "key.revoked",
+           *             "key.leaked"
+           *           ],
+           *           "enabled": true,
+           *           "disabled_reason": null,
+           *           "failing_since": null,
+           *           "previous_secret_expires_at": null,
+           *           "created_at": "2026-06-01T12:00:00.000Z",
+           *           "updated_at": "2026-06-01T12:00:00.000Z"
+           *         }
+           *       ]
+           *     }
+           */
+          'application/json': components['schemas']['WebhookEndpointList'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createWebhook: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "url": "https://hooks.example.com/keyward",
+         *       "events": [
+         *         "key.created",
+         *         "key.revoked",
+         *         "key.leaked"
+         *       ],
+         *       "description": "Billing service"
+         *     }
+         */
+        'application/json': {
+          description?: string;
+          events: (
+            | '*'
+            | 'key.created'
+            | 'key.updated'
+            | 'key.revoked'
+            | 'key.rotated'
+            | 'key.deleted'
+            | 'key.expiring'
+            | 'key.expired'
+            | 'key.idle'
+            | 'key.leaked'
+            | 'usage.threshold'
+            | 'credits.refilled'
+          )[];
+          /**
+           * @description deployment: every event of the deployment; admins only (default account)
+           * @enum {unknown}
+           */
+          scope?: 'account' | 'deployment';
+          /** @description http(s) URL, without credentials; loopback, private, link-local, CGNAT and metadata addresses are refused (also when the name resolves to one) unless WEBHOOK_ALLOW_PRIVATE=true */
+          url: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The new endpoint, with its signing secret in `secret` */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "webhook_endpoint",
+           *       "id": "whk_3kq7m2x9v4b8n6c5d1f0g2h7",
+           *       "scope": "account",
+           *       "owner_id": "usr_8f2k4m6p9q1r3s5t7v0w2x4z",
+           *       "url": "https://hooks.example.com/keyward",
+           *       "description": "Billing service",
+           *       "events": [
+           *         "key.created",
+           *         "key.revoked",
+           *         "key.leaked"
+           *       ],
+           *       "enabled": true,
+           *       "disabled_reason": null,
+           *       "failing_since": null,
+           *       "previous_secret_expires_at": null,
+           *       "created_at": "2026-06-01T12:00:00.000Z",
+           *       "updated_at": "2026-06-01T12:00:00.000Z",
+           *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+           *     }
+           */
+          'application/json': components['schemas']['WebhookEndpointWithSecret'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Temporarily unavailable: `error.code` is `service_unavailable`, `storage_full`, `encryption_key_missing` */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "service_unavailable",
+           *         "message": "too many password checks in progress; try again shortly",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getWebhook: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The endpoint */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "webhook_endpoint",
+           *       "id": "whk_3kq7m2x9v4b8n6c5d1f0g2h7",
+           *       "scope": "account",
+           *       "owner_id": "usr_8f2k4m6p9q1r3s5t7v0w2x4z",
+           *       "url": "https://hooks.example.com/keyward",
+           *       "description": "Billing service",
+           *       "events": [
+           *         "key.created",
+           *         "key.revoked",
+           *         "key.leaked"
+           *       ],
+           *       "enabled": true,
+           *       "disabled_reason": null,
+           *       "failing_since": null,
+           *       "previous_secret_expires_at": null,
+           *       "created_at": "2026-06-01T12:00:00.000Z",
+           *       "updated_at": "2026-06-01T12:00:00.000Z"
+           *     }
+           */
+          'application/json': components['schemas']['WebhookEndpoint'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "not_found",
+           *         "message": "API key not found",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  deleteWebhook: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Deleted */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "not_found",
+           *         "message": "API key not found",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  updateWebhook: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "enabled": true
+         *     }
+         */
+        'application/json': {
+          description?: string;
+          /** @description true enables it again and clears its failing state and disabled reason */
+          enabled?: boolean;
+          events?: (
+            | '*'
+            | 'key.created'
+            | 'key.updated'
+            | 'key.revoked'
+            | 'key.rotated'
+            | 'key.deleted'
+            | 'key.expiring'
+            | 'key.expired'
+            | 'key.idle'
+            | 'key.leaked'
+            | 'usage.threshold'
+            | 'credits.refilled'
+          )[];
+          /** @description http(s) URL, without credentials; loopback, private, link-local, CGNAT and metadata addresses are refused (also when the name resolves to one) unless WEBHOOK_ALLOW_PRIVATE=true */
+          url?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The endpoint as updated */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "webhook_endpoint",
+           *       "id": "whk_3kq7m2x9v4b8n6c5d1f0g2h7",
+           *       "scope": "account",
+           *       "owner_id": "usr_8f2k4m6p9q1r3s5t7v0w2x4z",
+           *       "url": "https://hooks.example.com/keyward",
+           *       "description": "Billing service",
+           *       "events": [
+           *         "key.created",
+           *         "key.revoked",
+           *         "key.leaked"
+           *       ],
+           *       "enabled": true,
+           *       "disabled_reason": null,
+           *       "failing_since": null,
+           *       "previous_secret_expires_at": null,
+           *       "created_at": "2026-06-01T12:00:00.000Z",
+           *       "updated_at": "2026-06-01T12:00:00.000Z"
+           *     }
+           */
+          'application/json': components['schemas']['WebhookEndpoint'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "not_found",
+           *         "message": "API key not found",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listWebhookDeliveries: {
+    parameters: {
+      query?: {
+        /** @description Opaque cursor from a previous page */
+        cursor?: string;
+        limit?: number;
+        status?: 'pending' | 'succeeded' | 'dead';
+      };
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of deliveries */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "list",
+           *       "data": [
+           *         {
+           *           "object": "webhook_delivery",
+           *           "id": "whd_5n7p2q4r6s8t0v1w3x5y7z9a",
+           *           "endpoint_id": "whk_3kq7m2x9v4b8n6c5d1f0g2h7",
+           *           "event_id": "evt_2b4c6d8f0g1h3j5k7m9n1p3q",
+           *           "event_type": "key.revoked",
+           *           "status": "pending",
+           *           "attempts": 2,
+           *           "next_attempt_at": "2026-06-01T12:05:05.000Z",
+           *           "last_status": 503,
+           *           "last_error": "the endpoint answered 503",
+           *           "last_response_excerpt": "upstream unavailable",
+           *           "last_duration_ms": 41,
+           *           "created_at": "2026-06-01T12:00:00.000Z",
+           *           "updated_at": "2026-06-01T12:00:05.000Z",
+           *           "delivered_at": null
+           *         }
+           *       ],
+           *       "has_more": false,
+           *       "next_cursor": null
+           *     }
+           */
+          'application/json': components['schemas']['WebhookDeliveryList'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "not_found",
+           *         "message": "API key not found",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getWebhookDelivery: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        delivery_id: string;
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The delivery and its attempt log */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "webhook_delivery",
+           *       "id": "whd_5n7p2q4r6s8t0v1w3x5y7z9a",
+           *       "endpoint_id": "whk_3kq7m2x9v4b8n6c5d1f0g2h7",
+           *       "event_id": "evt_2b4c6d8f0g1h3j5k7m9n1p3q",
+           *       "event_type": "key.revoked",
+           *       "status": "pending",
+           *       "attempts": 2,
+           *       "next_attempt_at": "2026-06-01T12:05:05.000Z",
+           *       "last_status": 503,
+           *       "last_error": "the endpoint answered 503",
+           *       "last_response_excerpt": "upstream unavailable",
+           *       "last_duration_ms": 41,
+           *       "created_at": "2026-06-01T12:00:00.000Z",
+           *       "updated_at": "2026-06-01T12:00:05.000Z",
+           *       "delivered_at": null,
+           *       "attempt_log": [
+           *         {
+           *           "attempted_at": "2026-06-01T12:00:05.000Z",
+           *           "url": "https://hooks.example.com/keyward",
+           *           "request_headers": {
+           *             "content-type": "application/json",
+           *             "user-agent": "Keyward-Webhooks/0.1.0",
+           *             "webhook-id": "evt_2b4c6d8f0g1h3j5k7m9n1p3q",
+           *             "webhook-timestamp": "1780315205",
+           *             "webhook-signature": "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="
+           *           },
+           *           "status": 503,
+           *           "response_excerpt": "upstream unavailable",
+           *           "duration_ms": 41,
+           *           "error": "the endpoint answered 503",
+           *           "next_attempt_at": "2026-06-01T12:05:05.000Z"
+           *         }
+           *       ]
+           *     }
+           */
+          'application/json': components['schemas']['WebhookDeliveryDetail'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "not_found",
+           *         "message": "API key not found",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  retryWebhookDelivery: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        delivery_id: string;
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The delivery, due now */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "webhook_delivery",
+           *       "id": "whd_5n7p2q4r6s8t0v1w3x5y7z9a",
+           *       "endpoint_id": "whk_3kq7m2x9v4b8n6c5d1f0g2h7",
+           *       "event_id": "evt_2b4c6d8f0g1h3j5k7m9n1p3q",
+           *       "event_type": "key.revoked",
+           *       "status": "pending",
+           *       "attempts": 2,
+           *       "next_attempt_at": "2026-06-01T12:05:05.000Z",
+           *       "last_status": 503,
+           *       "last_error": "the endpoint answered 503",
+           *       "last_response_excerpt": "upstream unavailable",
+           *       "last_duration_ms": 41,
+           *       "created_at": "2026-06-01T12:00:00.000Z",
+           *       "updated_at": "2026-06-01T12:00:05.000Z",
+           *       "delivered_at": null
+           *     }
+           */
+          'application/json': components['schemas']['WebhookDelivery'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "not_found",
+           *         "message": "API key not found",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not possible in the current state: `error.code` is `email_taken`, `invalid_state` */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "invalid_state",
+           *         "message": "a revoked key cannot be changed",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  rotateWebhookSecret: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "overlap": "24h"
+         *     }
+         */
+        'application/json': {
+          /** @description How long the previous secret keeps signing beside the new one: 0s to 7d (default 24h) */
+          overlap?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The endpoint, with its new signing secret in `secret` */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "webhook_endpoint",
+           *       "id": "whk_3kq7m2x9v4b8n6c5d1f0g2h7",
+           *       "scope": "account",
+           *       "owner_id": "usr_8f2k4m6p9q1r3s5t7v0w2x4z",
+           *       "url": "https://hooks.example.com/keyward",
+           *       "description": "Billing service",
+           *       "events": [
+           *         "key.created",
+           *         "key.revoked",
+           *         "key.leaked"
+           *       ],
+           *       "enabled": true,
+           *       "disabled_reason": null,
+           *       "failing_since": null,
+           *       "previous_secret_expires_at": null,
+           *       "created_at": "2026-06-01T12:00:00.000Z",
+           *       "updated_at": "2026-06-01T12:00:00.000Z",
+           *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+           *     }
+           */
+          'application/json': components['schemas']['WebhookEndpointWithSecret'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "not_found",
+           *         "message": "API key not found",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Temporarily unavailable: `error.code` is `service_unavailable`, `storage_full`, `encryption_key_missing` */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "service_unavailable",
+           *         "message": "too many password checks in progress; try again shortly",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  testWebhook: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The test delivery, due now */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "webhook_delivery",
+           *       "id": "whd_5n7p2q4r6s8t0v1w3x5y7z9a",
+           *       "endpoint_id": "whk_3kq7m2x9v4b8n6c5d1f0g2h7",
+           *       "event_id": "evt_2b4c6d8f0g1h3j5k7m9n1p3q",
+           *       "event_type": "key.revoked",
+           *       "status": "pending",
+           *       "attempts": 2,
+           *       "next_attempt_at": "2026-06-01T12:05:05.000Z",
+           *       "last_status": 503,
+           *       "last_error": "the endpoint answered 503",
+           *       "last_response_excerpt": "upstream unavailable",
+           *       "last_duration_ms": 41,
+           *       "created_at": "2026-06-01T12:00:00.000Z",
+           *       "updated_at": "2026-06-01T12:00:05.000Z",
+           *       "delivered_at": null
+           *     }
+           */
+          'application/json': components['schemas']['WebhookDelivery'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "not_found",
+           *         "message": "API key not found",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not possible in the current state: `error.code` is `email_taken`, `invalid_state` */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "invalid_state",
+           *         "message": "a revoked key cannot be changed",
            *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
            *       }
            *     }

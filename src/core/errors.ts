@@ -11,6 +11,8 @@ export const ERROR_STATUS = {
   unknown_field: 400,
   /** The client went away (or was cut by the request timeout) before the request arrived whole. */
   request_incomplete: 400,
+  /** A webhook URL that is not http(s), carries credentials, or points at a refused address. */
+  url_not_allowed: 400,
   unauthorized: 401,
   invalid_credentials: 401,
   session_expired: 401,
@@ -53,6 +55,8 @@ export const ERROR_STATUS = {
   upstream_timeout: 504,
   /** The database has no room left to write (disk full); reads still work. */
   storage_full: 503,
+  /** Webhooks on PostgreSQL need SECRET_ENCRYPTION_KEY, which this deployment has not set. */
+  encryption_key_missing: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

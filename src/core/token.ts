@@ -1,7 +1,7 @@
 import { randomHex, sha256Hex } from './secrets.ts';
 
 /** Scopes a user may grant to a management token (`kwm_`). */
-export const USER_SCOPES = ['keys:read', 'keys:write', 'usage:read'] as const;
+export const USER_SCOPES = ['keys:read', 'keys:write', 'usage:read', 'webhooks:manage'] as const;
 /** Scopes only an admin may grant; any of them makes the token a service token (`kws_`). */
 export const SERVICE_SCOPES = [
   'keys:verify',

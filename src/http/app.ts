@@ -36,6 +36,7 @@ import { recoveryRoutes } from './routes/recovery.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { verifyRoutes } from './routes/verify.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 import { COMPONENT_SCHEMAS, componentName, documentRoute } from './schemas/components.ts';
 import { securitySchemes } from './schemas/security.ts';
 
@@ -87,6 +88,10 @@ const OPENAPI_TAGS = [
     description: 'Sign up, sign in, sessions, invitations and password reset',
   },
   { name: 'Audit', description: 'Who did what' },
+  {
+    name: 'Webhooks',
+    description: 'Signed event deliveries to your endpoints (docs/EVENTS.md)',
+  },
   { name: 'Admin', description: 'Users, plans and invitations (admins only)' },
   { name: 'Leaks', description: 'Secret-scanning reports of exposed API keys' },
   { name: 'Operations', description: 'Health checks' },
@@ -200,6 +205,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     invitationRoutes(scope, services, cookieConfig);
     notificationRoutes(scope, services, cookieConfig);
     await leakRoutes(scope, services, cookieConfig);
+    webhookRoutes(scope, services, cookieConfig);
     scope.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     await docsRoutes(scope);
     // Last: its catch-all GET answers only what no route above claims.

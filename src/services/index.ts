@@ -24,6 +24,10 @@ import { createLogger } from '../logger.ts';
 import { Metrics } from '../metrics.ts';
 import type { Store } from '../storage/database.ts';
 import { buildCommit, VERSION } from '../version.ts';
+import { WebhookEngine } from '../webhooks/engine.ts';
+import { secretBoxLoader } from '../webhooks/secret-box.ts';
+import { WebhookService } from '../webhooks/service.ts';
+import { type Resolver, systemResolver } from '../webhooks/ssrf.ts';
 import { AccountService } from './accounts.ts';
 import { AttemptCounter } from './attempt-counter.ts';
 import { pruneAudit } from './audit.ts';
@@ -62,6 +66,10 @@ export interface Services {
   leaks: LeakReports;
   /** The Prometheus registry (served when METRICS_PORT is set); other modules add gauges to it. */
   metrics: Metrics;
+  /** Webhook endpoints and their delivery log (the API side). */
+  webhooks: WebhookService;
+  /** Webhook fan-out and delivery on this node; `pendingDeliveries()` is the backlog gauge. */
+  webhookEngine: WebhookEngine;
   /**
    * The state of what a node can run without but serves worse without, for /readyz: Redis (the
    * limiter; keys with limits answer as RATE_LIMIT_FAILURE says) and the invalidation bus (the
@@ -122,6 +130,8 @@ export function createServices(
     logger?: FastifyBaseLogger;
     /** Where background failures (a reset mail that could not be sent) are reported. */
     onError?: (error: unknown, context: string) => void;
+    /** How webhook host names are resolved; tests inject one to simulate DNS answers. */
+    resolver?: Resolver;
   } = {},
 ): Services {
   const clock = options.clock ?? systemClock;
@@ -241,7 +251,47 @@ export function createServices(
     mailer,
     onMailError: (error) => options.onError?.(error, 'password-reset mail'),
   });
-  const keys = new KeyService({ db, dialect: store.dialect, config, clock, usage, invalidator });
+  const log = options.logger ?? createLogger('silent');
+  const secrets = secretBoxLoader(config);
+  const resolver = options.resolver ?? systemResolver;
+  const webhookEngine = new WebhookEngine({
+    db,
+    dialect: store.dialect,
+    clock,
+    config: config.webhooks,
+    secrets,
+    resolver,
+    mailer,
+    log,
+    publicUrl: config.publicUrl,
+  });
+  metrics.queriedGauge({
+    name: 'keyward_webhook_pending_deliveries',
+    help: 'Webhook deliveries waiting for an attempt (due now or retrying later), on all nodes',
+    read: () => webhookEngine.pendingDeliveries(),
+  });
+  metrics.queriedGauge({
+    name: 'keyward_webhook_undispatched_events',
+    help: 'Events in the outbox not yet fanned out to webhook endpoints',
+    read: () => webhookEngine.undispatchedEvents(),
+  });
+  const webhooks = new WebhookService({
+    db,
+    clock,
+    config: config.webhooks,
+    secrets,
+    resolver,
+    wake: () => webhookEngine.wake(),
+  });
+  const keys = new KeyService({
+    db,
+    dialect: store.dialect,
+    config,
+    clock,
+    usage,
+    invalidator,
+    onEvents: () => webhookEngine.wake(),
+  });
   const tokens = new TokenService({
     db,
     readDb: store.readDb,
@@ -356,6 +406,8 @@ export function createServices(
     notifications,
     leaks: new LeakReports({ keys, keyPrefix: config.keyPrefix }),
     metrics,
+    webhooks,
+    webhookEngine,
     async dependencies() {
       const checks: Record<string, 'ok' | 'unavailable'> = {};
       if (limiter.available !== undefined)
@@ -368,9 +420,11 @@ export function createServices(
       await bus.start?.();
       usage.start(config.usageFlushIntervalMs);
       jobs.start(config.jobs.intervalMs);
+      webhookEngine.start();
     },
     async stop() {
       await jobs.stop();
+      await webhookEngine.stop();
       await passwordResets.idle();
       mailer?.close();
       await usage.stop();

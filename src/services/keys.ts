@@ -98,6 +98,7 @@ export class KeyService {
   private readonly clock: Clock;
   private readonly usage: UsageRecorder;
   private readonly invalidator: CredentialInvalidator;
+  private readonly onEvents: () => void;
 
   constructor(deps: {
     db: Kysely<Database>;
@@ -106,7 +107,10 @@ export class KeyService {
     clock: Clock;
     usage: UsageRecorder;
     invalidator: CredentialInvalidator;
+    /** Called after a commit that wrote events: wakes this node's webhook delivery. */
+    onEvents?: () => void;
   }) {
+    this.onEvents = deps.onEvents ?? (() => {});
     this.db = deps.db;
     this.dialect = deps.dialect;
     this.config = deps.config;
@@ -175,6 +179,7 @@ export class KeyService {
         now,
       );
     });
+    this.onEvents();
     return { key, secret: generated.secret };
   }
 
@@ -285,6 +290,7 @@ export class KeyService {
       );
       return result;
     });
+    this.onEvents();
     this.invalidator.key(updated.hash);
     return this.withPendingUsage(updated);
   }
@@ -315,6 +321,7 @@ export class KeyService {
       );
       return result;
     });
+    this.onEvents();
     this.invalidator.key(revoked.hash);
     return this.withPendingUsage(revoked);
   }
@@ -405,6 +412,7 @@ export class KeyService {
       );
       return { key, secret: generated.secret, oldHash: old.hash };
     });
+    this.onEvents();
     this.invalidator.key(result.oldHash);
     return { key: result.key, secret: result.secret };
   }
@@ -439,6 +447,7 @@ export class KeyService {
       );
       return key.hash;
     });
+    this.onEvents();
     this.invalidator.key(hash);
   }
 

@@ -30,7 +30,8 @@ const sqlite: DatabaseKind = {
       config: { kind: 'sqlite', url: `sqlite:${path}`, path },
       files,
       async drop() {
-        for (const file of files) rmSync(file, { force: true });
+        // The webhook secret key file SQLite deployments get next to the database, if made.
+        for (const file of [...files, `${path}.secret-key`]) rmSync(file, { force: true });
       },
     };
   },

@@ -7,6 +7,7 @@ import { createLogger } from '../../src/logger.ts';
 import { createServices, type Services } from '../../src/services/index.ts';
 import { openStore } from '../../src/storage/database.ts';
 import { migrateToLatest } from '../../src/storage/migrations.ts';
+import type { Resolver } from '../../src/webhooks/ssrf.ts';
 import type { DatabaseKind, TestDatabase } from './databases.ts';
 import { dropRedisPrefix } from './redis.ts';
 
@@ -56,13 +57,13 @@ export function uniqueEmail(tag = 'user'): string {
 export async function createHarness(
   kind: DatabaseKind,
   env: Record<string, string> = {},
+  options: { resolver?: Resolver } = {},
 ): Promise<Harness> {
   const database = await kind.create();
   const config = loadConfig({ DATABASE_URL: database.config.url, LOG_LEVEL: 'info', ...env });
   const store = openStore(config.database);
   await migrateToLatest(store.db, store.dialect);
   const clock = new ManualClock(Date.UTC(2026, 5, 1, 12, 0, 0));
-  const services = createServices(config, store, { clock });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, callback) {
@@ -70,7 +71,13 @@ export async function createHarness(
       callback();
     },
   });
-  const app = await buildApp(services, { logger: createLogger(config.logLevel, sink) });
+  const logger = createLogger(config.logLevel, sink);
+  const services = createServices(config, store, {
+    clock,
+    logger,
+    ...(options.resolver !== undefined && { resolver: options.resolver }),
+  });
+  const app = await buildApp(services, { logger });
 
   const request = async (options: RequestOptions) => {
     const headers: Record<string, string> = { ...options.headers };

@@ -39,6 +39,11 @@ export const MANAGEMENT_SCOPES: ScopeInfo[] = [
     label: 'Read usage',
     description: 'Usage history and request logs of keys.',
   },
+  {
+    scope: 'webhooks:manage',
+    label: 'Manage webhooks',
+    description: 'Webhook endpoints, their secrets, deliveries and test events.',
+  },
 ];
 
 export const SERVICE_SCOPES: ScopeInfo[] = [

@@ -22,7 +22,7 @@ export function tokenRoutes(app: App, services: Services, cookie: CookieSettings
         summary: 'Create a management or service token',
         security: SECURITY.sessionWrite,
         description:
-          'Users may grant keys:read, keys:write, usage:read (a kwm_ token); admins may also grant keys:verify, keys:manage, users:manage (a kws_ service token). The secret is in `token`, once.',
+          'Users may grant keys:read, keys:write, usage:read, webhooks:manage (a kwm_ token); admins may also grant keys:verify, keys:manage, users:manage (a kws_ service token). The secret is in `token`, once.',
         body: CreateTokenBody,
         response: {
           201: ref(CreatedTokenView, { description: 'The new token, with its secret in `token`' }),

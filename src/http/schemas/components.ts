@@ -26,6 +26,14 @@ import {
 } from './recovery.ts';
 import { KeyInfo, RequestLog, Usage, UsageSeries } from './usage.ts';
 import { Settlement, VerificationView } from './verify.ts';
+import {
+  CreatedEndpointView,
+  DeliveryDetail,
+  DeliveryList,
+  DeliveryView,
+  EndpointList,
+  EndpointView,
+} from './webhooks.ts';
 
 /**
  * The named schemas of the API: app.ts adds each with app.addSchema, routes reference them with
@@ -64,6 +72,12 @@ export const COMPONENT_SCHEMAS: readonly TSchema[] = [
   Unavailable,
   NotificationSettingsView,
   LeakLabels,
+  EndpointView,
+  CreatedEndpointView,
+  EndpointList,
+  DeliveryView,
+  DeliveryList,
+  DeliveryDetail,
 ];
 
 /** @fastify/swagger names a component after its $id (its default is def-0, def-1 …). */

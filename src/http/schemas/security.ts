@@ -26,7 +26,7 @@ export function securitySchemes(cookieName: string, keyPrefix: string) {
       scheme: 'bearer',
       bearerFormat: 'kwm_…',
       description:
-        "A management token (kwm_…), created in the dashboard: acts on its owner's keys with its scopes (keys:read, keys:write, usage:read)",
+        "A management token (kwm_…), created in the dashboard: acts on its owner's keys and webhooks with its scopes (keys:read, keys:write, usage:read, webhooks:manage)",
     },
     serviceToken: {
       type: 'http',
