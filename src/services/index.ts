@@ -265,16 +265,6 @@ export function createServices(
     log,
     publicUrl: config.publicUrl,
   });
-  metrics.queriedGauge({
-    name: 'keyward_webhook_pending_deliveries',
-    help: 'Webhook deliveries waiting for an attempt (due now or retrying later), on all nodes',
-    read: () => webhookEngine.pendingDeliveries(),
-  });
-  metrics.queriedGauge({
-    name: 'keyward_webhook_undispatched_events',
-    help: 'Events in the outbox not yet fanned out to webhook endpoints',
-    read: () => webhookEngine.undispatchedEvents(),
-  });
   const webhooks = new WebhookService({
     db,
     clock,
@@ -324,6 +314,17 @@ export function createServices(
     limiter,
     usage,
     caches: { keyCache, missCache, tokenCache, tokenMissCache },
+  });
+  // After registerMetrics: a scrape reads the pool's gauges before these queries take a connection.
+  metrics.queriedGauge({
+    name: 'keyward_webhook_pending_deliveries',
+    help: 'Webhook deliveries waiting for an attempt (due now or retrying later), on all nodes',
+    read: () => webhookEngine.pendingDeliveries(),
+  });
+  metrics.queriedGauge({
+    name: 'keyward_webhook_undispatched_events',
+    help: 'Events in the outbox not yet fanned out to webhook endpoints',
+    read: () => webhookEngine.undispatchedEvents(),
   });
   const billing = new BillingService({ db, dialect: store.dialect, clock, usage });
   const logger = options.logger;
