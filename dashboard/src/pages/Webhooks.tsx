@@ -823,7 +823,7 @@ function DeliveryRow({
               variant="ghost"
               size="sm"
               aria-expanded={expanded}
-              aria-label={`${expanded ? 'Hide' : 'Show'} the attempts of ${delivery.event_type} ${delivery.event_id}`}
+              aria-label={`${expanded ? 'Hide attempts' : 'Attempts'} of ${delivery.event_type} ${delivery.event_id}`}
               onClick={onToggle}
             >
               {expanded ? 'Hide attempts' : 'Attempts'}
