@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Config, SettingName } from '../config.ts';
-import { ENVIRONMENTS, type Environment, maskKey } from '../core/api-key.ts';
+import { type Environment, maskKey } from '../core/api-key.ts';
 import { quotedVisibly } from '../core/email.ts';
 import { AppError } from '../core/errors.ts';
 import { EXPIRATION_PRESETS, type ExpirationPreset } from '../core/expiration.ts';
@@ -257,11 +257,13 @@ export function buildProgram(ctx: CliContext): Command {
         'disabled',
       ]),
     )
+    .option('--environment <env>', 'only keys of this environment (one of ENVIRONMENTS)')
     .option('--limit <n>', 'how many (max 100)', (v) => Number.parseInt(v, 10), 50)
     .action(
       async (options: {
         email?: string;
         status?: 'active' | 'revoked' | 'expired' | 'disabled';
+        environment?: string;
         limit: number;
       }) => {
         await withServices(ctx.loadConfig(), async (services) => {
@@ -271,6 +273,7 @@ export function buildProgram(ctx: CliContext): Command {
             limit: options.limit,
             ...(ownerId !== undefined && { ownerId }),
             ...(options.status !== undefined && { status: options.status }),
+            ...(options.environment !== undefined && { environment: options.environment }),
           });
           const now = services.clock.now();
           if (page.keys.length === 0) output.out('no keys');
@@ -283,7 +286,11 @@ export function buildProgram(ctx: CliContext): Command {
                   : k.enabled
                     ? 'active'
                     : 'disabled';
-            output.out([k.id, maskKey(k.start, k.last4), status, k.name, k.ownerId].join('\t'));
+            output.out(
+              [k.id, maskKey(k.start, k.last4), status, k.environment, k.name, k.ownerId].join(
+                '\t',
+              ),
+            );
           }
         });
       },
@@ -293,9 +300,7 @@ export function buildProgram(ctx: CliContext): Command {
     .description('Create an API key for an account and print its secret once')
     .requiredOption('--email <email>', 'the owning account')
     .requiredOption('--name <name>', 'a name for the key')
-    .addOption(
-      new Option('--environment <env>', 'live or test').choices([...ENVIRONMENTS]).default('live'),
-    )
+    .option('--environment <env>', 'one of ENVIRONMENTS (default: the first, live)')
     .addOption(
       new Option('--expiration <preset>', 'lifetime')
         .choices([...EXPIRATION_PRESETS])
@@ -305,13 +310,13 @@ export function buildProgram(ctx: CliContext): Command {
       async (options: {
         email: string;
         name: string;
-        environment: Environment;
+        environment?: Environment;
         expiration: ExpirationPreset;
       }) => {
         await withServices(ctx.loadConfig(), async (services) => {
           const created = await services.keys.create(CLI_ACTOR, {
             name: options.name,
-            environment: options.environment,
+            ...(options.environment !== undefined && { environment: options.environment }),
             expiration: options.expiration,
             ownerId: await userIdFor(services, options.email),
           });

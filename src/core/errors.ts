@@ -9,6 +9,8 @@ export const ERROR_STATUS = {
   unknown_field: 400,
   /** The client went away (or was cut by the request timeout) before the request arrived whole. */
   request_incomplete: 400,
+  /** POST /v1/keys/import (and the CLI): some items are refused, `error.items` says why; nothing was imported. */
+  import_refused: 400,
   unauthorized: 401,
   invalid_credentials: 401,
   session_expired: 401,
@@ -60,6 +62,26 @@ export class AppError extends Error {
     this.code = code;
     this.status = ERROR_STATUS[code];
     this.headers = headers;
+  }
+}
+
+/** Why one item of an import was refused. */
+export interface ItemError {
+  index: number;
+  code: ErrorCode;
+  message: string;
+}
+
+/** An import refused as a whole because of the items listed. */
+export class ImportRefusedError extends AppError {
+  readonly items: readonly ItemError[];
+
+  constructor(items: readonly ItemError[], total: number) {
+    super(
+      'import_refused',
+      `${items.length} of ${total} items are refused (see error.items); nothing was imported`,
+    );
+    this.items = items;
   }
 }
 

@@ -11,6 +11,7 @@ import { RedisBusTransport } from '../cache/redis-transport.ts';
 import type { Config } from '../config.ts';
 import { apiKeyShapeChecker } from '../core/api-key.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
+import { keyShapeChecker } from '../core/key-shapes.ts';
 import type { Limiter } from '../limits/limiter.ts';
 import { MemoryLimiter } from '../limits/memory-limiter.ts';
 import { RedisLimiter } from '../limits/redis-limiter.ts';
@@ -18,6 +19,7 @@ import type { Store } from '../storage/database.ts';
 import { AccountService } from './accounts.ts';
 import { BillingService } from './billing.ts';
 import { CredentialInvalidator } from './credential-invalidator.ts';
+import { KeyImportService } from './key-import.ts';
 import { KeyService } from './keys.ts';
 import { LoginThrottle } from './login-throttle.ts';
 import { HashGate, PasswordHasher } from './passwords.ts';
@@ -33,6 +35,7 @@ export interface Services {
   accounts: AccountService;
   sessions: SessionService;
   keys: KeyService;
+  keyImport: KeyImportService;
   tokens: TokenService;
   verify: VerifyService;
   usage: UsageRecorder;
@@ -163,6 +166,18 @@ export function createServices(
     invalidator,
     usage,
   });
+  const isOwnShape = apiKeyShapeChecker(config.keyPrefix, config.environments);
+  const isKeyShape = keyShapeChecker(isOwnShape, config.acceptedKeyShapes);
+  const keyImport = new KeyImportService({
+    db,
+    config,
+    clock,
+    usage,
+    invalidator,
+    hasher: accounts.hasher,
+    isKeyShape,
+    isOwnShape,
+  });
   const verify = new VerifyService({
     db,
     readDb: store.readDb,
@@ -174,7 +189,7 @@ export function createServices(
     },
     usage,
     limiter,
-    isKeyShape: apiKeyShapeChecker(config.keyPrefix),
+    isKeyShape,
   });
   let pruneTimer: NodeJS.Timeout | undefined;
   const billing = new BillingService({ db, dialect: store.dialect, clock, usage });
@@ -186,6 +201,7 @@ export function createServices(
     accounts,
     sessions,
     keys,
+    keyImport,
     tokens,
     verify,
     usage,

@@ -120,7 +120,12 @@ export class KeyService {
       this.config.maxKeyLifetime,
     );
     if (!expiry.ok) throw new AppError('validation_error', expiry.message);
-    const environment = input.environment ?? 'live';
+    const environment = input.environment ?? (this.config.environments[0] as string);
+    if (!this.config.environments.includes(environment))
+      throw new AppError(
+        'validation_error',
+        `environment must be one of ${this.config.environments.join(', ')}`,
+      );
     const generated = generateApiKey(this.config.keyPrefix, environment);
     const key: ApiKey = {
       id: newId('key'),
@@ -309,6 +314,11 @@ export class KeyService {
       }
       if (old.rotatedTo !== null)
         throw new AppError('invalid_state', 'this key was already rotated');
+      if (!this.config.environments.includes(old.environment))
+        throw new AppError(
+          'invalid_state',
+          `the key's environment "${old.environment}" is no longer one of ENVIRONMENTS (${this.config.environments.join(', ')}); a new key could not verify`,
+        );
       const generated = generateApiKey(this.config.keyPrefix, old.environment);
       const key: ApiKey = {
         ...old,

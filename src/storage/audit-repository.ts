@@ -8,6 +8,18 @@ export async function insertAuditEntry(db: Db, entry: Insertable<AuditLogTable>)
   await db.insertInto('audit_log').values(entry).execute();
 }
 
+/** Many entries with multi-row statements (an import), in the caller's transaction. */
+export async function insertAuditEntries(
+  db: Db,
+  entries: readonly Insertable<AuditLogTable>[],
+): Promise<void> {
+  for (let i = 0; i < entries.length; i += 1000)
+    await db
+      .insertInto('audit_log')
+      .values(entries.slice(i, i + 1000))
+      .execute();
+}
+
 export async function listAuditEntries(
   db: Db,
   q: { ownerId?: string; limit: number; beforeSeq?: number; targetId?: string },

@@ -1,13 +1,26 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, ERROR_STATUS, type ErrorCode } from '../../core/errors.ts';
+import {
+  AppError,
+  ERROR_STATUS,
+  type ErrorCode,
+  ImportRefusedError,
+  type ItemError,
+} from '../../core/errors.ts';
 import { loggablePath } from '../../logger.ts';
 import type { StoreHealth } from '../../storage/database.ts';
 import { addSecurityHeaders } from './security-headers.ts';
 
-export function errorBody(code: ErrorCode, message: string, requestId: string) {
-  return { error: { code, message, request_id: requestId } };
+export function errorBody(
+  code: ErrorCode,
+  message: string,
+  requestId: string,
+  items?: readonly ItemError[],
+) {
+  return {
+    error: { code, message, request_id: requestId, ...(items !== undefined && { items }) },
+  };
 }
 
 /**
@@ -101,7 +114,16 @@ export function registerErrorHandling(app: FastifyInstance, health: StoreHealth)
     addSecurityHeaders(reply);
     if (error instanceof AppError) {
       if (error.headers) reply.headers(error.headers);
-      return reply.status(error.status).send(errorBody(error.code, error.message, request.id));
+      return reply
+        .status(error.status)
+        .send(
+          errorBody(
+            error.code,
+            error.message,
+            request.id,
+            error instanceof ImportRefusedError ? error.items : undefined,
+          ),
+        );
     }
     if (clientWentAway(request)) {
       request.log.info({ req: request }, 'client closed the connection');

@@ -9,6 +9,19 @@ export const ErrorBody = Type.Object(
       code: Type.Enum(ERROR_CODES, { description: 'Stable, machine-readable error code' }),
       message: Type.String({ description: 'What went wrong, in words a person understands' }),
       request_id: Type.String({ description: 'Quote it when asking about this request' }),
+      items: Type.Optional(
+        Type.Array(
+          Type.Object({
+            index: Type.Integer({ description: 'Position of the item (0-based)' }),
+            code: Type.Enum(ERROR_CODES),
+            message: Type.String(),
+          }),
+          {
+            description:
+              '`import_refused` only: every refused item of POST /v1/keys/import and why',
+          },
+        ),
+      ),
     }),
   },
   {
