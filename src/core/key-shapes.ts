@@ -15,7 +15,8 @@ export const MAX_SHAPE_LENGTH = 200;
  * A group that is itself repeated (`(…)+`, `(…)*`, `(…){n,}`) and holds a quantifier or an
  * alternation: the classic shape of catastrophic backtracking, e.g. `(a+)+$` or `(a|a)*$`.
  */
-const NESTED_QUANTIFIER = /\((?:[^()\\]|\\.)*(?:[+*|]|\{\d+,?\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d+,\d*\})/;
+const NESTED_QUANTIFIER =
+  /\((?:[^()\\]|\\.)*(?:[+*|]|\{\d+,?\d*\})(?:[^()\\]|\\.)*\)(?:[+*]|\{\d+,\d*\})/;
 
 /** Splits the setting: regular expressions separated by whitespace (write a space as `\x20`). */
 export function splitShapes(text: string): string[] {
@@ -24,8 +25,7 @@ export function splitShapes(text: string): string[] {
 
 /** Why one pattern is refused, or null when it is acceptable. */
 export function shapeProblem(source: string): string | null {
-  if (source.length > MAX_SHAPE_LENGTH)
-    return `is longer than ${MAX_SHAPE_LENGTH} characters`;
+  if (source.length > MAX_SHAPE_LENGTH) return `is longer than ${MAX_SHAPE_LENGTH} characters`;
   if (!source.startsWith('^') || !source.endsWith('$') || source.endsWith('\\$'))
     return 'must be anchored: start with ^ and end with $';
   let compiled: RegExp;

@@ -269,7 +269,8 @@ export class KeyImportService {
     let ipAllowlist: string[] = [];
     if (item.ip_allowlist !== undefined) {
       const result = normaliseIpAllowlist(item.ip_allowlist);
-      if (!result.ok) return `ip_allowlist entry "${result.bad}" is not an IP address or CIDR range`;
+      if (!result.ok)
+        return `ip_allowlist entry "${result.bad}" is not an IP address or CIDR range`;
       ipAllowlist = result.entries;
     }
     if (item.metadata !== undefined) {

@@ -83,7 +83,8 @@ export const CurrentUser = Type.Object(
     ip: Type.String({ description: 'Your address as Keyward sees it' }),
     plan_usage: PlanUsage,
     environments: Type.Array(Type.String(), {
-      description: "The deployment's ENVIRONMENTS, the default first: what a key's environment may be",
+      description:
+        "The deployment's ENVIRONMENTS, the default first: what a key's environment may be",
     }),
   },
   {

@@ -14,7 +14,7 @@ import {
 } from './accounts.ts';
 import { ErrorBody, errorResponse } from './common.ts';
 import { Liveness, Readiness, Unavailable } from './health.ts';
-import { CreatedKeyView, KeyList, KeyView } from './keys.ts';
+import { CreatedKeyView, ImportResult, KeyList, KeyView } from './keys.ts';
 import { KeyInfo, RequestLog, Usage, UsageSeries } from './usage.ts';
 import { Settlement, VerificationView } from './verify.ts';
 
@@ -27,6 +27,7 @@ export const COMPONENT_SCHEMAS: readonly TSchema[] = [
   KeyView,
   CreatedKeyView,
   KeyList,
+  ImportResult,
   KeyInfo,
   Usage,
   UsageSeries,

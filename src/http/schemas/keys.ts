@@ -274,7 +274,8 @@ export const ImportKeyItem = Type.Object(
     hash: Type.Optional(
       Type.String({
         pattern: '^sha256:[0-9a-fA-F]{64}$',
-        description: 'Instead of key: `sha256:` + the hex SHA-256 of the full key (what Keyward stores)',
+        description:
+          'Instead of key: `sha256:` + the hex SHA-256 of the full key (what Keyward stores)',
       }),
     ),
     start: Type.Optional(
@@ -285,7 +286,11 @@ export const ImportKeyItem = Type.Object(
       }),
     ),
     last4: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 4, description: 'With hash only: its last 4 characters' }),
+      Type.String({
+        minLength: 1,
+        maxLength: 4,
+        description: 'With hash only: its last 4 characters',
+      }),
     ),
     owner_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     owner_email: Type.Optional(
@@ -298,7 +303,9 @@ export const ImportKeyItem = Type.Object(
     ),
     name: Type.Optional(Name),
     environment: Type.Optional(Environment),
-    expires_at: Type.Optional(Nullable(Timestamp, { description: 'May be past: the key imports as expired' })),
+    expires_at: Type.Optional(
+      Nullable(Timestamp, { description: 'May be past: the key imports as expired' }),
+    ),
     enabled: Type.Optional(Type.Boolean()),
     created_at: Type.Optional(Timestamp),
     last_used_at: Type.Optional(Nullable(Timestamp)),
