@@ -1,4 +1,4 @@
-import { Type as T, Type } from 'typebox';
+import { Type } from 'typebox';
 import { AppError, ImportRefusedError } from '../../core/errors.ts';
 import { PERMISSION_PRESETS } from '../../core/key-settings.ts';
 import type { Services } from '../../services/index.ts';
