@@ -20,6 +20,7 @@ import {
   pendingMigrations,
 } from '../storage/migrations.ts';
 import { buildCommit, VERSION } from '../version.ts';
+import { registerImportCommands } from './import.ts';
 import type { Output } from './output.ts';
 
 export interface CliContext {
@@ -338,6 +339,8 @@ export function buildProgram(ctx: CliContext): Command {
         output.out(`revoked ${revoked.id} (${maskKey(revoked.start, revoked.last4)})`);
       });
     });
+
+  registerImportCommands(program, keys, ctx, withServices);
 
   program
     .command('doctor')

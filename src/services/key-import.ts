@@ -108,6 +108,11 @@ export class KeyImportService {
     this.isOwnShape = deps.isOwnShape;
   }
 
+  /** Whether a plaintext key may be imported: of the deployment's shape or an accepted one. */
+  accepts(key: string): boolean {
+    return this.isKeyShape(key);
+  }
+
   async importKeys(actor: Actor, items: readonly ImportItem[]): Promise<ImportOutcome> {
     if (!actsOnAnyOwner(actor))
       throw new AppError('forbidden', 'importing keys needs the keys:manage scope or an admin');
