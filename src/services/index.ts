@@ -153,7 +153,15 @@ export function createServices(
     throttle: new LoginThrottle(config.loginThrottle, clock),
     invalidator,
   });
-  const keys = new KeyService({ db, dialect: store.dialect, config, clock, usage, invalidator });
+  const keys = new KeyService({
+    db,
+    dialect: store.dialect,
+    config,
+    clock,
+    usage,
+    invalidator,
+    limiter,
+  });
   const tokens = new TokenService({
     db,
     readDb: store.readDb,

@@ -14,6 +14,7 @@ import {
 import { type KeyStatus, keyStatus } from '../core/key-status.ts';
 import type { ApiKey, Billing, Credits, KeyLimits, User } from '../core/models.ts';
 import { newId } from '../core/secrets.ts';
+import type { Limiter, RateRule } from '../limits/limiter.ts';
 import {
   type ApiKeyChanges,
   countLiveKeys,
@@ -93,6 +94,7 @@ export class KeyService {
   private readonly clock: Clock;
   private readonly usage: UsageRecorder;
   private readonly invalidator: CredentialInvalidator;
+  private readonly limiter: Limiter;
 
   constructor(deps: {
     db: Kysely<Database>;
@@ -101,6 +103,7 @@ export class KeyService {
     clock: Clock;
     usage: UsageRecorder;
     invalidator: CredentialInvalidator;
+    limiter: Limiter;
   }) {
     this.db = deps.db;
     this.dialect = deps.dialect;
@@ -108,6 +111,38 @@ export class KeyService {
     this.clock = deps.clock;
     this.usage = deps.usage;
     this.invalidator = deps.invalidator;
+    this.limiter = deps.limiter;
+  }
+
+  /**
+   * For each key, when all of its rate limits are full again (epoch ms; `now` when nothing of
+   * them is in use), or null when it has no rate rule. Read with a cost-0 call to the limiter,
+   * which charges nothing; when the limiter cannot answer (Redis down) the key gets null.
+   */
+  async rateLimitResets(keys: readonly ApiKey[]): Promise<(number | null)[]> {
+    const now = this.clock.now();
+    return Promise.all(
+      keys.map(async (key) => {
+        const rate: RateRule[] = [];
+        for (const rule of key.limits.rate ?? []) {
+          const windowMs = parseDurationMs(rule.window);
+          if (windowMs !== null) rate.push({ limit: rule.limit, windowMs });
+        }
+        if (rate.length === 0) return null;
+        try {
+          const decision = await this.limiter.consume({
+            keyId: key.id,
+            now,
+            cost: 0,
+            rate,
+            quotas: [],
+          });
+          return now + Math.max(0, ...decision.rate.map((state) => state.resetMs));
+        } catch {
+          return null;
+        }
+      }),
+    );
   }
 
   async create(actor: Actor, input: CreateKeyInput): Promise<CreatedKey> {

@@ -6,7 +6,7 @@ import type { App } from '../app.ts';
 import { checkImportItems } from '../import-items.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { itemChecker } from '../plugins/validation.ts';
-import { keyView, parseTime } from '../presenters.ts';
+import { iso, keyView, parseTime } from '../presenters.ts';
 import { errors, IdParams, noContent, ref } from '../schemas/common.ts';
 import {
   CreatedKeyView,
@@ -66,7 +66,7 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
         summary: 'List API keys',
         security: security.read,
         description:
-          'Newest first; filter by status and environment, search by name. At most 100 a page.',
+          'Newest first; filter by status and environment, search by name. At most 100 a page. Each key carries `rate_limit_reset_at`: when all of its rate limits are full again, null without a rate rule.',
         querystring: ListKeysQuery,
         response: {
           200: ref(KeyList, { description: 'A page of keys' }),
@@ -85,9 +85,13 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
         limit: q.limit ?? 20,
       });
       const now = clock.now();
+      const resets = await keys.rateLimitResets(page.keys);
       return {
         object: 'list' as const,
-        data: page.keys.map((k) => keyView(k, now)),
+        data: page.keys.map((k, i) => ({
+          ...keyView(k, now),
+          rate_limit_reset_at: iso(resets[i] ?? null),
+        })),
         has_more: page.nextCursor !== null,
         next_cursor: page.nextCursor,
       };
@@ -263,37 +267,52 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
     async (request) => keyView(await keys.revoke(request.actor, request.params.id), clock.now()),
   );
 
-  app.post(
-    '/v1/keys/:id/rotate',
-    {
-      preHandler: write,
-      schema: {
-        tags,
-        operationId: 'rotateKey',
-        summary: 'Rotate an API key',
-        security: security.write,
-        description:
-          'Issues a new secret with the same settings under a new id. The old key works for the grace period, then stops.',
-        params: IdParams,
-        body: Type.Optional(RotateBody),
-        response: {
-          201: ref(CreatedKeyView, {
-            description: 'The new key (rotated_from = the old id), with its secret in `key`',
-          }),
-          ...errors(400, 401, 403, 404, 409),
+  // Rotation's body is optional: no body at all, or an empty one sent as application/json (as
+  // many HTTP clients do), rotates with the default grace period. In its own scope, so the JSON
+  // parser of every other route still refuses an empty body.
+  app.register(async (scope: App) => {
+    const json = scope.getDefaultJsonParser('error', 'error');
+    scope.removeContentTypeParser('application/json');
+    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      if (body === '') done(null, undefined);
+      else json(request, body as string, done);
+    });
+    scope.post(
+      '/v1/keys/:id/rotate',
+      {
+        preHandler: write,
+        preValidation: (request, _reply, done) => {
+          request.body ??= {};
+          done();
+        },
+        schema: {
+          tags,
+          operationId: 'rotateKey',
+          summary: 'Rotate an API key',
+          security: security.write,
+          description:
+            'Issues a new secret with the same settings under a new id. The old key works for the grace period, then stops. The body is optional: without one (or with an empty one) the grace period is 0.',
+          params: IdParams,
+          body: Type.Optional(RotateBody),
+          response: {
+            201: ref(CreatedKeyView, {
+              description: 'The new key (rotated_from = the old id), with its secret in `key`',
+            }),
+            ...errors(400, 401, 403, 404, 409),
+          },
         },
       },
-    },
-    async (request, reply) => {
-      const created = await keys.rotate(
-        request.actor,
-        request.params.id,
-        request.body?.grace_period ?? '0',
-      );
-      reply.status(201);
-      return { ...keyView(created.key, clock.now()), key: created.secret };
-    },
-  );
+      async (request, reply) => {
+        const created = await keys.rotate(
+          request.actor,
+          request.params.id,
+          request.body?.grace_period ?? '0',
+        );
+        reply.status(201);
+        return { ...keyView(created.key, clock.now()), key: created.secret };
+      },
+    );
+  });
 
   app.delete(
     '/v1/keys/:id',

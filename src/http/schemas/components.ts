@@ -14,7 +14,7 @@ import {
 } from './accounts.ts';
 import { ErrorBody, errorResponse } from './common.ts';
 import { Liveness, Readiness, Unavailable } from './health.ts';
-import { CreatedKeyView, ImportResult, KeyList, KeyView } from './keys.ts';
+import { CreatedKeyView, ImportResult, KeyList, KeyView, ListedKeyView } from './keys.ts';
 import { KeyInfo, RequestLog, Usage, UsageSeries } from './usage.ts';
 import { Settlement, VerificationView } from './verify.ts';
 
@@ -26,6 +26,7 @@ export const COMPONENT_SCHEMAS: readonly TSchema[] = [
   ErrorBody,
   KeyView,
   CreatedKeyView,
+  ListedKeyView,
   KeyList,
   ImportResult,
   KeyInfo,

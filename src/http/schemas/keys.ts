@@ -156,17 +156,37 @@ export const CreatedKeyView = Type.Object(
   },
 );
 
+export const ListedKeyView = Type.Object(
+  {
+    ...KeyFields,
+    rate_limit_reset_at: NullableTimestamp,
+  },
+  {
+    $id: 'ApiKeyListItem',
+    description:
+      'An API key as the list shows it: with `rate_limit_reset_at`, when all of its rate limits are full again (the time of the answer when none is in use), null when it has no rate rule',
+    examples: [{ ...KEY_EXAMPLE, rate_limit_reset_at: '2026-06-02T08:15:42.000Z' }],
+  },
+);
+
 export const KeyList = Type.Object(
   {
     object: Type.Literal('list'),
-    data: Type.Array(ref(KeyView)),
+    data: Type.Array(ref(ListedKeyView)),
     has_more: Type.Boolean(),
     next_cursor: Nullable(Type.String(), { description: 'Pass as `cursor` for the next page' }),
   },
   {
     $id: 'ApiKeyList',
     description: 'A page of API keys, newest first',
-    examples: [{ object: 'list', data: [KEY_EXAMPLE], has_more: false, next_cursor: null }],
+    examples: [
+      {
+        object: 'list',
+        data: [{ ...KEY_EXAMPLE, rate_limit_reset_at: '2026-06-02T08:15:42.000Z' }],
+        has_more: false,
+        next_cursor: null,
+      },
+    ],
   },
 );
 
