@@ -12,7 +12,7 @@ import {
   normaliseName,
 } from '../core/key-settings.ts';
 import type { ApiKey, Billing, Credits, CreditsRefill, KeyLimits } from '../core/models.ts';
-import { newId, randomHex, sha256Hex } from '../core/secrets.ts';
+import { newId, newIds, randomHex, sha256Hex } from '../core/secrets.ts';
 import { findKeyIdsByHash, insertApiKeys } from '../storage/api-keys-repository.ts';
 import type { Database } from '../storage/schema.ts';
 import { existingUserIds, insertUser, userIdsByEmail } from '../storage/users-repository.ts';
@@ -125,8 +125,9 @@ export class KeyImportService {
     const errors: ItemError[] = [];
     const prepared: Prepared[] = [];
     const seen = new Map<string, number>();
+    const ids = newIds('key', items.length);
     items.forEach((item, index) => {
-      const result = this.prepare(item, index, now);
+      const result = this.prepare(item, index, ids[index] as string, now);
       if (typeof result === 'string') {
         errors.push({ index, code: 'validation_error', message: result });
         return;
@@ -222,7 +223,7 @@ export class KeyImportService {
   }
 
   /** The key an item describes (owner still to resolve), or why it is refused. */
-  private prepare(item: ImportItem, index: number, now: number): Prepared | string {
+  private prepare(item: ImportItem, index: number, id: string, now: number): Prepared | string {
     const environments = this.config.environments;
     let hash: string;
     let start: string;
@@ -308,7 +309,7 @@ export class KeyImportService {
       index,
       owner,
       key: {
-        id: newId('key'),
+        id,
         ownerId: '',
         name: name.name,
         environment,
