@@ -1,9 +1,10 @@
 // The create and edit dialogs of an API key: one form, sensible defaults, inline validation.
-import { type FormEvent, type ReactNode, useId, useRef, useState } from 'react';
-import type { ApiError, ApiKey, CreatedKey, Limits } from '../api.ts';
+import { type FormEvent, Fragment, type ReactNode, useId, useRef, useState } from 'react';
+import type { ApiError, ApiKey, CreatedKey, Environment, Limits } from '../api.ts';
 import { api } from '../api.ts';
 import { formatDate } from '../format.ts';
-import { Alert, Button, Dialog, Field } from './ui.tsx';
+import { useSession } from '../session.ts';
+import { Alert, Button, Dialog, environmentLabel, Field } from './ui.tsx';
 
 type Expiration = '30d' | '90d' | '6m' | '1y' | 'never' | 'keep';
 type Preset = 'full' | 'read_only' | 'custom';
@@ -11,7 +12,7 @@ type Window = '1s' | '1m' | '1h' | '1d';
 
 export interface KeyFormState {
   name: string;
-  environment: 'live' | 'test';
+  environment: Environment;
   expiration: Expiration;
   preset: Preset;
   permissions: string;
@@ -356,7 +357,10 @@ export function KeyFormDialog({
   onCreated,
   onSaved,
 }: KeyFormDialogProps) {
-  const initial = apiKey ? formFromKey(apiKey) : DEFAULT_FORM;
+  const { me } = useSession();
+  const initial = apiKey
+    ? formFromKey(apiKey)
+    : { ...DEFAULT_FORM, environment: me.environments[0] ?? DEFAULT_FORM.environment };
   const [state, setState] = useState<KeyFormState>(initial);
   const [errors, setErrors] = useState<Errors>({});
   const [touched, setTouched] = useState(false);
@@ -473,8 +477,11 @@ export function KeyFormDialog({
               <fieldset className="field">
                 <legend>Environment</legend>
                 <div className="segmented">
-                  {radio('environment', 'live', 'Live')}
-                  {radio('environment', 'test', 'Test')}
+                  {me.environments.map((name) => (
+                    <Fragment key={name}>
+                      {radio('environment', name, environmentLabel(name))}
+                    </Fragment>
+                  ))}
                 </div>
               </fieldset>
             ) : (

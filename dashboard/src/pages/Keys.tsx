@@ -5,6 +5,8 @@ import {
   Alert,
   Button,
   EmptyState,
+  EnvBadge,
+  environmentLabel,
   PageHeader,
   RelativeTime,
   Spinner,
@@ -165,8 +167,11 @@ export function KeysPage() {
               }}
             >
               <option value="">All</option>
-              <option value="live">Live</option>
-              <option value="test">Test</option>
+              {me.environments.map((name) => (
+                <option key={name} value={name}>
+                  {environmentLabel(name)}
+                </option>
+              ))}
             </select>
           </div>
         </search>
@@ -201,7 +206,7 @@ export function KeysPage() {
               {filtered ? ' (filtered)' : ''}
             </caption>
             <TableHead
-              columns={['Name', 'Key', 'Created', 'Last used', 'Expires', 'Status']}
+              columns={['Name', 'Environment', 'Key', 'Created', 'Last used', 'Expires', 'Status']}
               actions
             />
             <tbody>
@@ -209,6 +214,9 @@ export function KeysPage() {
                 <tr key={key.id} data-key-id={key.id}>
                   <td data-label="Name" className="cell-name">
                     <Link to={`/keys/${key.id}`}>{key.name}</Link>
+                  </td>
+                  <td data-label="Environment">
+                    <EnvBadge environment={key.environment} />
                   </td>
                   <td data-label="Key">
                     <code className="masked">{key.masked}</code>
