@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DASHBOARD_PAGES } from '../../src/http/routes/dashboard.ts';
-import { DATABASES } from '../helpers/databases.ts';
+import { DATABASES, type DatabaseKind } from '../helpers/databases.ts';
 import { type Account, createHarness, createKey, type Harness } from '../helpers/harness.ts';
+import { LIMITER_BACKENDS } from '../helpers/redis.ts';
 
 describe.each(DATABASES)('issue 16 mismatches on $name', (kind) => {
   let h: Harness;
@@ -87,6 +88,19 @@ describe.each(DATABASES)('issue 16 mismatches on $name', (kind) => {
       expect(response.headers['content-type']).toMatch(/^text\/html/);
     }
     expect((await get('/v1/nothing', browser)).statusCode).toBe(404);
+  });
+});
+
+describe.each(LIMITER_BACKENDS)('rate_limit_reset_at with the $name limiter', (backend) => {
+  let h: Harness;
+  let owner: Account;
+
+  beforeAll(async () => {
+    h = await createHarness(DATABASES[0] as DatabaseKind, backend.env());
+    owner = await h.signup();
+  });
+  afterAll(async () => {
+    await h.close();
   });
 
   it('lists the next rate-limit reset of each key with a rate rule', async () => {
