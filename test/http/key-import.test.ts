@@ -310,4 +310,12 @@ describe.each(DATABASES)('key import on $name', (kind) => {
     const staging = verify.verify({ key: nativeKey('staging'), ip: null });
     expect(staging).toBeInstanceOf(Promise);
   });
+
+  it('masks an imported key of another shape pasted into a URL, in the answer and the logs', async () => {
+    const key = oneApiKey();
+    const response = await h.request({ method: 'GET', url: `/v1/keys/x/${key}`, bearer: manager });
+    expect(response.statusCode).toBe(404);
+    expect(response.json().error.message).toBe(`no route for GET /v1/keys/x/${key.slice(0, 7)}…`);
+    expect(h.logs.join('\n')).not.toContain(key.slice(7));
+  });
 });
