@@ -42,10 +42,14 @@ export interface Config {
   sessionAbsoluteTimeoutMs: number;
   plans: PlanConfig[];
   defaultPlan: string;
+  /** Who may create an account from the sign-in page: anyone, invitees only, or nobody. */
+  signup: SignupMode;
   keyCacheSize: number;
   keyCacheTtlMs: number;
   usageFlushIntervalMs: number;
   requestLogRetentionMs: number;
+  /** Audit entries older than this are deleted by the pruning job; null keeps them forever. */
+  auditLogRetentionMs: number | null;
   /** Request-log entries kept per key per usage flush interval; usage counts stay exact. */
   requestLogMaxPerKey: number;
   bodyLimitBytes: number;
@@ -67,7 +71,12 @@ export interface Config {
   };
   /** Gateway mode (docs/GATEWAY.md): null unless GATEWAY_UPSTREAM and GATEWAY_ROUTES are set. */
   gateway: GatewayConfig | null;
+  /** Outgoing mail (SMTP_URL, MAIL_FROM); null when not configured. */
+  mail: MailConfig | null;
 }
+
+export const SIGNUP_MODES = ['open', 'invite', 'closed'] as const;
+export type SignupMode = (typeof SIGNUP_MODES)[number];
 
 export interface GatewayConfig {
   /** The API the gateway forwards to, e.g. http://127.0.0.1:3000 (no path). */
@@ -109,10 +118,12 @@ export const SETTINGS = {
   SESSION_ABSOLUTE_TIMEOUT: '7d',
   PLANS: 'free:10,pro:50,enterprise:unlimited',
   DEFAULT_PLAN: 'free',
+  SIGNUP: 'open',
   KEY_CACHE_SIZE: '100000',
   KEY_CACHE_TTL: '5s',
   USAGE_FLUSH_INTERVAL: '1s',
   REQUEST_LOG_RETENTION: '30d',
+  AUDIT_LOG_RETENTION: 'forever',
   REQUEST_LOG_MAX_PER_KEY: '100',
   BODY_LIMIT: '65536',
   LOG_LEVEL: 'info',
@@ -134,6 +145,8 @@ export const SETTINGS = {
   GATEWAY_ROUTES: '',
   GATEWAY_PORT: '8081',
   GATEWAY_TIMEOUT: '60s',
+  SMTP_URL: '',
+  MAIL_FROM: '',
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -248,6 +261,11 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     problems.push(`DEFAULT_PLAN "${defaultPlan}" is not one of the PLANS`);
   }
 
+  const signup = get('SIGNUP') as SignupMode;
+  if (!SIGNUP_MODES.includes(signup)) {
+    problems.push(`SIGNUP must be one of ${SIGNUP_MODES.join(', ')} (got "${signup}")`);
+  }
+
   const logLevel = get('LOG_LEVEL') as Config['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')} (got "${logLevel}")`);
@@ -262,8 +280,22 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     );
   }
 
+  const mail = parseMail(get('SMTP_URL'), get('MAIL_FROM'), problems);
+  const auditRetentionText = get('AUDIT_LOG_RETENTION');
+  let auditLogRetentionMs: number | null = null;
+  if (auditRetentionText !== 'forever') {
+    auditLogRetentionMs = parseDurationMs(auditRetentionText);
+    if (auditLogRetentionMs === null || auditLogRetentionMs < 86_400_000) {
+      problems.push(
+        `AUDIT_LOG_RETENTION must be forever or a duration of at least a day, such as 90d, 365d or 104w (got "${auditRetentionText}")`,
+      );
+      auditLogRetentionMs = null;
+    }
+  }
+
   const config: Config = {
     port,
+    mail,
     host,
     publicUrl: publicUrlText.replace(/\/$/, ''),
     secureCookies,
@@ -282,10 +314,12 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     sessionAbsoluteTimeoutMs: duration('SESSION_ABSOLUTE_TIMEOUT'),
     plans,
     defaultPlan,
+    signup,
     keyCacheSize: int('KEY_CACHE_SIZE', 0, 10_000_000),
     keyCacheTtlMs: duration('KEY_CACHE_TTL'),
     usageFlushIntervalMs: duration('USAGE_FLUSH_INTERVAL'),
     requestLogRetentionMs: duration('REQUEST_LOG_RETENTION'),
+    auditLogRetentionMs,
     requestLogMaxPerKey: int('REQUEST_LOG_MAX_PER_KEY', 1, 1_000_000),
     bodyLimitBytes: int('BODY_LIMIT', 1024, 10 * 1024 * 1024),
     logLevel,
@@ -510,4 +544,31 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+export interface MailConfig {
+  /** smtp:// or smtps:// URL, with credentials if the server needs them. */
+  smtpUrl: string;
+  /** The From header: an address, or `Name <address>`. */
+  from: string;
+}
+
+function parseMail(smtpUrl: string, from: string, problems: string[]): MailConfig | null {
+  if (smtpUrl === '' && from === '') return null;
+  if (smtpUrl === '' || from === '') {
+    problems.push('SMTP_URL and MAIL_FROM go together: set both to send mail, or neither');
+    return null;
+  }
+  try {
+    const url = new URL(smtpUrl);
+    if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new Error('protocol');
+  } catch {
+    // The URL may carry a password: never echo it.
+    problems.push('SMTP_URL must be an smtp:// or smtps:// URL, such as smtp://user:pass@host:587');
+  }
+  const address = /<([^<>\s]+)>\s*$/.exec(from)?.[1] ?? from;
+  if (!/^[^@\s<>]+@[^@\s<>]+$/.test(address)) {
+    problems.push(`MAIL_FROM must be an address or "Name <address>" (got "${from}")`);
+  }
+  return { smtpUrl, from };
 }

@@ -1,33 +1,26 @@
-import { CommanderError } from 'commander';
 import { consoleOutput } from './cli/output.ts';
-import { buildProgram, DoctorFailed } from './cli/program.ts';
-import { ConfigError, loadConfig } from './config.ts';
-import { AppError } from './core/errors.ts';
+import { runCli } from './cli/program.ts';
+import { loadConfig } from './config.ts';
 
 /** The only reader of process.env and process.argv. */
-async function main(argv: string[]): Promise<number> {
-  const program = buildProgram({
-    loadConfig: (overrides = {}) => loadConfig({ ...process.env, ...overrides }),
-    output: consoleOutput,
-    untilSignal: () =>
-      new Promise((resolve) => {
-        process.once('SIGINT', () => resolve('SIGINT'));
-        process.once('SIGTERM', () => resolve('SIGTERM'));
-      }),
-  });
-  try {
-    await program.parseAsync(argv);
-    return 0;
-  } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode;
-    if (error instanceof DoctorFailed) return 1;
-    if (error instanceof ConfigError || error instanceof AppError) {
-      consoleOutput.err(error.message);
-      return 1;
-    }
-    consoleOutput.err(`keyward: ${(error as Error).message ?? String(error)}`);
-    return 1;
-  }
+function main(argv: string[]): Promise<number> {
+  return runCli(
+    {
+      loadConfig: (overrides = {}) => loadConfig({ ...process.env, ...overrides }),
+      output: consoleOutput,
+      untilSignal: () =>
+        new Promise((resolve) => {
+          process.once('SIGINT', () => resolve('SIGINT'));
+          process.once('SIGTERM', () => resolve('SIGTERM'));
+        }),
+      readStdin: async () => {
+        const chunks: Buffer[] = [];
+        for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+        return Buffer.concat(chunks).toString('utf8');
+      },
+    },
+    argv,
+  );
 }
 
 // Exit explicitly: after a failed shutdown, reconnect timers must not keep the process alive.

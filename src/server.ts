@@ -99,7 +99,10 @@ export async function startServer(
     await store.close();
     throw error;
   }
-  const services = createServices(config, store);
+  const services = createServices(config, store, {
+    logger,
+    onError: (error, context) => logger.warn({ err: error }, `${context} failed`),
+  });
   const state = { closing: false };
   const app = await buildApp(services, { logger, state });
   const server = app.server;

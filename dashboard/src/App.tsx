@@ -2,24 +2,30 @@ import { type ReactNode, useCallback, useEffect, useMemo, useRef, useState } fro
 import { type ApiError, api, type Me, onSessionLost, setCsrfToken } from './api.ts';
 import { Alert, Button, Spinner, ToastProvider } from './components/ui.tsx';
 import { Account } from './pages/Account.tsx';
+import { AdminInvitations } from './pages/AdminInvitations.tsx';
 import { AdminServiceTokens } from './pages/AdminServiceTokens.tsx';
 import { AdminUsers } from './pages/AdminUsers.tsx';
 import { AuditLog } from './pages/AuditLog.tsx';
-import { AuthPage } from './pages/Auth.tsx';
+import { AuthPage, ReauthDialog } from './pages/Auth.tsx';
 import { KeyDetail } from './pages/KeyDetail.tsx';
 import { KeysPage } from './pages/Keys.tsx';
 import { NotFound } from './pages/NotFound.tsx';
+import { ForgotPasswordPage, InvitePage, ResetPasswordPage } from './pages/Recovery.tsx';
 import { TokensPage } from './pages/Tokens.tsx';
+import { WebhookDetail, WebhooksPage } from './pages/Webhooks.tsx';
 import { Link, match, navigate, useLocation } from './router.tsx';
 import { type Session, SessionContext, safeNext, useSession } from './session.ts';
 
 type State =
   | { status: 'loading' }
   | { status: 'error'; message: string }
-  | { status: 'signed-out'; message: string | null }
-  | { status: 'signed-in'; me: Me };
+  /** `email`: the address of the session that ended, kept in the sign-in form. */
+  | { status: 'signed-out'; message: string | null; email?: string }
+  /** `lost`: the session ended while the page was open; a sign-in dialog covers it. */
+  | { status: 'signed-in'; me: Me; lost?: boolean };
 
 const SESSION_ENDED = 'Your session has ended. Sign in again to continue.';
+const PASSWORD_RESET = 'Your password has been changed. Sign in with the new password.';
 
 export function App() {
   const [state, setState] = useState<State>({ status: 'loading' });
@@ -42,11 +48,14 @@ export function App() {
   }, [load]);
 
   // Any request refused with 401 while signed in: the session expired or was ended elsewhere.
+  // The page stays (a half-filled dialog included) under a sign-in dialog for the same account.
   useEffect(() => {
     onSessionLost(() => {
       setCsrfToken(null);
       setState((current) =>
-        current.status === 'signed-in' ? { status: 'signed-out', message: SESSION_ENDED } : current,
+        current.status === 'signed-in'
+          ? { status: 'signed-in', me: current.me, lost: true }
+          : current,
       );
     });
     return () => onSessionLost(null);
@@ -75,6 +84,11 @@ export function App() {
     }
   }, []);
 
+  /** Gives up on the covered page: the full sign-in page, with the account's email filled in. */
+  const leaveLostSession = useCallback((email: string) => {
+    setState({ status: 'signed-out', message: SESSION_ENDED, email });
+  }, []);
+
   const me = state.status === 'signed-in' ? state.me : null;
   const session = useMemo<Session | null>(
     () => (me === null ? null : { me, refresh, signOut }),
@@ -83,9 +97,15 @@ export function App() {
 
   const { path } = location;
   const authPath = path === '/login' || path === '/signup';
+  // Pages opened from a link (or from the sign-in page) that work whether or not anyone is signed in.
+  const inviteToken = match('/invite/:token', path)?.token;
+  const resetToken = match('/reset-password/:token', path)?.token;
+  const linkPage =
+    inviteToken !== undefined || resetToken !== undefined || path === '/forgot-password';
 
   // Keep the URL in step with the state: signed out → /login?next=…, signed in → away from /login.
   useEffect(() => {
+    if (linkPage) return;
     if (state.status === 'signed-out' && !authPath) {
       const next = `${window.location.pathname}${window.location.search}`;
       navigate(next === '/' ? '/login' : `/login?next=${encodeURIComponent(next)}`, {
@@ -94,8 +114,28 @@ export function App() {
     } else if (state.status === 'signed-in' && (authPath || path === '/')) {
       navigate(safeNext(location.search.get('next')), { replace: true });
     }
-  }, [state.status, authPath, path, location.search]);
+  }, [state.status, authPath, linkPage, path, location.search]);
 
+  if (linkPage) {
+    return (
+      <ToastProvider>
+        {inviteToken !== undefined ? (
+          <InvitePage token={inviteToken} onSignedIn={(next) => onSignedIn(next)} />
+        ) : resetToken !== undefined ? (
+          <ResetPasswordPage
+            token={resetToken}
+            onDone={() => {
+              setCsrfToken(null);
+              setState({ status: 'signed-out', message: PASSWORD_RESET });
+              navigate('/login', { replace: true });
+            }}
+          />
+        ) : (
+          <ForgotPasswordPage />
+        )}
+      </ToastProvider>
+    );
+  }
   if (state.status === 'loading') return <Spinner label="Loading Keyward" />;
   if (state.status === 'error') {
     return (
@@ -116,6 +156,7 @@ export function App() {
         <AuthPage
           mode={path === '/signup' ? 'signup' : 'login'}
           message={state.message}
+          initialEmail={state.email ?? ''}
           onSignedIn={(next) => onSignedIn(next)}
         />
       </ToastProvider>
@@ -128,6 +169,13 @@ export function App() {
         <Shell path={path}>
           <Routes path={path} />
         </Shell>
+        {state.status === 'signed-in' && state.lost && (
+          <ReauthDialog
+            email={state.me.user.email}
+            onSignedIn={refresh}
+            onLeave={() => leaveLostSession(state.me.user.email)}
+          />
+        )}
       </ToastProvider>
     </SessionContext.Provider>
   );
@@ -139,10 +187,14 @@ function Routes({ path }: { path: string }) {
   const key = match('/keys/:id', path);
   if (key?.id) return <KeyDetail id={key.id} />;
   if (path === '/tokens') return <TokensPage />;
+  if (path === '/webhooks') return <WebhooksPage />;
+  const webhook = match('/webhooks/:id', path);
+  if (webhook?.id) return <WebhookDetail id={webhook.id} />;
   if (path === '/audit-log') return <AuditLog />;
   if (path === '/account') return <Account />;
   if (path === '/admin/users') return <AdminUsers />;
   if (path === '/admin/service-tokens') return <AdminServiceTokens />;
+  if (path === '/admin/invitations') return <AdminInvitations />;
   return <NotFound />;
 }
 
@@ -155,10 +207,12 @@ interface NavItem {
 const NAV: NavItem[] = [
   { to: '/keys', label: 'API keys' },
   { to: '/tokens', label: 'Management tokens' },
+  { to: '/webhooks', label: 'Webhooks' },
   { to: '/audit-log', label: 'Audit log' },
   { to: '/account', label: 'Account' },
   { to: '/admin/users', label: 'Users', admin: true },
   { to: '/admin/service-tokens', label: 'Service tokens', admin: true },
+  { to: '/admin/invitations', label: 'Invitations', admin: true },
 ];
 
 function Shell({ path, children }: { path: string; children: ReactNode }) {

@@ -67,6 +67,7 @@ export interface KeyList {
   data: ListedKey[];
   has_more: boolean;
   next_cursor: string | null;
+  total_count: number;
 }
 
 export interface User {
@@ -121,6 +122,64 @@ export interface AuditEntry {
   target_id: string | null;
   ip: string | null;
   details: Record<string, unknown>;
+  actor_name: string | null;
+  target_name: string | null;
+  target_exists: boolean;
+}
+
+export interface WebhookEndpoint {
+  object: 'webhook_endpoint';
+  id: string;
+  scope: 'account' | 'deployment';
+  owner_id: string | null;
+  url: string;
+  description: string;
+  events: string[];
+  enabled: boolean;
+  disabled_reason: string | null;
+  failing_since: string | null;
+  previous_secret_expires_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface CreatedWebhookEndpoint extends WebhookEndpoint {
+  secret: string;
+}
+
+export type DeliveryStatus = 'pending' | 'succeeded' | 'dead';
+
+export interface WebhookDelivery {
+  object: 'webhook_delivery';
+  id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_type: string;
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: string | null;
+  last_status: number | null;
+  last_error: string | null;
+  last_response_excerpt: string | null;
+  last_duration_ms: number | null;
+  created_at: string;
+  updated_at: string;
+  delivered_at: string | null;
+}
+
+export interface WebhookAttempt {
+  attempted_at: string;
+  url: string;
+  request_headers: Record<string, string>;
+  status: number | null;
+  response_excerpt: string | null;
+  duration_ms: number;
+  error: string | null;
+  next_attempt_at: string | null;
+}
+
+export interface WebhookDeliveryDetail extends WebhookDelivery {
+  attempt_log: WebhookAttempt[];
 }
 
 export interface UsagePoint {
@@ -158,6 +217,30 @@ export interface Plan {
   max_keys: number | null;
 }
 
+export interface AuthOptions {
+  signup: 'open' | 'invite' | 'closed';
+  password_reset_by_email: boolean;
+}
+
+export interface Invitation {
+  object: 'invitation';
+  id: string;
+  email: string | null;
+  role: 'user' | 'admin';
+  plan: string;
+  status: 'pending' | 'accepted' | 'revoked' | 'expired';
+  created_at: string;
+  expires_at: string;
+  accepted_at: string | null;
+  accepted_user_id: string | null;
+  revoked_at: string | null;
+}
+
+export interface CreatedInvitation extends Invitation {
+  url: string;
+  mailed: boolean;
+}
+
 /** An error answer of the API (or a network failure), with a message meant for a person. */
 export class ApiError extends Error {
   readonly status: number;
@@ -165,14 +248,23 @@ export class ApiError extends Error {
   readonly requestId: string | null;
   /** The server's own wording, for the cases where the friendly message hides a detail. */
   readonly serverMessage: string;
+  /** The request field the error is about (`ip_allowlist`, `limits.rate[0].limit`), if one. */
+  readonly param: string | null;
 
-  constructor(status: number, code: string, serverMessage: string, requestId: string | null) {
+  constructor(
+    status: number,
+    code: string,
+    serverMessage: string,
+    requestId: string | null,
+    param: string | null = null,
+  ) {
     super(friendlyMessage(status, code, serverMessage, requestId));
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
     this.serverMessage = serverMessage;
     this.requestId = requestId;
+    this.param = param;
   }
 }
 
@@ -201,7 +293,17 @@ export function friendlyMessage(
     case 'email_taken':
       return 'An account with this email already exists. Sign in instead.';
     case 'too_many_attempts':
-      return 'Too many failed sign-in attempts. Wait a few minutes, then try again.';
+      return message.includes('login')
+        ? 'Too many failed sign-in attempts. Wait a few minutes, then try again.'
+        : 'Too many attempts. Wait a few minutes, then try again.';
+    case 'invalid_link':
+      return 'This link does not work any more: it may have expired or been used already.';
+    case 'signup_closed':
+      return 'This Keyward server does not take new accounts. Ask its operator for one.';
+    case 'invitation_required':
+      return 'Accounts on this Keyward server are by invitation only. Open the link of your invitation.';
+    case 'mail_not_configured':
+      return 'This server cannot send email. Ask its operator for a password-reset link.';
     case 'account_disabled':
       return 'This account is disabled. Contact the operator of this Keyward server.';
     case 'session_expired':
@@ -286,13 +388,17 @@ export async function request<T>(
     payload = null;
   }
   if (!response.ok) {
-    const error = (payload as { error?: { code?: string; message?: string; request_id?: string } })
-      ?.error;
+    const error = (
+      payload as {
+        error?: { code?: string; message?: string; request_id?: string; param?: string };
+      }
+    )?.error;
     const apiError = new ApiError(
       response.status,
       error?.code ?? (response.status >= 500 ? 'internal_error' : 'unknown'),
       error?.message ?? response.statusText,
       error?.request_id ?? null,
+      error?.param ?? null,
     );
     // A wrong current password is a 401 too (invalid_credentials): only these mean "signed out".
     const signedOut = apiError.code === 'session_expired' || apiError.code === 'unauthorized';
@@ -365,6 +471,47 @@ export const api = {
       `/v1/keys/${id(keyId)}/logs${query({ limit: 25, cursor })}`,
     ),
 
+  listWebhooks: () => request<{ object: 'list'; data: WebhookEndpoint[] }>('GET', '/v1/webhooks'),
+  getWebhook: (endpointId: string) =>
+    request<WebhookEndpoint>('GET', `/v1/webhooks/${id(endpointId)}`),
+  createWebhook: (body: {
+    url: string;
+    events: string[];
+    description?: string;
+    scope?: 'account' | 'deployment';
+  }) => request<CreatedWebhookEndpoint>('POST', '/v1/webhooks', body),
+  updateWebhook: (
+    endpointId: string,
+    body: { url?: string; events?: string[]; description?: string; enabled?: boolean },
+  ) => request<WebhookEndpoint>('PATCH', `/v1/webhooks/${id(endpointId)}`, body),
+  deleteWebhook: (endpointId: string) => request<void>('DELETE', `/v1/webhooks/${id(endpointId)}`),
+  rotateWebhookSecret: (endpointId: string, overlap: string) =>
+    request<CreatedWebhookEndpoint>('POST', `/v1/webhooks/${id(endpointId)}/rotate-secret`, {
+      overlap,
+    }),
+  webhookDeliveries: (
+    endpointId: string,
+    q: { status?: DeliveryStatus; cursor?: string; limit?: number } = {},
+  ) =>
+    request<{
+      object: 'list';
+      data: WebhookDelivery[];
+      has_more: boolean;
+      next_cursor: string | null;
+    }>('GET', `/v1/webhooks/${id(endpointId)}/deliveries${query(q)}`),
+  webhookDelivery: (endpointId: string, deliveryId: string) =>
+    request<WebhookDeliveryDetail>(
+      'GET',
+      `/v1/webhooks/${id(endpointId)}/deliveries/${id(deliveryId)}`,
+    ),
+  retryWebhookDelivery: (endpointId: string, deliveryId: string) =>
+    request<WebhookDelivery>(
+      'POST',
+      `/v1/webhooks/${id(endpointId)}/deliveries/${id(deliveryId)}/retry`,
+    ),
+  testWebhook: (endpointId: string) =>
+    request<WebhookDelivery>('POST', `/v1/webhooks/${id(endpointId)}/test`),
+
   listTokens: () => request<{ object: 'list'; data: Token[] }>('GET', '/v1/tokens'),
   createToken: (body: { name: string; scopes: Scope[]; expires_in?: string }) =>
     request<CreatedToken>('POST', '/v1/tokens', body),
@@ -377,6 +524,36 @@ export const api = {
     request<Page<User, string>>('GET', `/v1/admin/users${query({ limit: 50, cursor })}`),
   updateUser: (userId: string, body: { plan?: string; disabled?: boolean }) =>
     request<User>('PATCH', `/v1/admin/users/${id(userId)}`, body),
+  authOptions: () =>
+    request<AuthOptions>('GET', '/v1/auth/options', undefined, { anonymous: true }),
+  forgotPassword: (email: string) =>
+    request<{ message: string }>(
+      'POST',
+      '/v1/auth/forgot-password',
+      { email },
+      { anonymous: true },
+    ),
+  resetPassword: (token: string, new_password: string) =>
+    request<void>('POST', '/v1/auth/password-reset', { token, new_password }, { anonymous: true }),
+  lookupInvitation: (token: string) =>
+    request<Invitation>('POST', '/v1/auth/invitations/lookup', { token }, { anonymous: true }),
+  acceptInvitation: (body: { token: string; email?: string; password: string }) =>
+    request<{ user: User; csrf_token: string }>('POST', '/v1/auth/invitations/accept', body, {
+      anonymous: true,
+    }),
+  listInvitations: (cursor?: string) =>
+    request<Page<Invitation, string>>(
+      'GET',
+      `/v1/admin/invitations${query({ limit: 50, cursor })}`,
+    ),
+  createInvitation: (body: {
+    email?: string;
+    role?: 'user' | 'admin';
+    plan?: string;
+    expires_in?: string;
+  }) => request<CreatedInvitation>('POST', '/v1/admin/invitations', body),
+  revokeInvitation: (invitationId: string) =>
+    request<void>('DELETE', `/v1/admin/invitations/${id(invitationId)}`),
   plans: () =>
     request<{ object: 'list'; data: Plan[]; default_plan: string }>('GET', '/v1/admin/plans'),
 };

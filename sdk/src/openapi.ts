@@ -42,6 +42,70 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/v1/account/export': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Export the signed-in account's data
+     * @description One JSON document with the account, its keys (revoked ones too) and tokens without secrets or hashes, its daily usage per key and its audit log. The operator exports any account with `keyward user export --email E`.
+     */
+    get: operations['exportAccount'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/admin/invitations': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List invitations
+     * @description Newest first, each with its status (pending, accepted, revoked, expired).
+     */
+    get: operations['listInvitations'];
+    put?: never;
+    /**
+     * Invite someone to create an account
+     * @description Answers the one-time link (PUBLIC_URL/invite/<token>) once; only its SHA-256 is stored. With an `email` and mail configured, the link is also mailed. 403 signup_closed under SIGNUP=closed; 409 email_taken when an account has the email.
+     */
+    post: operations['createInvitation'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/admin/invitations/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * Revoke an invitation
+     * @description Its link stops working at once; it stays listed as revoked. 409 when it was already accepted or revoked.
+     */
+    delete: operations['revokeInvitation'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/admin/plans': {
     parameters: {
       query?: never;
@@ -89,7 +153,11 @@ export type paths = {
     get?: never;
     put?: never;
     post?: never;
-    delete?: never;
+    /**
+     * Delete an account for good
+     * @description Revokes every key of the account first (every node stops accepting them at once), then deletes the account with its keys, tokens, sessions and request log. Daily usage counts and the audit log stay; the audit log shows what the account did as actor_type "deleted_account", until AUDIT_LOG_RETENTION removes the entries. An admin cannot delete their own account (409).
+     */
+    delete: operations['deleteUser'];
     options?: never;
     head?: never;
     /**
@@ -108,11 +176,71 @@ export type paths = {
     };
     /**
      * Audit log
-     * @description Who did what, to which key, token or account, from which IP, when. Your own entries; admins see every entry. What an administrator (or the command line) did to your account shows as actor_type "administrator", without their id or address.
+     * @description Who did what, to which key, token or account, from which IP, when. Your own entries; admins see every entry. What an administrator (or the command line) did to your account shows as actor_type "administrator", without their id or address. For admins, what a since deleted account did shows as actor_type "deleted_account" (with its former id).
      */
     get: operations['listAuditEntries'];
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/auth/forgot-password': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Mail a password-reset link
+     * @description Always the same 202 answer, whether or not an account has this email (no account enumeration); the link (one hour, single use) is mailed only when one does. Throttled per client address (429) and, silently, per email. 403 mail_not_configured when this server sends no mail.
+     */
+    post: operations['forgotPassword'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/auth/invitations/accept': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Create an account from an invitation
+     * @description Creates the account with the role and plan of the invitation and signs it in (sets the session cookie). The invitation is used up. Works while SIGNUP is invite or open.
+     */
+    post: operations['acceptInvitation'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/auth/invitations/lookup': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Read an invitation by its link
+     * @description What the invitation page shows: the email it is for (if any), the role, plan and expiry. 400 invalid_link when the link is unknown, expired, revoked or used; 403 signup_closed under SIGNUP=closed.
+     */
+    post: operations['lookupInvitation'];
     delete?: never;
     options?: never;
     head?: never;
@@ -176,6 +304,26 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/v1/auth/options': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * What the sign-in page may offer
+     * @description Whether sign-up is open, by invitation or closed (SIGNUP), and whether "Forgot password?" can mail a reset link.
+     */
+    get: operations['getAuthOptions'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/auth/password': {
     parameters: {
       query?: never;
@@ -196,6 +344,26 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/v1/auth/password-reset': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Set a new password with a reset link
+     * @description The token of a reset link (from `keyward user reset-password` or the reset mail) works once, within an hour. It ends every session of the account; sign in with the new password afterwards. Invalid links count against the client address (429 once exceeded). A password the policy refuses (400 validation_error) leaves the link usable.
+     */
+    post: operations['resetPassword'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/auth/signup': {
     parameters: {
       query?: never;
@@ -207,7 +375,7 @@ export type paths = {
     put?: never;
     /**
      * Create an account
-     * @description Signs the new user in: sets the session cookie.
+     * @description Signs the new user in: sets the session cookie. Only while SIGNUP=open: 403 invitation_required under SIGNUP=invite (accept an invitation instead), 403 signup_closed under SIGNUP=closed.
      */
     post: operations['signup'];
     delete?: never;
@@ -245,7 +413,7 @@ export type paths = {
     };
     /**
      * List API keys
-     * @description Newest first; filter by status and environment, search by name. At most 100 a page. Each key carries `rate_limit_reset_at`: when all of its rate limits are full again, null without a rate rule.
+     * @description Newest first; filter by status and environment; search matches a name (any part, any case), a key id, or the start of a key as shown (`sk_live_efe4`). At most 100 a page; `total_count` counts the matches on all pages.
      */
     get: operations['listKeys'];
     put?: never;
@@ -336,7 +504,7 @@ export type paths = {
     put?: never;
     /**
      * Rotate an API key
-     * @description Issues a new secret with the same settings under a new id. The old key works for the grace period, then stops. The body is optional: without one (or with an empty one) the grace period is 0.
+     * @description Issues a new secret with the same settings under a new id. The old key works for the grace period, then stops.
      */
     post: operations['rotateKey'];
     delete?: never;
@@ -359,26 +527,6 @@ export type paths = {
     get: operations['getKeyUsage'];
     put?: never;
     post?: never;
-    delete?: never;
-    options?: never;
-    head?: never;
-    patch?: never;
-    trace?: never;
-  };
-  '/v1/keys/import': {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    get?: never;
-    put?: never;
-    /**
-     * Import API keys made elsewhere
-     * @description Moves keys from another system without reissuing them: up to 1,000 per call, each the plaintext `key` (hashed at once, never stored) or its `hash` (`sha256:<hex>`) with `start` and `last4`, an `owner_id` or an `owner_email` (matched, or created without a usable password), and any create field. All or nothing: when any item is refused the answer is 400 `import_refused` with `error.items` listing each refused item, and nothing is imported. A key whose hash is already present is skipped, so a repeated call changes nothing. Plaintext keys must be of this deployment's shape or match ACCEPTED_KEY_SHAPES. Plan key limits do not apply to imports. Admins and keys:manage service tokens only.
-     */
-    post: operations['importKeys'];
     delete?: never;
     options?: never;
     head?: never;
@@ -475,6 +623,152 @@ export type webhooks = Record<string, never>;
 export type components = {
   schemas: {
     /**
+     * @description The request was taken; what happens next is not disclosed
+     * @example {
+     *       "message": "If an account with this email exists, a link to reset its password is on its way."
+     *     }
+     */
+    Accepted: {
+      message: string;
+    };
+    /**
+     * @description Everything Keyward holds about an account, as JSON; no secret or hash
+     * @example {
+     *       "object": "account_export",
+     *       "exported_at": "2026-06-02T08:00:00.000Z",
+     *       "account": {
+     *         "id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+     *         "email": "ada@example.com",
+     *         "role": "user",
+     *         "plan": "free",
+     *         "disabled": false,
+     *         "created_at": "2026-06-01T12:00:00.000Z"
+     *       },
+     *       "keys": [
+     *         {
+     *           "object": "api_key",
+     *           "id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
+     *           "owner_id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+     *           "name": "Production backend",
+     *           "environment": "live",
+     *           "start": "sk_live_3f9a",
+     *           "last4": "c41e",
+     *           "masked": "sk_live_3f9a…c41e",
+     *           "status": "active",
+     *           "permissions": [
+     *             "*"
+     *           ],
+     *           "ip_allowlist": [],
+     *           "allowed_resources": [],
+     *           "expires_at": null,
+     *           "enabled": true,
+     *           "revoked_at": null,
+     *           "created_at": "2026-06-01T12:00:00.000Z",
+     *           "updated_at": "2026-06-01T12:00:00.000Z",
+     *           "last_used_at": "2026-06-02T08:15:30.000Z",
+     *           "usage_count": 1234,
+     *           "limits": {
+     *             "rate": [
+     *               {
+     *                 "limit": 60,
+     *                 "window": "1m"
+     *               }
+     *             ],
+     *             "monthly": {
+     *               "requests": 100000
+     *             }
+     *           },
+     *           "credits": {
+     *             "remaining": null
+     *           },
+     *           "billing": "per_request",
+     *           "metadata": {
+     *             "customer": "acme"
+     *           },
+     *           "rotated_from": null,
+     *           "rotated_to": null
+     *         }
+     *       ],
+     *       "tokens": [
+     *         {
+     *           "object": "token",
+     *           "id": "tok_m4x7c2vq9kz3b6wd5th8rn2p",
+     *           "name": "CI deploys",
+     *           "kind": "management",
+     *           "masked": "kwm_9c1e…77b0",
+     *           "scopes": [
+     *             "keys:read",
+     *             "keys:write"
+     *           ],
+     *           "created_at": "2026-06-01T12:00:00.000Z",
+     *           "expires_at": "2026-07-01T12:00:00.000Z",
+     *           "last_used_at": null
+     *         }
+     *       ],
+     *       "usage_daily": [
+     *         {
+     *           "key_id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
+     *           "day": "2026-06-01",
+     *           "outcome": "VALID",
+     *           "requests": 120,
+     *           "amount": 120
+     *         }
+     *       ],
+     *       "audit_log": [
+     *         {
+     *           "id": 42,
+     *           "created_at": "2026-06-01T12:00:00.000Z",
+     *           "actor_type": "user",
+     *           "actor_id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+     *           "owner_id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+     *           "action": "key.created",
+     *           "target_type": "api_key",
+     *           "target_id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
+     *           "ip": "203.0.113.7",
+     *           "details": {
+     *             "name": "Production backend",
+     *             "environment": "live"
+     *           },
+     *           "actor_name": "ada@example.com",
+     *           "target_name": "Production backend",
+     *           "target_exists": true
+     *         }
+     *       ]
+     *     }
+     */
+    AccountExport: {
+      account: components['schemas']['User'];
+      /** @description The account's audit log, newest first, as GET /v1/audit-log shows it to the account (what an administrator did has actor_type "administrator") */
+      audit_log: components['schemas']['AuditEntry'][];
+      /** Format: date-time */
+      exported_at: string;
+      /** @description Every key of the account, revoked ones too; never the secret or its hash */
+      keys: components['schemas']['ApiKey'][];
+      /** @enum {string} */
+      object: 'account_export';
+      /** @description The management and service tokens, without their secrets or hashes */
+      tokens: components['schemas']['Token'][];
+      /** @description Requests and amount per key, day and outcome, oldest first */
+      usage_daily: {
+        amount: number;
+        /** @description Calendar day in the deployment time zone, YYYY-MM-DD */
+        day: string;
+        key_id: string;
+        /** @enum {unknown} */
+        outcome:
+          | 'VALID'
+          | 'REVOKED'
+          | 'EXPIRED'
+          | 'DISABLED'
+          | 'IP_NOT_ALLOWED'
+          | 'FORBIDDEN'
+          | 'RATE_LIMITED'
+          | 'QUOTA_EXCEEDED'
+          | 'INSUFFICIENT_CREDITS';
+        requests: number;
+      }[];
+    };
+    /**
      * @description An API key, without its secret
      * @example {
      *       "object": "api_key",
@@ -536,8 +830,8 @@ export type components = {
         remaining: number | null;
       };
       enabled: boolean;
-      /** @description One of the deployment's ENVIRONMENTS (default live, test); GET /v1/auth/me lists them */
-      environment: string;
+      /** @enum {unknown} */
+      environment: 'live' | 'test';
       /** Format: date-time */
       expires_at: string | null;
       id: string;
@@ -631,135 +925,23 @@ export type components = {
      *             "customer": "acme"
      *           },
      *           "rotated_from": null,
-     *           "rotated_to": null,
-     *           "rate_limit_reset_at": "2026-06-02T08:15:42.000Z"
+     *           "rotated_to": null
      *         }
      *       ],
      *       "has_more": false,
-     *       "next_cursor": null
+     *       "next_cursor": null,
+     *       "total_count": 1
      *     }
      */
     ApiKeyList: {
-      data: components['schemas']['ApiKeyListItem'][];
+      data: components['schemas']['ApiKey'][];
       has_more: boolean;
       /** @description Pass as `cursor` for the next page */
       next_cursor: string | null;
       /** @enum {string} */
       object: 'list';
-    };
-    /**
-     * @description An API key as the list shows it: with `rate_limit_reset_at`, when all of its rate limits are full again (the time of the answer when none is in use), null when it has no rate rule
-     * @example {
-     *       "object": "api_key",
-     *       "id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
-     *       "owner_id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
-     *       "name": "Production backend",
-     *       "environment": "live",
-     *       "start": "sk_live_3f9a",
-     *       "last4": "c41e",
-     *       "masked": "sk_live_3f9a…c41e",
-     *       "status": "active",
-     *       "permissions": [
-     *         "*"
-     *       ],
-     *       "ip_allowlist": [],
-     *       "allowed_resources": [],
-     *       "expires_at": null,
-     *       "enabled": true,
-     *       "revoked_at": null,
-     *       "created_at": "2026-06-01T12:00:00.000Z",
-     *       "updated_at": "2026-06-01T12:00:00.000Z",
-     *       "last_used_at": "2026-06-02T08:15:30.000Z",
-     *       "usage_count": 1234,
-     *       "limits": {
-     *         "rate": [
-     *           {
-     *             "limit": 60,
-     *             "window": "1m"
-     *           }
-     *         ],
-     *         "monthly": {
-     *           "requests": 100000
-     *         }
-     *       },
-     *       "credits": {
-     *         "remaining": null
-     *       },
-     *       "billing": "per_request",
-     *       "metadata": {
-     *         "customer": "acme"
-     *       },
-     *       "rotated_from": null,
-     *       "rotated_to": null,
-     *       "rate_limit_reset_at": "2026-06-02T08:15:42.000Z"
-     *     }
-     */
-    ApiKeyListItem: {
-      allowed_resources: string[];
-      /** @enum {unknown} */
-      billing: 'per_request' | 'usage';
-      /** Format: date-time */
-      created_at: string;
-      credits: {
-        refill?: {
-          amount: number;
-          /** @enum {unknown} */
-          interval: 'daily' | 'monthly';
-        } | null;
-        /** @description null = unlimited */
-        remaining: number | null;
-      };
-      enabled: boolean;
-      /** @description One of the deployment's ENVIRONMENTS (default live, test); GET /v1/auth/me lists them */
-      environment: string;
-      /** Format: date-time */
-      expires_at: string | null;
-      id: string;
-      ip_allowlist: string[];
-      /** Format: date-time */
-      last_used_at: string | null;
-      last4: string;
-      /** @description Rate limits, quotas and the largest cost one request may have */
-      limits: {
-        daily?: {
-          amount?: number;
-          requests?: number;
-        };
-        max_cost_per_request?: number;
-        monthly?: {
-          amount?: number;
-          requests?: number;
-        };
-        rate?: {
-          limit: number;
-          /** @description Window such as 1s, 1m, 1h, 1d */
-          window: string;
-        }[];
-      };
-      /** @description How to display the key: start…last4 */
-      masked: string;
-      /** @description Any JSON object up to 16 KB */
-      metadata: {
-        [key: string]: unknown;
-      };
-      name: string;
-      /** @enum {string} */
-      object: 'api_key';
-      owner_id: string;
-      permissions: string[];
-      /** Format: date-time */
-      rate_limit_reset_at: string | null;
-      /** Format: date-time */
-      revoked_at: string | null;
-      rotated_from: string | null;
-      rotated_to: string | null;
-      /** @description The first characters of the key, safe to show */
-      start: string;
-      /** @enum {unknown} */
-      status: 'active' | 'revoked' | 'expired' | 'disabled';
-      /** Format: date-time */
-      updated_at: string;
-      usage_count: number;
+      /** @description How many keys match the filters, on all pages together */
+      total_count: number;
     };
     /**
      * @description A new API key and its secret, which is never shown again
@@ -824,8 +1006,8 @@ export type components = {
         remaining: number | null;
       };
       enabled: boolean;
-      /** @description One of the deployment's ENVIRONMENTS (default live, test); GET /v1/auth/me lists them */
-      environment: string;
+      /** @enum {unknown} */
+      environment: 'live' | 'test';
       /** Format: date-time */
       expires_at: string | null;
       id: string;
@@ -889,12 +1071,17 @@ export type components = {
      *       "details": {
      *         "name": "Production backend",
      *         "environment": "live"
-     *       }
+     *       },
+     *       "actor_name": "ada@example.com",
+     *       "target_name": "Production backend",
+     *       "target_exists": true
      *     }
      */
     AuditEntry: {
       action: string;
       actor_id: string | null;
+      /** @description The actor as a person knows it: a user's email or a token's name; null when hidden or unknown */
+      actor_name: string | null;
       actor_type: string;
       /** Format: date-time */
       created_at: string;
@@ -904,7 +1091,11 @@ export type components = {
       id: number;
       ip: string | null;
       owner_id: string | null;
+      /** @description Whether the target still exists (false for a deleted key or token) */
+      target_exists: boolean;
       target_id: string | null;
+      /** @description The target's name (a key's or token's name, an account's email), also after it was deleted, when the log recorded it */
+      target_name: string | null;
       target_type: string | null;
     };
     /**
@@ -925,7 +1116,10 @@ export type components = {
      *           "details": {
      *             "name": "Production backend",
      *             "environment": "live"
-     *           }
+     *           },
+     *           "actor_name": "ada@example.com",
+     *           "target_name": "Production backend",
+     *           "target_exists": true
      *         }
      *       ],
      *       "next_cursor": null
@@ -937,6 +1131,22 @@ export type components = {
       next_cursor: number | null;
       /** @enum {string} */
       object: 'list';
+    };
+    /**
+     * @description What the sign-in page may offer
+     * @example {
+     *       "signup": "invite",
+     *       "password_reset_by_email": true
+     *     }
+     */
+    AuthOptions: {
+      /** @description Whether "Forgot password?" can mail a reset link (mail is configured) */
+      password_reset_by_email: boolean;
+      /**
+       * @description open: anyone may sign up; invite: only with an invitation link; closed: no sign-up at all
+       * @enum {unknown}
+       */
+      signup: 'open' | 'invite' | 'closed';
     };
     /**
      * @example {
@@ -964,18 +1174,12 @@ export type components = {
      *         "plan": "free",
      *         "keys_used": 2,
      *         "keys_limit": 5
-     *       },
-     *       "environments": [
-     *         "live",
-     *         "test"
-     *       ]
+     *       }
      *     }
      */
     CurrentUser: {
       /** @description null when a token is calling */
       csrf_token: string | null;
-      /** @description The deployment's ENVIRONMENTS, the default first: what a key's environment may be */
-      environments: string[];
       /** @description Your address as Keyward sees it */
       ip: string;
       plan_usage: {
@@ -992,7 +1196,8 @@ export type components = {
      *       "error": {
      *         "code": "validation_error",
      *         "message": "body/name must NOT have fewer than 1 characters",
-     *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+     *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001",
+     *         "param": "name"
      *       }
      *     }
      */
@@ -1004,10 +1209,10 @@ export type components = {
          */
         code:
           | 'validation_error'
+          | 'invalid_link'
           | 'invalid_json'
           | 'unknown_field'
           | 'request_incomplete'
-          | 'import_refused'
           | 'unauthorized'
           | 'invalid_credentials'
           | 'session_expired'
@@ -1021,6 +1226,9 @@ export type components = {
           | 'csrf_failed'
           | 'account_disabled'
           | 'plan_limit_reached'
+          | 'signup_closed'
+          | 'invitation_required'
+          | 'mail_not_configured'
           | 'not_found'
           | 'route_not_found'
           | 'method_not_allowed'
@@ -1038,92 +1246,124 @@ export type components = {
           | 'service_unavailable'
           | 'upstream_timeout'
           | 'storage_full';
-        /** @description `import_refused` only: every refused item of POST /v1/keys/import and why */
-        items?: {
-          /** @enum {unknown} */
-          code:
-            | 'validation_error'
-            | 'invalid_json'
-            | 'unknown_field'
-            | 'request_incomplete'
-            | 'import_refused'
-            | 'unauthorized'
-            | 'invalid_credentials'
-            | 'session_expired'
-            | 'key_not_found'
-            | 'key_revoked'
-            | 'key_expired'
-            | 'key_disabled'
-            | 'insufficient_credits'
-            | 'forbidden'
-            | 'ip_not_allowed'
-            | 'csrf_failed'
-            | 'account_disabled'
-            | 'plan_limit_reached'
-            | 'not_found'
-            | 'route_not_found'
-            | 'method_not_allowed'
-            | 'email_taken'
-            | 'invalid_state'
-            | 'request_timeout'
-            | 'payload_too_large'
-            | 'unsupported_media_type'
-            | 'too_many_attempts'
-            | 'rate_limited'
-            | 'quota_exceeded'
-            | 'headers_too_large'
-            | 'internal_error'
-            | 'upstream_unavailable'
-            | 'service_unavailable'
-            | 'upstream_timeout'
-            | 'storage_full';
-          /** @description Position of the item (0-based) */
-          index: number;
-          message: string;
-        }[];
         /** @description What went wrong, in words a person understands */
         message: string;
+        /** @description The request field the error is about, when it is about one: `name`, `ip_allowlist`, `limits.rate[0].limit` */
+        param?: string;
         /** @description Quote it when asking about this request */
         request_id: string;
       };
     };
     /**
-     * @description What an import did, item by item
+     * @description An invitation to create an account, without its link
      * @example {
-     *       "object": "import_result",
-     *       "imported": 1,
-     *       "skipped": 1,
-     *       "owners_created": 1,
-     *       "keys": [
-     *         {
-     *           "index": 0,
-     *           "id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
-     *           "status": "imported"
-     *         },
-     *         {
-     *           "index": 1,
-     *           "id": "key_m4xq2vd7bk3tz6wl5hcy2pnr",
-     *           "status": "skipped"
-     *         }
-     *       ]
+     *       "object": "invitation",
+     *       "id": "inv_q2m7xk4bz9cv3nd6wp5ty8hr",
+     *       "email": "ada@example.com",
+     *       "role": "user",
+     *       "plan": "pro",
+     *       "status": "pending",
+     *       "created_at": "2026-06-01T12:00:00.000Z",
+     *       "expires_at": "2026-06-08T12:00:00.000Z",
+     *       "accepted_at": null,
+     *       "accepted_user_id": null,
+     *       "revoked_at": null
      *     }
      */
-    ImportResult: {
-      /** @description Keys added by this call */
-      imported: number;
-      keys: {
-        id: string;
-        /** @description Position of the item in `keys` */
-        index: number;
-        /** @enum {unknown} */
-        status: 'imported' | 'skipped';
-      }[];
+    Invitation: {
+      /** Format: date-time */
+      accepted_at: string | null;
+      /** @description The account it created */
+      accepted_user_id: string | null;
+      /** Format: date-time */
+      created_at: string;
+      /** @description The only email the account may be created with; null = the invitee chooses */
+      email: string | null;
+      /** Format: date-time */
+      expires_at: string;
+      id: string;
       /** @enum {string} */
-      object: 'import_result';
-      /** @description Accounts created for owner_email values */
-      owners_created: number;
-      /** @description Keys already present (same hash), left unchanged */
-      skipped: number;
+      object: 'invitation';
+      plan: string;
+      /** Format: date-time */
+      revoked_at: string | null;
+      /** @enum {unknown} */
+      role: 'user' | 'admin';
+      /** @enum {unknown} */
+      status: 'pending' | 'accepted' | 'revoked' | 'expired';
+    };
+    /**
+     * @description Invitations, newest first
+     * @example {
+     *       "object": "list",
+     *       "data": [
+     *         {
+     *           "object": "invitation",
+     *           "id": "inv_q2m7xk4bz9cv3nd6wp5ty8hr",
+     *           "email": "ada@example.com",
+     *           "role": "user",
+     *           "plan": "pro",
+     *           "status": "pending",
+     *           "created_at": "2026-06-01T12:00:00.000Z",
+     *           "expires_at": "2026-06-08T12:00:00.000Z",
+     *           "accepted_at": null,
+     *           "accepted_user_id": null,
+     *           "revoked_at": null
+     *         }
+     *       ],
+     *       "next_cursor": null
+     *     }
+     */
+    InvitationList: {
+      data: components['schemas']['Invitation'][];
+      /** @description Pass as `cursor` for the next page */
+      next_cursor: string | null;
+      /** @enum {string} */
+      object: 'list';
+    };
+    /**
+     * @description A new invitation and its link, which is never shown again
+     * @example {
+     *       "object": "invitation",
+     *       "id": "inv_q2m7xk4bz9cv3nd6wp5ty8hr",
+     *       "email": "ada@example.com",
+     *       "role": "user",
+     *       "plan": "pro",
+     *       "status": "pending",
+     *       "created_at": "2026-06-01T12:00:00.000Z",
+     *       "expires_at": "2026-06-08T12:00:00.000Z",
+     *       "accepted_at": null,
+     *       "accepted_user_id": null,
+     *       "revoked_at": null,
+     *       "url": "https://keys.example.com/invite/5b0e3f9a1c7d2e8b4a6f0c3d9e1b7a5f2c8d4e0b6a3f9c1e7d5b2a8f4c0e6d3b",
+     *       "mailed": true
+     *     }
+     */
+    InvitationWithLink: {
+      /** Format: date-time */
+      accepted_at: string | null;
+      /** @description The account it created */
+      accepted_user_id: string | null;
+      /** Format: date-time */
+      created_at: string;
+      /** @description The only email the account may be created with; null = the invitee chooses */
+      email: string | null;
+      /** Format: date-time */
+      expires_at: string;
+      id: string;
+      /** @description Whether the link was mailed to `email` (mail configured and accepted) */
+      mailed: boolean;
+      /** @enum {string} */
+      object: 'invitation';
+      plan: string;
+      /** Format: date-time */
+      revoked_at: string | null;
+      /** @enum {unknown} */
+      role: 'user' | 'admin';
+      /** @enum {unknown} */
+      status: 'pending' | 'accepted' | 'revoked' | 'expired';
+      /** @description The one-time link (PUBLIC_URL/invite/<token>): shown in this answer only */
+      url: string;
     };
     /**
      * @description The calling key, as its holder may see it
@@ -1725,6 +1965,614 @@ export interface operations {
       };
     };
   };
+  exportAccount: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The account's data */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "account_export",
+           *       "exported_at": "2026-06-02T08:00:00.000Z",
+           *       "account": {
+           *         "id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+           *         "email": "ada@example.com",
+           *         "role": "user",
+           *         "plan": "free",
+           *         "disabled": false,
+           *         "created_at": "2026-06-01T12:00:00.000Z"
+           *       },
+           *       "keys": [
+           *         {
+           *           "object": "api_key",
+           *           "id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
+           *           "owner_id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+           *           "name": "Production backend",
+           *           "environment": "live",
+           *           "start": "sk_live_3f9a",
+           *           "last4": "c41e",
+           *           "masked": "sk_live_3f9a…c41e",
+           *           "status": "active",
+           *           "permissions": [
+           *             "*"
+           *           ],
+           *           "ip_allowlist": [],
+           *           "allowed_resources": [],
+           *           "expires_at": null,
+           *           "enabled": true,
+           *           "revoked_at": null,
+           *           "created_at": "2026-06-01T12:00:00.000Z",
+           *           "updated_at": "2026-06-01T12:00:00.000Z",
+           *           "last_used_at": "2026-06-02T08:15:30.000Z",
+           *           "usage_count": 1234,
+           *           "limits": {
+           *             "rate": [
+           *               {
+           *                 "limit": 60,
+           *                 "window": "1m"
+           *               }
+           *             ],
+           *             "monthly": {
+           *               "requests": 100000
+           *             }
+           *           },
+           *           "credits": {
+           *             "remaining": null
+           *           },
+           *           "billing": "per_request",
+           *           "metadata": {
+           *             "customer": "acme"
+           *           },
+           *           "rotated_from": null,
+           *           "rotated_to": null
+           *         }
+           *       ],
+           *       "tokens": [
+           *         {
+           *           "object": "token",
+           *           "id": "tok_m4x7c2vq9kz3b6wd5th8rn2p",
+           *           "name": "CI deploys",
+           *           "kind": "management",
+           *           "masked": "kwm_9c1e…77b0",
+           *           "scopes": [
+           *             "keys:read",
+           *             "keys:write"
+           *           ],
+           *           "created_at": "2026-06-01T12:00:00.000Z",
+           *           "expires_at": "2026-07-01T12:00:00.000Z",
+           *           "last_used_at": null
+           *         }
+           *       ],
+           *       "usage_daily": [
+           *         {
+           *           "key_id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
+           *           "day": "2026-06-01",
+           *           "outcome": "VALID",
+           *           "requests": 120,
+           *           "amount": 120
+           *         }
+           *       ],
+           *       "audit_log": [
+           *         {
+           *           "id": 42,
+           *           "created_at": "2026-06-01T12:00:00.000Z",
+           *           "actor_type": "user",
+           *           "actor_id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+           *           "owner_id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+           *           "action": "key.created",
+           *           "target_type": "api_key",
+           *           "target_id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
+           *           "ip": "203.0.113.7",
+           *           "details": {
+           *             "name": "Production backend",
+           *             "environment": "live"
+           *           },
+           *           "actor_name": "ada@example.com",
+           *           "target_name": "Production backend",
+           *           "target_exists": true
+           *         }
+           *       ]
+           *     }
+           */
+          'application/json': components['schemas']['AccountExport'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  listInvitations: {
+    parameters: {
+      query?: {
+        cursor?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description A page of invitations */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "list",
+           *       "data": [
+           *         {
+           *           "object": "invitation",
+           *           "id": "inv_q2m7xk4bz9cv3nd6wp5ty8hr",
+           *           "email": "ada@example.com",
+           *           "role": "user",
+           *           "plan": "pro",
+           *           "status": "pending",
+           *           "created_at": "2026-06-01T12:00:00.000Z",
+           *           "expires_at": "2026-06-08T12:00:00.000Z",
+           *           "accepted_at": null,
+           *           "accepted_user_id": null,
+           *           "revoked_at": null
+           *         }
+           *       ],
+           *       "next_cursor": null
+           *     }
+           */
+          'application/json': components['schemas']['InvitationList'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  createInvitation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "email": "ada@example.com",
+         *       "plan": "pro",
+         *       "expires_in": "7d"
+         *     }
+         */
+        'application/json': {
+          /** @description Fix the account to this email (and mail the link when mail is configured) */
+          email?: string;
+          /** @description How long the link works: 1h to 30d, such as 48h or 14d (default 7d) */
+          expires_in?: string;
+          /** @description Default DEFAULT_PLAN */
+          plan?: string;
+          /**
+           * @description Default user
+           * @enum {unknown}
+           */
+          role?: 'user' | 'admin';
+        };
+      };
+    };
+    responses: {
+      /** @description The invitation and its link */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "invitation",
+           *       "id": "inv_q2m7xk4bz9cv3nd6wp5ty8hr",
+           *       "email": "ada@example.com",
+           *       "role": "user",
+           *       "plan": "pro",
+           *       "status": "pending",
+           *       "created_at": "2026-06-01T12:00:00.000Z",
+           *       "expires_at": "2026-06-08T12:00:00.000Z",
+           *       "accepted_at": null,
+           *       "accepted_user_id": null,
+           *       "revoked_at": null,
+           *       "url": "https://keys.example.com/invite/5b0e3f9a1c7d2e8b4a6f0c3d9e1b7a5f2c8d4e0b6a3f9c1e7d5b2a8f4c0e6d3b",
+           *       "mailed": true
+           *     }
+           */
+          'application/json': components['schemas']['InvitationWithLink'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not possible in the current state: `error.code` is `email_taken`, `invalid_state` */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "invalid_state",
+           *         "message": "a revoked key cannot be changed",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  revokeInvitation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Revoked */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "not_found",
+           *         "message": "API key not found",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not possible in the current state: `error.code` is `email_taken`, `invalid_state` */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "invalid_state",
+           *         "message": "a revoked key cannot be changed",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
   listPlans: {
     parameters: {
       query?: never;
@@ -1777,7 +2625,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -1852,7 +2700,7 @@ export interface operations {
           'application/json': components['schemas']['UserList'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -1888,7 +2736,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -1899,6 +2747,134 @@ export interface operations {
            *       "error": {
            *         "code": "forbidden",
            *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  deleteUser: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The account is deleted */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not found: `error.code` is `not_found`, `route_not_found` */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "not_found",
+           *         "message": "API key not found",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not possible in the current state: `error.code` is `email_taken`, `invalid_state` */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "invalid_state",
+           *         "message": "a revoked key cannot be changed",
            *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
            *       }
            *     }
@@ -1968,7 +2944,7 @@ export interface operations {
           'application/json': components['schemas']['User'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -2004,7 +2980,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2133,7 +3109,10 @@ export interface operations {
            *           "details": {
            *             "name": "Production backend",
            *             "environment": "live"
-           *           }
+           *           },
+           *           "actor_name": "ada@example.com",
+           *           "target_name": "Production backend",
+           *           "target_exists": true
            *         }
            *       ],
            *       "next_cursor": null
@@ -2142,7 +3121,7 @@ export interface operations {
           'application/json': components['schemas']['AuditLog'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -2178,7 +3157,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2189,6 +3168,509 @@ export interface operations {
            *       "error": {
            *         "code": "forbidden",
            *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  forgotPassword: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "email": "ada@example.com"
+         *     }
+         */
+        'application/json': {
+          email: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Taken; a link is mailed if the account exists */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "message": "If an account with this email exists, a link to reset its password is on its way."
+           *     }
+           */
+          'application/json': components['schemas']['Accepted'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Too many requests: `error.code` is `too_many_attempts`, `rate_limited`, `quota_exceeded` */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "rate_limited",
+           *         "message": "too many requests for this API key; slow down and retry after the Retry-After delay",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  acceptInvitation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "token": "5b0e3f9a1c7d2e8b4a6f0c3d9e1b7a5f2c8d4e0b6a3f9c1e7d5b2a8f4c0e6d3b",
+         *       "email": "ada@example.com",
+         *       "password": "correct horse battery staple"
+         *     }
+         */
+        'application/json': {
+          /** @description Required when the invitation names no email; otherwise it must be that one */
+          email?: string;
+          password: string;
+          /** @description The token from the link (the part after /invite/ or /reset-password/) */
+          token: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Signed in */
+      201: {
+        headers: {
+          /** @description The session cookie: HttpOnly, SameSite=Lax, Path=/, and Secure (named `__Host-keyward_session`) when PUBLIC_URL is https */
+          'Set-Cookie'?: string;
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "user": {
+           *         "id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+           *         "email": "ada@example.com",
+           *         "role": "user",
+           *         "plan": "free",
+           *         "disabled": false,
+           *         "created_at": "2026-06-01T12:00:00.000Z"
+           *       },
+           *       "csrf_token": "Xb3k9Qe1Zr7Tn2Lw5Vy8Pc4Hd6Jm0Sf"
+           *     }
+           */
+          'application/json': components['schemas']['Session'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not possible in the current state: `error.code` is `email_taken`, `invalid_state` */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "invalid_state",
+           *         "message": "a revoked key cannot be changed",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Too many requests: `error.code` is `too_many_attempts`, `rate_limited`, `quota_exceeded` */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "rate_limited",
+           *         "message": "too many requests for this API key; slow down and retry after the Retry-After delay",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Temporarily unavailable: `error.code` is `service_unavailable`, `storage_full` */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "service_unavailable",
+           *         "message": "too many password checks in progress; try again shortly",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  lookupInvitation: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "token": "5b0e3f9a1c7d2e8b4a6f0c3d9e1b7a5f2c8d4e0b6a3f9c1e7d5b2a8f4c0e6d3b"
+         *     }
+         */
+        'application/json': {
+          /** @description The token from the link (the part after /invite/ or /reset-password/) */
+          token: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The open invitation */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "invitation",
+           *       "id": "inv_q2m7xk4bz9cv3nd6wp5ty8hr",
+           *       "email": "ada@example.com",
+           *       "role": "user",
+           *       "plan": "pro",
+           *       "status": "pending",
+           *       "created_at": "2026-06-01T12:00:00.000Z",
+           *       "expires_at": "2026-06-08T12:00:00.000Z",
+           *       "accepted_at": null,
+           *       "accepted_user_id": null,
+           *       "revoked_at": null
+           *     }
+           */
+          'application/json': components['schemas']['Invitation'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Too many requests: `error.code` is `too_many_attempts`, `rate_limited`, `quota_exceeded` */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "rate_limited",
+           *         "message": "too many requests for this API key; slow down and retry after the Retry-After delay",
            *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
            *       }
            *     }
@@ -2262,7 +3744,7 @@ export interface operations {
           'application/json': components['schemas']['Session'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -2298,7 +3780,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2448,7 +3930,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2517,11 +3999,7 @@ export interface operations {
            *         "plan": "free",
            *         "keys_used": 2,
            *         "keys_limit": 5
-           *       },
-           *       "environments": [
-           *         "live",
-           *         "test"
-           *       ]
+           *       }
            *     }
            */
           'application/json': components['schemas']['CurrentUser'];
@@ -2545,7 +4023,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2561,6 +4039,50 @@ export interface operations {
            *     }
            */
           'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getAuthOptions: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The options */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "signup": "invite",
+           *       "password_reset_by_email": true
+           *     }
+           */
+          'application/json': components['schemas']['AuthOptions'];
         };
       };
       /** @description An unexpected error on the server: `error.code` is `internal_error` */
@@ -2621,7 +4143,7 @@ export interface operations {
           'application/json': components['schemas']['CsrfToken'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -2657,7 +4179,169 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Too many requests: `error.code` is `too_many_attempts`, `rate_limited`, `quota_exceeded` */
+      429: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "rate_limited",
+           *         "message": "too many requests for this API key; slow down and retry after the Retry-After delay",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Temporarily unavailable: `error.code` is `service_unavailable`, `storage_full` */
+      503: {
+        headers: {
+          /** @description Seconds to wait before trying again */
+          'Retry-After'?: number;
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "service_unavailable",
+           *         "message": "too many password checks in progress; try again shortly",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  resetPassword: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "token": "5b0e3f9a1c7d2e8b4a6f0c3d9e1b7a5f2c8d4e0b6a3f9c1e7d5b2a8f4c0e6d3b",
+         *       "new_password": "a longer and newer passphrase"
+         *     }
+         */
+        'application/json': {
+          new_password: string;
+          /** @description The token from the link (the part after /invite/ or /reset-password/) */
+          token: string;
+        };
+      };
+    };
+    responses: {
+      /** @description The password is changed; every session has ended */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -2817,7 +4501,7 @@ export interface operations {
           'application/json': components['schemas']['Session'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -2835,7 +4519,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -3041,7 +4725,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           /** @description Per rate rule of the key: what is left and the seconds until the window resets, e.g. `"minute";r=12;t=41` (draft-ietf-httpapi-ratelimit-headers). Absent when the key has no rate rule. */
@@ -3112,8 +4796,7 @@ export interface operations {
       query?: {
         /** @description Opaque cursor from a previous page */
         cursor?: string;
-        /** @description One of the deployment's ENVIRONMENTS (default live, test); GET /v1/auth/me lists them */
-        environment?: string;
+        environment?: 'live' | 'test';
         limit?: number;
         owner_id?: string;
         search?: string;
@@ -3176,18 +4859,18 @@ export interface operations {
            *             "customer": "acme"
            *           },
            *           "rotated_from": null,
-           *           "rotated_to": null,
-           *           "rate_limit_reset_at": "2026-06-02T08:15:42.000Z"
+           *           "rotated_to": null
            *         }
            *       ],
            *       "has_more": false,
-           *       "next_cursor": null
+           *       "next_cursor": null,
+           *       "total_count": 1
            *     }
            */
           'application/json': components['schemas']['ApiKeyList'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3223,7 +4906,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -3307,8 +4990,8 @@ export interface operations {
             /** @description null = unlimited */
             remaining: number | null;
           };
-          /** @description One of the deployment's ENVIRONMENTS (default live, test); GET /v1/auth/me lists them */
-          environment?: string;
+          /** @enum {unknown} */
+          environment?: 'live' | 'test';
           /**
            * @description Preset lifetime; ignored when expires_at is given
            * @enum {unknown}
@@ -3406,7 +5089,7 @@ export interface operations {
           'application/json': components['schemas']['ApiKeyWithSecret'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3442,7 +5125,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -3617,7 +5300,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -3709,7 +5392,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -3891,7 +5574,7 @@ export interface operations {
           'application/json': components['schemas']['ApiKey'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3927,7 +5610,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4077,7 +5760,7 @@ export interface operations {
           'application/json': components['schemas']['RequestLog'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -4113,7 +5796,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4252,7 +5935,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4386,7 +6069,7 @@ export interface operations {
           'application/json': components['schemas']['ApiKeyWithSecret'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -4422,7 +6105,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4575,7 +6258,7 @@ export interface operations {
           'application/json': components['schemas']['UsageSeries'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -4611,7 +6294,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -4640,263 +6323,6 @@ export interface operations {
            *       "error": {
            *         "code": "not_found",
            *         "message": "API key not found",
-           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
-           *       }
-           *     }
-           */
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description An unexpected error on the server: `error.code` is `internal_error` */
-      500: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "error": {
-           *         "code": "internal_error",
-           *         "message": "internal error",
-           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
-           *       }
-           *     }
-           */
-          'application/json': components['schemas']['Error'];
-        };
-      };
-    };
-  };
-  importKeys: {
-    parameters: {
-      query?: never;
-      header?: never;
-      path?: never;
-      cookie?: never;
-    };
-    requestBody: {
-      content: {
-        /**
-         * @example {
-         *       "keys": [
-         *         {
-         *           "key": "sk-4mWq9ZkT2bXc7Lp0Rv3Hn8Jd5Fs1Ga6Ye2Ui9Oo4Pq7Wr3Et",
-         *           "owner_email": "dev@example.com",
-         *           "name": "Migrated from one-api",
-         *           "credits": {
-         *             "remaining": 500000
-         *           }
-         *         },
-         *         {
-         *           "hash": "sha256:5b1c3f0e2a9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b",
-         *           "start": "sk_live_5b1c",
-         *           "last4": "9f2e",
-         *           "owner_id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
-         *           "name": "Production backend",
-         *           "expires_at": "2027-01-01T00:00:00.000Z"
-         *         }
-         *       ]
-         *     }
-         */
-        'application/json': {
-          keys: {
-            allowed_resources?: string[];
-            /** @enum {unknown} */
-            billing?: 'per_request' | 'usage';
-            /** Format: date-time */
-            created_at?: string;
-            credits?: {
-              refill?: {
-                amount: number;
-                /** @enum {unknown} */
-                interval: 'daily' | 'monthly';
-              } | null;
-              /** @description null = unlimited */
-              remaining: number | null;
-            };
-            enabled?: boolean;
-            /** @description One of the deployment's ENVIRONMENTS (default live, test); GET /v1/auth/me lists them */
-            environment?: string;
-            /**
-             * Format: date-time
-             * @description May be past: the key imports as expired
-             */
-            expires_at?: string | null;
-            /** @description Instead of key: `sha256:` + the hex SHA-256 of the full key (what Keyward stores) */
-            hash?: string;
-            /** @description IPv4/IPv6 addresses and CIDR ranges; empty = any address */
-            ip_allowlist?: string[];
-            /** @description The plaintext key: of this deployment's shape or one of ACCEPTED_KEY_SHAPES. Hashed at once, never stored or logged */
-            key?: string;
-            /** Format: date-time */
-            last_used_at?: string | null;
-            /** @description With hash only: its last 4 characters */
-            last4?: string;
-            /** @description Rate limits, quotas and the largest cost one request may have */
-            limits?: {
-              daily?: {
-                amount?: number;
-                requests?: number;
-              };
-              max_cost_per_request?: number;
-              monthly?: {
-                amount?: number;
-                requests?: number;
-              };
-              rate?: {
-                limit: number;
-                /** @description Window such as 1s, 1m, 1h, 1d */
-                window: string;
-              }[];
-            };
-            /** @description Any JSON object up to 16 KB */
-            metadata?: {
-              [key: string]: unknown;
-            };
-            /** @description 1–100 characters after trimming */
-            name?: string;
-            /** @description Instead of owner_id: the account with this email, created when there is none (it cannot sign in until given a password) */
-            owner_email?: string;
-            owner_id?: string;
-            /** @description resource:action strings; * wildcards */
-            permissions?: string[];
-            /** @description With hash only: the first characters of the key, shown in lists */
-            start?: string;
-          }[];
-        };
-      };
-    };
-    responses: {
-      /** @description Every item imported or skipped */
-      200: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "object": "import_result",
-           *       "imported": 1,
-           *       "skipped": 1,
-           *       "owners_created": 1,
-           *       "keys": [
-           *         {
-           *           "index": 0,
-           *           "id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
-           *           "status": "imported"
-           *         },
-           *         {
-           *           "index": 1,
-           *           "id": "key_m4xq2vd7bk3tz6wl5hcy2pnr",
-           *           "status": "skipped"
-           *         }
-           *       ]
-           *     }
-           */
-          'application/json': components['schemas']['ImportResult'];
-        };
-      };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
-      400: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "error": {
-           *         "code": "validation_error",
-           *         "message": "body/name must NOT have fewer than 1 characters",
-           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
-           *       }
-           *     }
-           */
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
-      401: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "error": {
-           *         "code": "unauthorized",
-           *         "message": "sign in or send a token",
-           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
-           *       }
-           *     }
-           */
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
-      403: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "error": {
-           *         "code": "forbidden",
-           *         "message": "this needs the keys:write scope",
-           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
-           *       }
-           *     }
-           */
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description Not possible in the current state: `error.code` is `email_taken`, `invalid_state` */
-      409: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "error": {
-           *         "code": "invalid_state",
-           *         "message": "a revoked key cannot be changed",
-           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
-           *       }
-           *     }
-           */
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
-      413: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "error": {
-           *         "code": "payload_too_large",
-           *         "message": "request body is too large",
-           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
-           *       }
-           *     }
-           */
-          'application/json': components['schemas']['Error'];
-        };
-      };
-      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
-      415: {
-        headers: {
-          [name: string]: unknown;
-        };
-        content: {
-          /**
-           * @example {
-           *       "error": {
-           *         "code": "unsupported_media_type",
-           *         "message": "send the body as application/json",
            *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
            *       }
            *     }
@@ -4981,7 +6407,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -5080,7 +6506,7 @@ export interface operations {
           'application/json': components['schemas']['TokenWithSecret'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -5116,7 +6542,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -5226,7 +6652,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -5362,7 +6788,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           /** @description Per rate rule of the key: what is left and the seconds until the window resets, e.g. `"minute";r=12;t=41` (draft-ietf-httpapi-ratelimit-headers). Absent when the key has no rate rule. */
@@ -5471,7 +6897,7 @@ export interface operations {
           'application/json': components['schemas']['Settlement'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -5507,7 +6933,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;
@@ -5693,7 +7119,7 @@ export interface operations {
           'application/json': components['schemas']['Verification'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -5729,7 +7155,7 @@ export interface operations {
           'application/json': components['schemas']['Error'];
         };
       };
-      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached` */
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
       403: {
         headers: {
           [name: string]: unknown;

@@ -1,18 +1,13 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import type { Config } from '../config.ts';
 import { checkImportItems } from '../http/import-items.ts';
 import type { Services } from '../services/index.ts';
 import { MAX_IMPORT_BATCH } from '../services/key-import.ts';
+import type { CliContext } from './context.ts';
 import { ImportProgress, importBatch, refusal } from './import-batches.ts';
 import { importNewApi, NEW_API_DEFAULT_EMAIL_DOMAIN } from './new-api.ts';
-import type { CliContext } from './program.ts';
-
-export type WithServices = <T>(
-  config: Config,
-  fn: (services: Services) => Promise<T>,
-) => Promise<T>;
+import { withServices } from './shared.ts';
 
 /**
  * `keyward keys import FILE.jsonl`: one key per line, in the body format of POST /v1/keys/import.
@@ -61,14 +56,11 @@ async function importFile(
   return progress;
 }
 
-/** Registers `keys import` and `import new-api`; program.ts calls it with its shared helpers. */
-export function registerImportCommands(
-  program: Command,
-  keys: Command,
-  ctx: CliContext,
-  withServices: WithServices,
-): void {
+/** Registers `keys import` (under the `keys` group, registered before) and `import new-api`. */
+export function registerImportCommands(program: Command, ctx: CliContext): void {
   const { output } = ctx;
+  const keys = program.commands.find((command) => command.name() === 'keys');
+  if (keys === undefined) throw new Error('register the keys commands before the import commands');
   keys
     .command('import')
     .description(
@@ -76,7 +68,7 @@ export function registerImportCommands(
     )
     .argument('<file>', 'the .jsonl file')
     .action(async (file: string) => {
-      await withServices(ctx.loadConfig(), async (services) => {
+      await withServices(ctx, async (services) => {
         const progress = await importFile(services, file, output);
         output.out(
           `imported ${progress.imported} keys, skipped ${progress.skipped} already present, created ${progress.ownersCreated} accounts in ${progress.seconds.toFixed(1)} s (${progress.rate()} keys/s)`,
@@ -101,7 +93,7 @@ export function registerImportCommands(
       NEW_API_DEFAULT_EMAIL_DOMAIN,
     )
     .action(async (options: { database: string; emailDomain: string }) => {
-      await withServices(ctx.loadConfig(), async (services) => {
+      await withServices(ctx, async (services) => {
         const summary = await importNewApi(services, options, (line) => output.err(line));
         for (const line of summary) output.out(line);
       });

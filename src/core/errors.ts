@@ -5,6 +5,8 @@
  */
 export const ERROR_STATUS = {
   validation_error: 400,
+  /** An invitation or password-reset link that is unknown, expired, revoked or already used. */
+  invalid_link: 400,
   invalid_json: 400,
   unknown_field: 400,
   /** The client went away (or was cut by the request timeout) before the request arrived whole. */
@@ -24,6 +26,12 @@ export const ERROR_STATUS = {
   csrf_failed: 403,
   account_disabled: 403,
   plan_limit_reached: 403,
+  /** SIGNUP=closed: no account is created from the sign-in page, nor from an invitation. */
+  signup_closed: 403,
+  /** SIGNUP=invite: an account is created only from an invitation link. */
+  invitation_required: 403,
+  /** Password reset by email was asked for, but this deployment has no mail (SMTP_URL) set up. */
+  mail_not_configured: 403,
   not_found: 404,
   /** Gateway mode: no rule of the routes file matches the method and path (deny by default). */
   route_not_found: 404,
@@ -55,13 +63,16 @@ export class AppError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly headers: Readonly<Record<string, string>> | undefined;
+  /** The request field the error is about (`ip_allowlist`, `limits.rate[0].limit`), if one. */
+  readonly param: string | undefined;
 
-  constructor(code: ErrorCode, message: string, headers?: Record<string, string>) {
+  constructor(code: ErrorCode, message: string, headers?: Record<string, string>, param?: string) {
     super(message);
     this.name = 'AppError';
     this.code = code;
     this.status = ERROR_STATUS[code];
     this.headers = headers;
+    this.param = param;
   }
 }
 
@@ -83,6 +94,11 @@ export class ImportRefusedError extends AppError {
     );
     this.items = items;
   }
+}
+
+/** A validation error about one request field, which a form can show beside that field. */
+export function fieldError(param: string, message: string): AppError {
+  return new AppError('validation_error', message, undefined, param);
 }
 
 export function isAppError(value: unknown): value is AppError {

@@ -14,7 +14,7 @@ export function randomHex(bytes: number): string {
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
-type IdPrefix = 'key' | 'usr' | 'tok' | 'aud' | 'ver';
+type IdPrefix = 'key' | 'usr' | 'tok' | 'aud' | 'ver' | 'evt' | 'whk' | 'whd' | 'inv' | 'pwr';
 const ID_BYTES = 15;
 
 /** `prefix` + the 15 bytes at `offset` of `bytes` as 24 lowercase base32 characters. */

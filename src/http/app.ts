@@ -19,14 +19,17 @@ import { clientErrorHandler, frameworkErrors, registerErrorHandling } from './pl
 import { addSecurityHeaders } from './plugins/security-headers.ts';
 import { serializerCompiler } from './plugins/serialization.ts';
 import { validatorCompiler } from './plugins/validation.ts';
+import { accountRoutes } from './routes/account.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { dashboardRoutes } from './routes/dashboard.ts';
 import { docsRoutes } from './routes/docs.ts';
 import { healthRoutes } from './routes/health.ts';
+import { invitationRoutes } from './routes/invitations.ts';
 import { keyHolderRoutes } from './routes/key-holder.ts';
 import { keyRoutes } from './routes/keys.ts';
+import { recoveryRoutes } from './routes/recovery.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { verifyRoutes } from './routes/verify.ts';
@@ -76,9 +79,12 @@ const OPENAPI_TAGS = [
   { name: 'Keys', description: 'Create, list, change, rotate, revoke and delete API keys' },
   { name: 'Usage', description: "A key's usage history and recent requests" },
   { name: 'Tokens', description: 'Management and service tokens' },
-  { name: 'Accounts', description: 'Sign up, sign in, sessions' },
+  {
+    name: 'Accounts',
+    description: 'Sign up, sign in, sessions, invitations and password reset',
+  },
   { name: 'Audit', description: 'Who did what' },
-  { name: 'Admin', description: 'Users and plans (admins only)' },
+  { name: 'Admin', description: 'Users, plans and invitations (admins only)' },
   { name: 'Operations', description: 'Health checks' },
 ];
 
@@ -171,11 +177,14 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     await scope.register(cookie, { hook: false });
     healthRoutes(scope, services, state);
     authRoutes(scope, services, cookieConfig);
+    recoveryRoutes(scope, services, cookieConfig);
     keyRoutes(scope, services, cookieConfig);
     tokenRoutes(scope, services, cookieConfig);
     auditRoutes(scope, services, cookieConfig);
+    accountRoutes(scope, services, cookieConfig);
     usageRoutes(scope, services, cookieConfig);
     adminRoutes(scope, services, cookieConfig);
+    invitationRoutes(scope, services, cookieConfig);
     scope.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     await docsRoutes(scope);
     // Last: its catch-all GET answers only what no route above claims.

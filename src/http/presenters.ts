@@ -1,6 +1,9 @@
 import { maskKey } from '../core/api-key.ts';
 import { keyStatus } from '../core/key-status.ts';
 import type { ApiKey, AuditEntry, Token, User } from '../core/models.ts';
+import type { AccountData } from '../services/accounts.ts';
+import type { EntryNames } from '../services/audit.ts';
+import type { Invitation } from '../services/invitations.ts';
 
 export function iso(ms: number): string;
 export function iso(ms: number | null): string | null;
@@ -82,4 +85,77 @@ export function auditView(entry: AuditEntry) {
 export function parseTime(text: string): number | undefined {
   const ms = Date.parse(text);
   return Number.isNaN(ms) ? undefined : ms;
+}
+
+export function invitationView(invitation: Invitation) {
+  return {
+    object: 'invitation' as const,
+    id: invitation.id,
+    email: invitation.email,
+    role: invitation.role,
+    plan: invitation.plan,
+    status: invitation.status,
+    created_at: iso(invitation.createdAt),
+    expires_at: iso(invitation.expiresAt),
+    accepted_at: iso(invitation.acceptedAt),
+    accepted_user_id: invitation.acceptedUserId,
+    revoked_at: iso(invitation.revokedAt),
+  };
+}
+
+/** An entry with the names of its actor and target (`namesForEntries`). */
+export function namedAuditView(entry: AuditEntry, names: EntryNames) {
+  const target = entry.targetId === null ? undefined : names.targets.get(entry.targetId);
+  return {
+    ...auditView(entry),
+    actor_name: entry.actorId === null ? null : (names.actors.get(entry.actorId) ?? null),
+    target_name: target?.name ?? null,
+    target_exists: target?.exists ?? entry.targetId !== null,
+  };
+}
+
+/** An audit entry as the account's owner sees it: an administrator's entries without who or where. */
+export function ownerAuditView(entry: AuditEntry, byAdministrator: boolean, names: EntryNames) {
+  const view = namedAuditView(entry, names);
+  return byAdministrator
+    ? { ...view, actor_type: 'administrator', actor_id: null, actor_name: null, ip: null }
+    : view;
+}
+
+/** The names an export's audit entries show, from the export itself (its keys, tokens, account). */
+function exportNames(data: AccountData): EntryNames {
+  const targets: EntryNames['targets'] = new Map();
+  for (const entry of data.audit) {
+    const name = entry.details.name;
+    if (entry.targetId !== null && typeof name === 'string' && /^(key|tok)_/.test(entry.targetId))
+      targets.set(entry.targetId, { name, exists: false });
+  }
+  for (const item of [...data.keys, ...data.tokens])
+    targets.set(item.id, { name: item.name, exists: true });
+  targets.set(data.user.id, { name: data.user.email, exists: true });
+  const actors: EntryNames['actors'] = new Map([[data.user.id, data.user.email]]);
+  for (const token of data.tokens) actors.set(token.id, token.name);
+  return { actors, targets };
+}
+
+/** `GET /v1/account/export` and `keyward user export`: the same document. */
+export function accountExportView(data: AccountData) {
+  const names = exportNames(data);
+  return {
+    object: 'account_export' as const,
+    exported_at: iso(data.exportedAt),
+    account: userView(data.user),
+    keys: data.keys.map((key) => keyView(key, data.exportedAt)),
+    tokens: data.tokens.map(tokenView),
+    usage_daily: data.usage.map((u) => ({
+      key_id: u.keyId,
+      day: u.day,
+      outcome: u.outcome,
+      requests: u.requests,
+      amount: u.amount,
+    })),
+    audit_log: data.audit.map((entry) =>
+      ownerAuditView(entry, data.byAdministrator.has(entry.seq), names),
+    ),
+  };
 }

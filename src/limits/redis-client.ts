@@ -48,8 +48,11 @@ export function whenReady(client: Redis): Promise<void> {
   });
 }
 
-/** Round-trip time of one PING in milliseconds; throws when Redis cannot be reached. */
-export async function pingRedis(url: string): Promise<number> {
+/**
+ * Runs `fn` on a short-lived connection of its own (doctor's checks); throws when Redis cannot be
+ * reached, naming only the host and port (the URL may carry a password).
+ */
+export async function probeRedis<T>(url: string, fn: (client: Redis) => Promise<T>): Promise<T> {
   const client = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
@@ -62,16 +65,43 @@ export async function pingRedis(url: string): Promise<number> {
   });
   try {
     await client.connect();
-    const started = performance.now();
-    await client.ping();
-    return performance.now() - started;
   } catch (error) {
-    // The URL may carry a password: name only the host and port.
     const { hostname, port } = new URL(url);
     throw new Error(
       `cannot reach Redis at ${hostname}:${port || 6379} (${cause || (error as Error).message})`,
     );
+  }
+  try {
+    return await fn(client);
   } finally {
     client.disconnect();
   }
+}
+
+/** Round-trip time of one PING in milliseconds; throws when Redis cannot be reached. */
+export function pingRedis(url: string): Promise<number> {
+  return probeRedis(url, async (client) => {
+    const started = performance.now();
+    await client.ping();
+    return performance.now() - started;
+  });
+}
+
+/**
+ * Redis's `maxmemory-policy` and `maxmemory` (bytes, 0 = no limit), or null when the server does
+ * not let this connection read its configuration (managed services often rename CONFIG).
+ */
+export function redisMemorySettings(
+  url: string,
+): Promise<{ policy: string; maxmemory: number } | null> {
+  return probeRedis(url, async (client) => {
+    try {
+      const policy = (await client.config('GET', 'maxmemory-policy')) as string[];
+      const limit = (await client.config('GET', 'maxmemory')) as string[];
+      if (policy[1] === undefined) return null;
+      return { policy: policy[1], maxmemory: Number(limit[1] ?? 0) };
+    } catch {
+      return null;
+    }
+  });
 }

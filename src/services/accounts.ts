@@ -3,11 +3,23 @@ import type { Config } from '../config.ts';
 import type { Clock } from '../core/clock.ts';
 import { EMAIL_PATTERN, normaliseEmail } from '../core/email.ts';
 import { AppError } from '../core/errors.ts';
-import type { Role, User } from '../core/models.ts';
+import type { ApiKey, AuditEntry, Role, Token, User } from '../core/models.ts';
 import { newId } from '../core/secrets.ts';
+import {
+  countLiveKeys,
+  listKeysOfOwner,
+  revokeKeysOfOwner,
+} from '../storage/api-keys-repository.ts';
 import type { Database } from '../storage/schema.ts';
+import { listTokens } from '../storage/tokens-repository.ts';
+import {
+  dailyUsageOfOwner,
+  deleteRequestLogOfOwner,
+  type OwnerDailyUsage,
+} from '../storage/usage-repository.ts';
 import {
   countUsers,
+  deleteUser,
   findPasswordHash,
   findUserByEmail,
   findUserById,
@@ -17,15 +29,31 @@ import {
   updateUser,
 } from '../storage/users-repository.ts';
 import { type Actor, anonymousActor, sessionActor } from './actor.ts';
-import { recordAudit } from './audit.ts';
+import { entriesByOthers, readAudit, recordAudit } from './audit.ts';
 import type { CredentialInvalidator } from './credential-invalidator.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import { type PasswordHasher, passwordProblem } from './passwords.ts';
 import type { NewSession, SessionService } from './sessions.ts';
+import type { UsageRecorder } from './usage-recorder.ts';
 
 export interface LoginResult extends NewSession {
   user: User;
 }
+
+/** Everything an account holds, for its data export: never a secret or a hash. */
+export interface AccountData {
+  user: User;
+  keys: ApiKey[];
+  tokens: Token[];
+  usage: OwnerDailyUsage[];
+  audit: AuditEntry[];
+  /** Audit entries written by an administrator or the CLI: shown without who or from where. */
+  byAdministrator: Set<number>;
+  exportedAt: number;
+}
+
+/** Audit entries read per query while exporting. */
+const EXPORT_AUDIT_PAGE = 1000;
 
 export class AccountService {
   private readonly db: Kysely<Database>;
@@ -36,6 +64,7 @@ export class AccountService {
   private readonly sessions: SessionService;
   private readonly throttle: LoginThrottle;
   private readonly invalidator: CredentialInvalidator;
+  private readonly usage: UsageRecorder;
 
   constructor(deps: {
     db: Kysely<Database>;
@@ -45,6 +74,7 @@ export class AccountService {
     sessions: SessionService;
     throttle: LoginThrottle;
     invalidator: CredentialInvalidator;
+    usage: UsageRecorder;
   }) {
     this.db = deps.db;
     this.config = deps.config;
@@ -53,12 +83,18 @@ export class AccountService {
     this.sessions = deps.sessions;
     this.throttle = deps.throttle;
     this.invalidator = deps.invalidator;
+    this.usage = deps.usage;
   }
 
-  /** Creates an account; used by signup (role user) and by the CLI (any role). */
+  /**
+   * Creates an account; used by signup (role user), invitations and the CLI (any role).
+   * `afterInsert` runs in the account's transaction (an invitation is claimed there: if the
+   * claim fails, the account is not created; if the insert fails, the invitation stays unused).
+   */
   async createUser(
     actor: Actor,
     input: { email: string; password: string; role: Role; plan?: string },
+    afterInsert?: (trx: Kysely<Database>, user: User, now: number) => Promise<void>,
   ): Promise<User> {
     const email = normaliseEmail(input.email);
     if (!EMAIL_PATTERN.test(email))
@@ -79,6 +115,7 @@ export class AccountService {
           plan,
           now,
         });
+        await afterInsert?.(trx, user, now);
         await recordAudit(
           trx,
           actor,
@@ -105,6 +142,14 @@ export class AccountService {
     ip: string | null,
     userAgent: string | null,
   ): Promise<LoginResult> {
+    if (this.config.signup === 'closed')
+      throw new AppError('signup_closed', 'sign-up is closed on this server; ask its operator');
+    if (this.config.signup === 'invite') {
+      throw new AppError(
+        'invitation_required',
+        'sign-up on this server is by invitation only; open the link of your invitation',
+      );
+    }
     const user = await this.createUser(anonymousActor(ip), { ...input, role: 'user' });
     const session = await this.sessions.create(this.db, user.id, ip, userAgent);
     return { user, ...session };
@@ -292,11 +337,159 @@ export class AccountService {
     return user;
   }
 
+  /**
+   * Grants or withdraws the admin role. An account that owns service tokens (kws_, which only an
+   * admin may hold) keeps its role until they are revoked: the operator decides what stops working.
+   */
+  async setRole(actor: Actor, id: string, role: Role): Promise<User> {
+    const now = this.clock.now();
+    const user = await this.db.transaction().execute(async (trx) => {
+      const current = await findUserById(trx, id);
+      if (current === undefined) throw new AppError('not_found', 'user not found');
+      if (current.role === role) return current;
+      if (role === 'user') {
+        const service = (await listTokens(trx, id)).filter((t) => t.kind === 'service');
+        if (service.length > 0) {
+          throw new AppError(
+            'invalid_state',
+            `the account owns service tokens (${service.map((t) => t.id).join(', ')}), which need an admin; revoke them first`,
+          );
+        }
+      }
+      const updated = await updateUser(trx, id, { role }, now);
+      if (updated === undefined) throw new AppError('not_found', 'user not found');
+      await recordAudit(
+        trx,
+        actor,
+        {
+          action: 'account.role_changed',
+          ownerId: id,
+          targetType: 'user',
+          targetId: id,
+          details: { from: current.role, to: role },
+        },
+        now,
+      );
+      return updated;
+    });
+    // Cached tokens carry their owner (and its role): they are read again.
+    await this.invalidator.invalidateOwner(id);
+    return user;
+  }
+
+  /**
+   * Deletes an account for good. Its keys are revoked first, committed and announced on the
+   * invalidation bus, so every node stops accepting them even before the rows are gone; then the
+   * account goes with its keys, tokens and sessions, and its request log (client addresses). The
+   * daily and hourly usage rollups (counts per key id) and the audit log stay: audit entries are
+   * removed only by AUDIT_LOG_RETENTION, and the account's own actions show as `deleted_account`.
+   * An account cannot delete itself here (an admin's session or service token): the operator
+   * deletes it, or another admin.
+   */
+  async deleteAccount(actor: Actor, id: string): Promise<{ user: User; revokedKeys: number }> {
+    if (actor.type !== 'cli' && actor.user?.id === id) {
+      throw new AppError(
+        'invalid_state',
+        'an admin cannot delete their own account; ask another admin or use keyward user delete',
+      );
+    }
+    const user = await this.getUser(id);
+    const now = this.clock.now();
+    const revoked = await this.db.transaction().execute(async (trx) => {
+      const ids = await revokeKeysOfOwner(trx, id, now);
+      for (const keyId of ids) {
+        await recordAudit(
+          trx,
+          actor,
+          {
+            action: 'key.revoked',
+            ownerId: id,
+            targetType: 'api_key',
+            targetId: keyId,
+            details: { reason: 'account_deleted' },
+          },
+          now,
+        );
+      }
+      return ids.length;
+    });
+    await this.invalidator.invalidateOwner(id);
+    // Requests this node counted before the revocation are written now, so that their request-log
+    // entries go with the account below. (Another node may still write a few afterwards, from the
+    // moment between revocation and deletion; REQUEST_LOG_RETENTION removes those.)
+    await this.usage.flush();
+    const hashes = await this.db.transaction().execute(async (trx) => {
+      const owned = await this.invalidator.ownerHashes(trx, id);
+      await deleteRequestLogOfOwner(trx, id);
+      if (!(await deleteUser(trx, id))) throw new AppError('not_found', 'user not found');
+      await recordAudit(
+        trx,
+        actor,
+        {
+          action: 'account.deleted',
+          ownerId: id,
+          targetType: 'user',
+          targetId: id,
+          details: { email: user.email, revoked_keys: revoked },
+        },
+        now,
+      );
+      return owned;
+    });
+    // Cached entries would still hold the revoked keys (and tokens): the rows are gone now.
+    this.invalidator.publish(hashes);
+    return { user, revokedKeys: revoked };
+  }
+
+  /** An account at a glance: keys held (all, and those counting against the plan) and tokens. */
+  async overview(
+    id: string,
+  ): Promise<{ user: User; keys: number; liveKeys: number; tokens: number }> {
+    const user = await this.getUser(id);
+    const [keys, liveKeys, tokens] = await Promise.all([
+      listKeysOfOwner(this.db, id),
+      countLiveKeys(this.db, id, this.clock.now()),
+      listTokens(this.db, id),
+    ]);
+    return { user, keys: keys.length, liveKeys, tokens: tokens.length };
+  }
+
+  /**
+   * The account's data: the account, its keys and tokens (their metadata; the caller presents
+   * them without hashes), its daily usage and its audit log as the account itself sees it.
+   */
+  async exportData(id: string): Promise<AccountData> {
+    const user = await this.getUser(id);
+    const exportedAt = this.clock.now();
+    const audit: AuditEntry[] = [];
+    let beforeSeq: number | undefined;
+    for (;;) {
+      const page = await readAudit(this.db, {
+        ownerId: id,
+        limit: EXPORT_AUDIT_PAGE,
+        ...(beforeSeq !== undefined && { beforeSeq }),
+      });
+      audit.push(...page.entries);
+      if (page.nextCursor === null) break;
+      beforeSeq = page.nextCursor;
+    }
+    return {
+      user,
+      keys: await listKeysOfOwner(this.db, id),
+      tokens: await listTokens(this.db, id),
+      usage: await dailyUsageOfOwner(this.db, id),
+      audit,
+      byAdministrator: await entriesByOthers(this.db, id, audit),
+      exportedAt,
+    };
+  }
+
   planLimit(plan: string): number | null {
     return this.config.plans.find((p) => p.name === plan)?.maxKeys ?? null;
   }
 
-  private assertPlan(plan: string): void {
+  /** Throws validation_error unless `plan` is one of PLANS. */
+  assertPlan(plan: string): void {
     if (!this.config.plans.some((p) => p.name === plan)) {
       throw new AppError(
         'validation_error',

@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify';
 import { FanOutTransport } from '../cache/fan-out-transport.ts';
 import {
   DistributedInvalidationBus,
@@ -15,13 +16,19 @@ import { keyShapeChecker } from '../core/key-shapes.ts';
 import type { Limiter } from '../limits/limiter.ts';
 import { MemoryLimiter } from '../limits/memory-limiter.ts';
 import { RedisLimiter } from '../limits/redis-limiter.ts';
+import { createLogger } from '../logger.ts';
 import type { Store } from '../storage/database.ts';
 import { AccountService } from './accounts.ts';
+import { AttemptCounter } from './attempt-counter.ts';
+import { pruneAudit } from './audit.ts';
 import { BillingService } from './billing.ts';
 import { CredentialInvalidator } from './credential-invalidator.ts';
+import { InvitationService } from './invitations.ts';
 import { KeyImportService } from './key-import.ts';
 import { KeyService } from './keys.ts';
 import { LoginThrottle } from './login-throttle.ts';
+import { createMailer, type Mailer } from './mailer.ts';
+import { PasswordResetService } from './password-resets.ts';
 import { HashGate, PasswordHasher } from './passwords.ts';
 import { SessionService } from './sessions.ts';
 import { type CachedToken, TokenService } from './tokens.ts';
@@ -34,6 +41,8 @@ export interface Services {
   clock: Clock;
   accounts: AccountService;
   sessions: SessionService;
+  invitations: InvitationService;
+  passwordResets: PasswordResetService;
   keys: KeyService;
   keyImport: KeyImportService;
   tokens: TokenService;
@@ -52,8 +61,16 @@ export interface Services {
   stop(): Promise<void>;
 }
 
-/** How often expired sessions, old request-log entries and stale reservations are deleted. */
+/**
+ * How often expired sessions, old request-log and audit entries (REQUEST_LOG_RETENTION,
+ * AUDIT_LOG_RETENTION) and stale reservations are deleted.
+ */
 const PRUNE_INTERVAL_MS = 10 * 60_000;
+
+/** "Forgot password?" requests answered per client address and per email, per hour. */
+const RESET_REQUESTS_PER_IP = 10;
+const RESET_REQUESTS_PER_EMAIL = 3;
+const RESET_REQUEST_WINDOW_MS = 3_600_000;
 
 /** Negative entries get a smaller share so a flood of made-up keys cannot push out real ones. */
 const NEGATIVE_CACHE_SHARE = 0.1;
@@ -82,7 +99,17 @@ function createBus(config: Config, store: Store): InvalidationBus {
 export function createServices(
   config: Config,
   store: Store,
-  options: { clock?: Clock; bus?: InvalidationBus; limiter?: Limiter } = {},
+  options: {
+    clock?: Clock;
+    bus?: InvalidationBus;
+    limiter?: Limiter;
+    /** Replaces the mailer made from SMTP_URL / MAIL_FROM (null: no mail). */
+    mailer?: Mailer | null;
+    /** Where the mailer reports mail that could not be sent; silent by default. */
+    logger?: FastifyBaseLogger;
+    /** Where background failures (a reset mail that could not be sent) are reported. */
+    onError?: (error: unknown, context: string) => void;
+  } = {},
 ): Services {
   const clock = options.clock ?? systemClock;
   const bus = options.bus ?? createBus(config, store);
@@ -152,6 +179,46 @@ export function createServices(
     sessions,
     throttle: new LoginThrottle(config.loginThrottle, clock),
     invalidator,
+    usage,
+  });
+  const mailer =
+    options.mailer !== undefined
+      ? options.mailer
+      : createMailer(config.mail, options.logger ?? createLogger('silent'));
+  // Invalid invitation and reset links count against the address like failed logins do.
+  const linkFailures = new AttemptCounter({
+    limit: config.loginThrottle.perIp,
+    windowMs: config.loginThrottle.windowMs,
+    clock,
+  });
+  const invitations = new InvitationService({
+    db,
+    config,
+    clock,
+    accounts,
+    sessions,
+    failures: linkFailures,
+    mailer,
+  });
+  const passwordResets = new PasswordResetService({
+    db,
+    config,
+    clock,
+    accounts,
+    sessions,
+    failures: linkFailures,
+    requestsPerIp: new AttemptCounter({
+      limit: RESET_REQUESTS_PER_IP,
+      windowMs: RESET_REQUEST_WINDOW_MS,
+      clock,
+    }),
+    requestsPerEmail: new AttemptCounter({
+      limit: RESET_REQUESTS_PER_EMAIL,
+      windowMs: RESET_REQUEST_WINDOW_MS,
+      clock,
+    }),
+    mailer,
+    onMailError: (error) => options.onError?.(error, 'password-reset mail'),
   });
   const keys = new KeyService({
     db,
@@ -208,6 +275,8 @@ export function createServices(
     billing,
     accounts,
     sessions,
+    invitations,
+    passwordResets,
     keys,
     keyImport,
     tokens,
@@ -227,13 +296,17 @@ export function createServices(
       usage.start(config.usageFlushIntervalMs);
       pruneTimer = setInterval(() => {
         sessions.prune().catch(() => {});
+        passwordResets.prune().catch(() => {});
         usage.prune().catch(() => {});
         billing.prune().catch(() => {});
+        pruneAudit(db, clock.now(), config.auditLogRetentionMs).catch(() => {});
       }, PRUNE_INTERVAL_MS);
       pruneTimer.unref();
     },
     async stop() {
       clearInterval(pruneTimer);
+      await passwordResets.idle();
+      mailer?.close();
       await usage.stop();
       await limiter.close();
       await bus.close();

@@ -3,7 +3,7 @@ import type { Config } from '../config.ts';
 import { type Environment, generateApiKey } from '../core/api-key.ts';
 import type { Clock } from '../core/clock.ts';
 import { parseDurationMs } from '../core/duration.ts';
-import { AppError } from '../core/errors.ts';
+import { AppError, fieldError } from '../core/errors.ts';
 import { type ExpirationPreset, resolveExpiration } from '../core/expiration.ts';
 import {
   invalidPermission,
@@ -14,9 +14,11 @@ import {
 import { type KeyStatus, keyStatus } from '../core/key-status.ts';
 import type { ApiKey, Billing, Credits, KeyLimits, User } from '../core/models.ts';
 import { newId } from '../core/secrets.ts';
+import { keyEventData, recordEvent } from '../events/events.ts';
 import type { Limiter, RateRule } from '../limits/limiter.ts';
 import {
   type ApiKeyChanges,
+  countApiKeys,
   countLiveKeys,
   deleteApiKey,
   findApiKeyById,
@@ -81,6 +83,8 @@ export interface CreatedKey {
 export interface KeyPage {
   keys: ApiKey[];
   nextCursor: string | null;
+  /** Keys the filters match on all pages together. */
+  total: number;
 }
 
 export const MAX_PAGE_SIZE = 100;
@@ -154,11 +158,12 @@ export class KeyService {
       { preset: input.expiration, expiresAt: input.expiresAt },
       this.config.maxKeyLifetime,
     );
-    if (!expiry.ok) throw new AppError('validation_error', expiry.message);
+    if (!expiry.ok)
+      throw fieldError(input.expiresAt === undefined ? 'expiration' : 'expires_at', expiry.message);
     const environment = input.environment ?? (this.config.environments[0] as string);
     if (!this.config.environments.includes(environment))
-      throw new AppError(
-        'validation_error',
+      throw fieldError(
+        'environment',
         `environment must be one of ${this.config.environments.join(', ')}`,
       );
     const generated = generateApiKey(this.config.keyPrefix, environment);
@@ -203,6 +208,11 @@ export class KeyService {
         },
         now,
       );
+      await recordEvent(
+        trx,
+        { type: 'key.created', ownerId, keyId: key.id, data: { key: keyEventData(key, now) } },
+        now,
+      );
     });
     return { key, secret: generated.secret };
   }
@@ -220,19 +230,25 @@ export class KeyService {
   ): Promise<KeyPage> {
     const limit = Math.min(q.limit ?? 20, MAX_PAGE_SIZE);
     const ownerId = actsOnAnyOwner(actor) ? q.ownerId : this.ownerFor(actor, q.ownerId);
-    const rows = await listApiKeys(this.db, {
+    const filters = {
       ...(ownerId !== undefined && { ownerId }),
       ...(q.status !== undefined && { status: q.status }),
       ...(q.environment !== undefined && { environment: q.environment }),
       ...(q.search !== undefined && { search: q.search }),
-      ...(q.cursor !== undefined && { cursor: decodeCursor(q.cursor) }),
-      limit,
       now: this.clock.now(),
-    });
+    };
+    const [rows, total] = await Promise.all([
+      listApiKeys(this.db, {
+        ...filters,
+        ...(q.cursor !== undefined && { cursor: decodeCursor(q.cursor) }),
+        limit,
+      }),
+      countApiKeys(this.db, filters),
+    ]);
     const more = rows.length > limit;
     const keys = (more ? rows.slice(0, limit) : rows).map((key) => this.withPendingUsage(key));
     const last = keys.at(-1);
-    return { keys, nextCursor: more && last !== undefined ? encodeCursor(last) : null };
+    return { keys, nextCursor: more && last !== undefined ? encodeCursor(last) : null, total };
   }
 
   async get(actor: Actor, id: string): Promise<ApiKey> {
@@ -250,7 +266,7 @@ export class KeyService {
         { expiresAt: input.expiresAt, preset: input.expiresAt === null ? 'never' : undefined },
         this.config.maxKeyLifetime,
       );
-      if (!expiry.ok) throw new AppError('validation_error', expiry.message);
+      if (!expiry.ok) throw fieldError('expires_at', expiry.message);
       changes.expiresAt = expiry.expiresAt;
     }
     const fields = Object.keys(changes);
@@ -296,6 +312,16 @@ export class KeyService {
         },
         now,
       );
+      await recordEvent(
+        trx,
+        {
+          type: 'key.updated',
+          ownerId: key.ownerId,
+          keyId: id,
+          data: { key: keyEventData(result, now), changed: fields },
+        },
+        now,
+      );
       return result;
     });
     this.invalidator.key(updated.hash);
@@ -314,6 +340,16 @@ export class KeyService {
         trx,
         actor,
         { action: 'key.revoked', ownerId: key.ownerId, targetType: 'api_key', targetId: id },
+        now,
+      );
+      await recordEvent(
+        trx,
+        {
+          type: 'key.revoked',
+          ownerId: key.ownerId,
+          keyId: id,
+          data: { key: keyEventData(result, now) },
+        },
         now,
       );
       return result;
@@ -375,7 +411,7 @@ export class KeyService {
       // during the grace period. The old key keeps working for everything that needs no credits.
       const movedCredits =
         old.credits.remaining === null ? {} : { credits: { remaining: 0, refill: null } };
-      await updateApiKey(
+      const rotated = await updateApiKey(
         trx,
         old.id,
         { rotatedTo: key.id, expiresAt: oldExpiry, ...movedCredits },
@@ -393,6 +429,20 @@ export class KeyService {
             new_key_id: key.id,
             grace_period: gracePeriod,
             old_key_expires_at: new Date(oldExpiry).toISOString(),
+          },
+        },
+        now,
+      );
+      await recordEvent(
+        trx,
+        {
+          type: 'key.rotated',
+          ownerId: old.ownerId,
+          keyId: old.id,
+          data: {
+            key: keyEventData(rotated ?? { ...old, expiresAt: oldExpiry }, now),
+            new_key: keyEventData(key, now),
+            grace_period: gracePeriod,
           },
         },
         now,
@@ -418,6 +468,16 @@ export class KeyService {
           targetType: 'api_key',
           targetId: id,
           details: { name: key.name },
+        },
+        now,
+      );
+      await recordEvent(
+        trx,
+        {
+          type: 'key.deleted',
+          ownerId: key.ownerId,
+          keyId: id,
+          data: { key: keyEventData(key, now) },
         },
         now,
       );
@@ -525,14 +585,14 @@ export class KeyService {
     const out: KeySettingsInput = { ...input };
     if (input.name !== undefined) {
       const name = normaliseName(input.name);
-      if (!name.ok) throw new AppError('validation_error', name.message);
+      if (!name.ok) throw fieldError('name', name.message);
       out.name = name.name;
     }
     if (input.permissions !== undefined) {
       const bad = invalidPermission(input.permissions);
       if (bad !== undefined) {
-        throw new AppError(
-          'validation_error',
+        throw fieldError(
+          'permissions',
           `permission "${bad}" is not of the form resource:action (wildcard *)`,
         );
       }
@@ -541,15 +601,15 @@ export class KeyService {
     if (input.ipAllowlist !== undefined) {
       const result = normaliseIpAllowlist(input.ipAllowlist);
       if (!result.ok)
-        throw new AppError(
-          'validation_error',
+        throw fieldError(
+          'ip_allowlist',
           `ip_allowlist entry "${result.bad}" is not an IP address or CIDR range`,
         );
       out.ipAllowlist = result.entries;
     }
     if (input.metadata !== undefined) {
       const problem = metadataProblem(input.metadata);
-      if (problem !== null) throw new AppError('validation_error', problem);
+      if (problem !== null) throw fieldError('metadata', problem);
     }
     return out;
   }

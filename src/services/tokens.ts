@@ -139,10 +139,9 @@ export class TokenService {
     return { token, secret: generated.secret };
   }
 
-  async list(actor: Actor): Promise<Token[]> {
-    const ownerId = actor.type === 'cli' ? undefined : actor.user?.id;
-    const tokens = await listTokens(this.db, ownerId);
-    return tokens;
+  /** The caller's tokens; the CLI sees every account's, or one account's with `ownerId`. */
+  async list(actor: Actor, ownerId?: string): Promise<Token[]> {
+    return listTokens(this.db, actor.type === 'cli' ? ownerId : actor.user?.id);
   }
 
   async delete(actor: Actor, id: string): Promise<void> {

@@ -275,26 +275,26 @@ export interface ListKeysQuery {
   now: number;
 }
 
-/** Newest first; `limit + 1` rows are read so the caller knows whether another page exists. */
-export async function listApiKeys(db: Db, q: ListKeysQuery): Promise<ApiKey[]> {
-  let query = db
-    .selectFrom('api_keys')
-    .selectAll()
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(q.limit + 1);
+/**
+ * The filters of a key list (owner, environment, search, status), without order or paging: shared
+ * by the page query and its total count. Search matches a name (case-insensitive substring), a key
+ * id exactly, or the key's visible start (`sk_live_efe4`), in part or whole.
+ */
+function filteredKeys(db: Db, q: Omit<ListKeysQuery, 'limit' | 'cursor'>) {
+  let query = db.selectFrom('api_keys');
   if (q.ownerId !== undefined) query = query.where('owner_id', '=', q.ownerId);
   if (q.environment !== undefined) query = query.where('environment', '=', q.environment);
   if (q.search !== undefined && q.search !== '') {
-    const pattern = `%${q.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    query = query.where(sql<boolean>`lower(name) like ${pattern} escape '\\'`);
-  }
-  if (q.cursor !== undefined) {
-    const { createdAt, id } = q.cursor;
+    const term = q.search;
+    const escaped = term.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`);
+    const pattern = `%${escaped}%`;
     query = query.where((eb) =>
       eb.or([
-        eb('created_at', '<', createdAt),
-        eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)]),
+        sql<boolean>`lower(name) like ${pattern} escape '\\'`,
+        eb('id', '=', term),
+        // The visible start as typed, in part or whole ("sk_live_ef"). The dashboard never sends
+        // more than the start of a pasted key, so no secret reaches a URL or a log.
+        sql<boolean>`start like ${`${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`} escape '\\'`,
       ]),
     );
   }
@@ -316,7 +316,37 @@ export async function listApiKeys(db: Db, q: ListKeysQuery): Promise<ApiKey[]> {
     default:
       break;
   }
+  return query;
+}
+
+/** Newest first; `limit + 1` rows are read so the caller knows whether another page exists. */
+export async function listApiKeys(db: Db, q: ListKeysQuery): Promise<ApiKey[]> {
+  let query = filteredKeys(db, q)
+    .selectAll()
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(q.limit + 1);
+  if (q.cursor !== undefined) {
+    const { createdAt, id } = q.cursor;
+    query = query.where((eb) =>
+      eb.or([
+        eb('created_at', '<', createdAt),
+        eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)]),
+      ]),
+    );
+  }
   return (await query.execute()).map(toApiKey);
+}
+
+/** How many keys the list's filters match, on every page together. */
+export async function countApiKeys(
+  db: Db,
+  q: Omit<ListKeysQuery, 'limit' | 'cursor'>,
+): Promise<number> {
+  const row = await filteredKeys(db, q)
+    .select((eb) => eb.fn.countAll<number | string>().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
 }
 
 export async function listKeyHashesByOwner(db: Db, ownerId: string): Promise<string[]> {
@@ -431,4 +461,28 @@ export async function readCredits(db: Db, keyId: string): Promise<number | null 
     .where('id', '=', keyId)
     .executeTakeFirst();
   return row === undefined ? undefined : row.credits_remaining;
+}
+
+/** Every key of an account, newest first: for the account's data export. */
+export async function listKeysOfOwner(db: Db, ownerId: string): Promise<ApiKey[]> {
+  const rows = await db
+    .selectFrom('api_keys')
+    .selectAll()
+    .where('owner_id', '=', ownerId)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .execute();
+  return rows.map(toApiKey);
+}
+
+/** Revokes every key of an account not revoked yet; answers the ids it revoked. */
+export async function revokeKeysOfOwner(db: Db, ownerId: string, now: number): Promise<string[]> {
+  const rows = await db
+    .updateTable('api_keys')
+    .set({ revoked_at: now, updated_at: now })
+    .where('owner_id', '=', ownerId)
+    .where('revoked_at', 'is', null)
+    .returning('id')
+    .execute();
+  return rows.map((row) => row.id);
 }

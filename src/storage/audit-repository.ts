@@ -71,3 +71,29 @@ export async function tokensOwnedBy(db: Db, ownerId: string, ids: string[]): Pro
   for (const row of created) if (row.target_id !== null) owned.add(row.target_id);
   return owned;
 }
+
+/** Entries deleted per statement, so pruning a large backlog never holds a long write lock. */
+const PRUNE_BATCH = 1000;
+
+/**
+ * Deletes entries written before `cutoff`, oldest first in batches. `seq` grows with time, so
+ * it walks the primary key from the start and stops at the first batch holding a newer entry:
+ * no scan of the whole table, and no index on created_at needed.
+ */
+export async function pruneAuditEntries(db: Db, cutoff: number): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const batch = await db
+      .selectFrom('audit_log')
+      .select(['seq', 'created_at'])
+      .orderBy('seq')
+      .limit(PRUNE_BATCH)
+      .execute();
+    const old = batch.filter((row) => row.created_at < cutoff).map((row) => Number(row.seq));
+    if (old.length > 0) {
+      await db.deleteFrom('audit_log').where('seq', 'in', old).execute();
+      deleted += old.length;
+    }
+    if (old.length < batch.length || batch.length < PRUNE_BATCH) return deleted;
+  }
+}

@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import { type Migration, type MigrationProvider, Migrator } from 'kysely/migration';
 import { normaliseEmail } from '../core/email.ts';
+import { events } from './migrations/0003-events.ts';
+import { accountRecovery } from './migrations/0004-account-recovery.ts';
 import type { Database } from './schema.ts';
 
 type Dialect = 'sqlite' | 'postgres';
@@ -226,6 +228,8 @@ function provider(dialect: Dialect, lookalikes: LookalikeGroup[]): MigrationProv
       return {
         '0001_initial': initial(dialect),
         '0002_normalised_emails': normaliseEmails(lookalikes),
+        '0003_events': events(dialect),
+        '0004_account_recovery': accountRecovery(dialect),
       };
     },
   };
@@ -264,8 +268,27 @@ export async function migrateToLatest(
   };
 }
 
+/**
+ * Applies the migrations up to and including `target` and no further: a database as an older
+ * release left it, for upgrade tests.
+ */
+export async function migrateUpTo(
+  db: Kysely<Database>,
+  dialect: Dialect,
+  target: string,
+): Promise<string[]> {
+  const { error, results } = await migrator(db, dialect).migrateTo(target);
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}
+
 /** Names of migrations not yet applied: for `keyward doctor` and readiness. */
 export async function pendingMigrations(db: Kysely<Database>, dialect: Dialect): Promise<string[]> {
   const all = await migrator(db, dialect).getMigrations();
   return all.filter((m) => m.executedAt === undefined).map((m) => m.name);
+}
+
+/** Every migration this release knows, in order: `keyward restore` checks a backup against them. */
+export async function knownMigrations(): Promise<string[]> {
+  return Object.keys(await provider('sqlite', []).getMigrations()).sort();
 }

@@ -14,6 +14,14 @@ export interface Database {
   usage_hourly: UsageHourlyTable;
   request_log: RequestLogTable;
   credit_reservations: CreditReservationsTable;
+  events: EventsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
+  event_occurrences: EventOccurrencesTable;
+  notification_settings: NotificationSettingsTable;
+  invitations: InvitationsTable;
+  password_resets: PasswordResetsTable;
 }
 
 export interface UsersTable {
@@ -147,4 +155,112 @@ export interface CreditReservationsTable {
   reserved: number;
   created_at: number;
   settled_at: number | null;
+}
+
+/** The outbox: one row per event, written in the transaction of the change that caused it. */
+export interface EventsTable {
+  seq: Generated<number>;
+  id: string;
+  type: string;
+  owner_id: string | null;
+  key_id: string | null;
+  /** The whole event as sent: `{"type", "timestamp", "data"}`, JSON. Never a secret. */
+  payload: string;
+  created_at: number;
+  webhooks_done_at: number | null;
+  mail_done_at: number | null;
+}
+
+export interface WebhookEndpointsTable {
+  id: string;
+  owner_id: string | null;
+  scope: 'account' | 'deployment';
+  url: string;
+  description: string;
+  /** JSON list of event types, `["*"]` for all. */
+  events: string;
+  /** The signing secret, encrypted (never plain text). */
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: number | null;
+  enabled: number;
+  disabled_reason: string | null;
+  failing_since: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_type: string;
+  status: 'pending' | 'succeeded' | 'dead';
+  attempts: Generated<number>;
+  next_attempt_at: number | null;
+  claimed_until: number | null;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: number;
+  updated_at: number;
+  delivered_at: number | null;
+}
+
+export interface WebhookAttemptsTable {
+  seq: Generated<number>;
+  delivery_id: string;
+  attempted_at: number;
+  url: string;
+  /** JSON object of the request headers sent. */
+  request_headers: string;
+  status: number | null;
+  response_excerpt: string | null;
+  duration_ms: number;
+  error: string | null;
+  next_attempt_at: number | null;
+}
+
+export interface EventOccurrencesTable {
+  subject_id: string;
+  kind: string;
+  period: string;
+  created_at: number;
+}
+
+export interface NotificationSettingsTable {
+  user_id: string;
+  kind: string;
+  email: number;
+  updated_at: number;
+}
+
+/** An invitation to create an account (SIGNUP=invite or open); single use. */
+export interface InvitationsTable {
+  id: string;
+  /** SHA-256 of the one-time token in the invitation link; the token itself is never stored. */
+  token_hash: string;
+  /** The only email the account may be created with; null = the invitee chooses. */
+  email: string | null;
+  role: 'user' | 'admin';
+  plan: string;
+  /** The admin (user id) who created it; null when made with the CLI. */
+  created_by: string | null;
+  created_at: number;
+  expires_at: number;
+  accepted_at: number | null;
+  accepted_user_id: string | null;
+  revoked_at: number | null;
+}
+
+/** A one-time password-reset link (1 hour, single use). */
+export interface PasswordResetsTable {
+  id: string;
+  /** SHA-256 of the one-time token in the reset link; the token itself is never stored. */
+  token_hash: string;
+  user_id: string;
+  /** How the link was handed out: printed by the CLI, or mailed after "Forgot password?". */
+  requested_via: 'cli' | 'email';
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
 }

@@ -237,3 +237,35 @@ export async function readRequestLog(
 export async function pruneRequestLog(db: Db, cutoff: number): Promise<void> {
   await db.deleteFrom('request_log').where('at', '<', cutoff).execute();
 }
+
+/** Deletes an account's request log (client addresses and paths): when the account is deleted. */
+export async function deleteRequestLogOfOwner(db: Db, ownerId: string): Promise<void> {
+  await db.deleteFrom('request_log').where('owner_id', '=', ownerId).execute();
+}
+
+export interface OwnerDailyUsage {
+  keyId: string;
+  day: string;
+  outcome: UsageOutcome;
+  requests: number;
+  amount: number;
+}
+
+/** An account's daily rollups, oldest first: for the account's data export. */
+export async function dailyUsageOfOwner(db: Db, ownerId: string): Promise<OwnerDailyUsage[]> {
+  const rows = await db
+    .selectFrom('usage_daily')
+    .select(['key_id', 'day', 'outcome', 'requests', 'amount'])
+    .where('owner_id', '=', ownerId)
+    .orderBy('day')
+    .orderBy('key_id')
+    .orderBy('outcome')
+    .execute();
+  return rows.map((r) => ({
+    keyId: r.key_id,
+    day: r.day,
+    outcome: r.outcome,
+    requests: Number(r.requests),
+    amount: Number(r.amount),
+  }));
+}

@@ -133,7 +133,13 @@ export async function lockUser(
   return row && toUser(row);
 }
 
-/** The accounts among `ids` that exist. */
+/** Deletes the account; its sessions, keys and tokens go with it (ON DELETE CASCADE). */
+export async function deleteUser(db: Db, id: string): Promise<boolean> {
+  const result = await db.deleteFrom('users').where('id', '=', id).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}
+
+/** Which of `ids` are accounts that exist. */
 export async function existingUserIds(db: Db, ids: readonly string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const rows = await db.selectFrom('users').select('id').where('id', 'in', ids).execute();

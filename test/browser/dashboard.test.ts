@@ -216,11 +216,12 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
     await create.getByLabel('Name').fill('Production server');
     expect(await create.getByLabel('Expiration').inputValue()).toBe('90d');
     await create.getByRole('button', { name: /Add my IP address \(127\.0\.0\.1\)/ }).waitFor();
-    await create.getByRole('button', { name: /Rate limit and quotas/ }).click();
-    await create.getByLabel('Rate limit (requests)').fill('600');
+    await create.getByRole('button', { name: /Rate limits and quotas/ }).click();
+    await create.getByRole('button', { name: 'Add a rate limit' }).click();
+    await create.getByLabel('Rule 1: requests').fill('600');
     // Folded again, the section sums up what was set.
-    await create.getByRole('button', { name: /Rate limit and quotas/ }).click();
-    await create.getByRole('button', { name: /Rate limit and quotas 600 per minute/ }).waitFor();
+    await create.getByRole('button', { name: /Rate limits and quotas/ }).click();
+    await create.getByRole('button', { name: /Rate limits and quotas 600 per minute/ }).waitFor();
     await shot(page, 'create-dialog');
     await create.getByRole('button', { name: 'Create key' }).click();
 
@@ -333,15 +334,13 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
     await page.reload();
     await page.getByText('2 of 2 keys used').waitFor();
     await page.getByText('You have used every key your plan allows').waitFor();
-    await page.getByRole('button', { name: 'Create key' }).click();
-    const create = page.getByRole('dialog', { name: 'Create API key' });
-    await create.getByLabel('Name').fill('three');
-    await create.getByRole('button', { name: 'Create key' }).click();
-    const alert = create.getByRole('alert');
-    await alert.waitFor();
-    const text = (await alert.textContent()) ?? '';
-    expect(text).toContain("You have reached your plan's key limit");
-    expect(text).toContain('The free plan allows 2 active keys');
+    // At the limit the button is off and says why, before anyone fills a form in vain.
+    const create = page.getByRole('button', { name: 'Create key' });
+    expect(await create.isDisabled()).toBe(true);
+    const describedBy = (await create.getAttribute('aria-describedby')) ?? '';
+    expect(await page.locator(`#${describedBy}`).textContent()).toContain(
+      'Creating a key is off until you revoke or delete a key',
+    );
     await shot(page, 'plan-limit');
   }, 60_000);
 
@@ -355,13 +354,39 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
     expect(await page.locator('main').textContent()).toMatch(/not found/i);
     await shot(page, 'key-not-found');
 
-    // The session ends (here: the cookie is gone); the next request brings back the sign-in page.
+    // The session ends (here: the cookie is gone) while a form is half filled: a sign-in dialog
+    // covers the page, and the form is still there afterwards.
+    await page
+      .getByRole('navigation', { name: 'Main' })
+      .getByRole('link', { name: 'API keys' })
+      .click();
+    await page.getByRole('button', { name: 'Create your first key' }).click();
+    const create = page.getByRole('dialog', { name: 'Create API key' });
+    await create.getByLabel('Name').fill('Half-filled key');
+    await context.clearCookies();
+    await create.getByRole('button', { name: 'Create key' }).click();
+    const reauth = page.getByRole('dialog', { name: 'Your session has ended' });
+    await reauth.waitFor();
+    expect(await reauth.getByLabel('Email').inputValue()).toBe(address);
+    await reauth.getByLabel('Password').fill('eve has a long password');
+    await reauth.getByRole('button', { name: 'Sign in' }).click();
+    await reauth.waitFor({ state: 'detached' });
+    expect(await create.getByLabel('Name').inputValue()).toBe('Half-filled key');
+    await create.getByRole('button', { name: 'Create key' }).click();
+    await page.getByRole('dialog', { name: 'Save your API key' }).waitFor();
+    await page.keyboard.press('Escape');
+
+    // Leaving instead goes to the sign-in page, which keeps the email and the page to return to.
     await context.clearCookies();
     await page.getByRole('link', { name: 'Management tokens' }).click();
+    await reauth.waitFor();
+    await reauth.getByRole('button', { name: 'Go to the sign-in page' }).click();
     await page.getByRole('heading', { name: 'Sign in to Keyward' }).waitFor();
     await page.getByText('Your session has ended. Sign in again to continue.').waitFor();
     expect(new URL(page.url()).searchParams.get('next')).toBe('/tokens');
-    await signIn(page, address, 'eve has a long password');
+    expect(await page.getByLabel('Email').inputValue()).toBe(address);
+    await page.getByLabel('Password').fill('eve has a long password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { level: 1, name: 'Management tokens' }).waitFor();
   }, 60_000);
 

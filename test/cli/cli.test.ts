@@ -41,7 +41,9 @@ describe.each(DATABASES)('keyward CLI on $name', (kind) => {
 
   it('migrate applies the migrations once', async () => {
     const { run } = cli(env);
-    expect(await run('migrate')).toBe('applied: 0001_initial, 0002_normalised_emails');
+    expect(await run('migrate')).toBe(
+      'applied: 0001_initial, 0002_normalised_emails, 0003_events, 0004_account_recovery',
+    );
     expect(await run('migrate')).toBe('database is up to date');
   });
 
@@ -87,9 +89,7 @@ describe.each(DATABASES)('keyward CLI on $name', (kind) => {
     expect(secret).toMatch(/^sk_test_[0-9a-f]{40}$/);
     const id = /created key (key_\w+)/.exec(created)?.[1] as string;
     const listed = await run('keys', 'list', '--email', 'admin@example.com');
-    expect(listed).toContain(
-      `${id}\t${secret.slice(0, 12)}…${secret.slice(-4)}\tactive\ttest\tfrom cli`,
-    );
+    expect(listed).toContain(`${id}\t${secret.slice(0, 12)}…${secret.slice(-4)}\tactive\tfrom cli`);
     expect(await run('keys', 'list', '--environment', 'live')).not.toContain(id);
     expect(await run('keys', 'list', '--environment', 'test')).toContain(id);
     expect(listed).not.toContain(secret);
@@ -197,6 +197,8 @@ describe('keyward CLI without a database', () => {
       ['migrate'],
       ['user', 'create'],
       ['user', 'set-plan'],
+      ['user', 'invite'],
+      ['user', 'reset-password'],
       ['token', 'create'],
       ['keys', 'list'],
       ['keys', 'create'],
@@ -221,7 +223,20 @@ describe('keyward CLI without a database', () => {
         PORT: '0',
         SHUTDOWN_DRAIN_DELAY: '0s',
       });
-      expect(await run('serve')).toContain('npx keyward user create --email you@example.com');
+      const output = await run('serve');
+      expect(output).toContain('npx keyward user create --email you@example.com');
+      expect(output).toContain('or sign up with: curl -X POST');
+      // Without open sign-up the curl hint would be refused: only the CLI route is shown.
+      const closed = cli({
+        DATABASE_URL: database.config.url,
+        LOG_LEVEL: 'silent',
+        PORT: '0',
+        SHUTDOWN_DRAIN_DELAY: '0s',
+        SIGNUP: 'invite',
+      });
+      const invite = await closed.run('serve');
+      expect(invite).toContain('npx keyward user create --email you@example.com');
+      expect(invite).not.toContain('sign up with');
     } finally {
       await database.drop();
     }

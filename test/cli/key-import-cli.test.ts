@@ -61,8 +61,9 @@ describe.each(DATABASES)('keyward keys import on $name', (kind) => {
     expect(summary).toMatch(
       /^imported 2000 keys, skipped 0 already present, created 7 accounts in/,
     );
-    expect(err).toHaveLength(2);
-    expect(err[0]).toMatch(/^imported 1000, skipped 0 already present, \d+ keys\/s$/);
+    const progress = err.filter((line) => line.startsWith('imported'));
+    expect(progress).toHaveLength(2);
+    expect(progress[0]).toMatch(/^imported 1000, skipped 0 already present, \d+ keys\/s$/);
     for (const line of [...err, summary]) for (const key of keys) expect(line).not.toContain(key);
 
     const opened = await openServices(env);

@@ -88,6 +88,15 @@ describe('config', () => {
     );
   });
 
+  it('reads SIGNUP: open by default, invite or closed, nothing else', () => {
+    expect(loadConfig({}).signup).toBe('open');
+    expect(loadConfig({ SIGNUP: 'invite' }).signup).toBe('invite');
+    expect(loadConfig({ SIGNUP: 'closed' }).signup).toBe('closed');
+    expect(() => loadConfig({ SIGNUP: 'Invite' })).toThrow(
+      'SIGNUP must be one of open, invite, closed (got "Invite")',
+    );
+  });
+
   it('refuses an argon2 memory below the OWASP floor', () => {
     expect(() => loadConfig({ ARGON2_MEMORY_KIB: '1024' })).toThrow(/ARGON2_MEMORY_KIB/);
   });

@@ -9,7 +9,11 @@ import { sha256Hex } from '../../src/core/secrets.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startServer } from '../../src/server.ts';
 import { openStore } from '../../src/storage/database.ts';
-import { findLookalikeAccounts, migrateToLatest } from '../../src/storage/migrations.ts';
+import {
+  findLookalikeAccounts,
+  migrateToLatest,
+  migrateUpTo,
+} from '../../src/storage/migrations.ts';
 import { DATABASES } from '../helpers/databases.ts';
 import {
   type Account,
@@ -176,7 +180,11 @@ describe.each(DATABASES)('password policy and email look-alikes on $name (issue 
   });
 
   it('migration 0002 normalises stored emails and reports look-alike groups without changing them', async () => {
-    const db = h.services.store.db;
+    // A database as the first release left it (0001 only), upgraded with these rows in it.
+    const database = await kind.create();
+    const store = openStore(database.config);
+    const db = store.db;
+    await migrateUpTo(db, store.dialect, '0001_initial');
     const tag = Date.now();
     const rows = [
       { id: `usr_la_a_${tag}`, email: `carol${tag}@example.com` },
@@ -199,13 +207,8 @@ describe.each(DATABASES)('password policy and email look-alikes on $name (issue 
         })
         .execute();
     }
-    // Run 0002 again over these rows, as an upgrade from a database written before it would.
-    await db
-      .deleteFrom('keyward_migrations' as never)
-      .where('name' as never, '=', '0002_normalised_emails' as never)
-      .execute();
-    const report = await migrateToLatest(db, h.services.store.dialect);
-    expect(report.applied).toEqual(['0002_normalised_emails']);
+    const report = await migrateToLatest(db, store.dialect);
+    expect(report.applied[0]).toBe('0002_normalised_emails');
     const carol = report.lookalikes.find((g) => g.normalised === `carol${tag}@example.com`);
     expect(carol?.accounts.map((a) => a.id).sort()).toEqual(rows.slice(0, 3).map((r) => r.id));
     expect(report.lookalikes.some((g) => g.normalised === `dan${tag}@example.com`)).toBe(false);
@@ -228,14 +231,8 @@ describe.each(DATABASES)('password policy and email look-alikes on $name (issue 
     expect((await findLookalikeAccounts(db)).map((g) => g.normalised)).toContain(
       `carol${tag}@example.com`,
     );
-    await db
-      .deleteFrom('users')
-      .where(
-        'id',
-        'in',
-        rows.map((r) => r.id),
-      )
-      .execute();
+    await store.close();
+    await database.drop();
   });
 });
 
@@ -335,7 +332,8 @@ describe('look-alike report at start-up (issue 11.5)', () => {
     try {
       const config = loadConfig({ DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1' });
       const store = openStore(config.database);
-      await migrateToLatest(store.db, store.dialect);
+      // As a database written before 0002 existed.
+      await migrateUpTo(store.db, store.dialect, '0001_initial');
       for (const [id, email] of [
         ['usr_start_a', 'erin@example.com'],
         ['usr_start_b', 'ｅrin@example.com'],
@@ -354,11 +352,6 @@ describe('look-alike report at start-up (issue 11.5)', () => {
           })
           .execute();
       }
-      // As a database written before 0002 existed.
-      await store.db
-        .deleteFrom('keyward_migrations' as never)
-        .where('name' as never, '=', '0002_normalised_emails' as never)
-        .execute();
       await store.close();
       const lines: string[] = [];
       const sink = new Writable({

@@ -387,6 +387,54 @@ describe.each(DATABASES)('audit log on $name (R15)', (kind) => {
     expect(text).not.toContain('not alice password');
   });
 
+  it('names actors and targets: emails, key and token names, deleted ones by their recorded name', async () => {
+    const owner = await h.signup();
+    const token = await h.request({
+      method: 'POST',
+      url: '/v1/tokens',
+      as: owner,
+      body: { name: 'Deploy script', scopes: ['keys:read', 'keys:write'] },
+    });
+    const viaToken = await h.request({
+      method: 'POST',
+      url: '/v1/keys',
+      bearer: token.json().token,
+      body: { name: 'Made by the script' },
+    });
+    const doomed = await h.request({
+      method: 'POST',
+      url: '/v1/keys',
+      as: owner,
+      body: { name: 'Short-lived key' },
+    });
+    await h.request({ method: 'DELETE', url: `/v1/keys/${doomed.json().id}`, as: owner });
+    const entries = (await readAll({ as: owner })) as Array<
+      Entry & { actor_name: string | null; target_name: string | null; target_exists: boolean }
+    >;
+    const created = entries.find(
+      (e) => e.action === 'key.created' && e.target_id === viaToken.json().id,
+    );
+    expect(created).toMatchObject({
+      actor_type: 'token',
+      actor_name: 'Deploy script',
+      target_name: 'Made by the script',
+      target_exists: true,
+    });
+    const gone = entries.filter((e) => e.target_id === doomed.json().id);
+    expect(gone.map((e) => [e.action, e.target_name, e.target_exists])).toEqual([
+      ['key.deleted', 'Short-lived key', false],
+      ['key.created', 'Short-lived key', false],
+    ]);
+    expect(gone[0]?.actor_name).toBe(owner.email);
+    // Alice's view names nothing of the admin's: the admin stays "an administrator".
+    const alices = (await readAll({ bearer: tokenSecret })) as Array<
+      Entry & { actor_name: string | null }
+    >;
+    for (const e of alices.filter((x) => x.actor_type === 'administrator'))
+      expect(e.actor_name).toBeNull();
+    expect(JSON.stringify(alices)).not.toContain(admin.email);
+  });
+
   it('a user sees only their own entries', async () => {
     const bobs = await readAll({ as: bob });
     expect(bobs.length).toBeGreaterThan(0);

@@ -220,6 +220,37 @@ describe.each(DATABASES)('key lifecycle on $name', (kind) => {
     expect(test.json().data).toHaveLength(2);
     const search = await h.request({ method: 'GET', url: '/v1/keys?search=PAGE-3', as: other });
     expect(search.json().data.map((k: { name: string }) => k.name)).toEqual(['page-3']);
+    // total_count counts the matches on every page; search also finds a key id and a start.
+    expect(first.json().total_count).toBe(5);
+    expect(test.json().total_count).toBe(2);
+    expect(search.json().total_count).toBe(1);
+    const byId = await h.request({ method: 'GET', url: `/v1/keys?search=${made[1]}`, as: other });
+    expect(byId.json().data.map((k: { id: string }) => k.id)).toEqual([made[1]]);
+    const keyOne = (
+      await h.request({ method: 'GET', url: `/v1/keys/${made[1]}`, as: other })
+    ).json();
+    const byStart = await h.request({
+      method: 'GET',
+      url: `/v1/keys?search=${encodeURIComponent(keyOne.start)}`,
+      as: other,
+    });
+    expect(byStart.json().data.map((k: { id: string }) => k.id)).toContain(made[1]);
+    const typedPrefix = await h.request({
+      method: 'GET',
+      url: '/v1/keys?search=sk_test_',
+      as: other,
+    });
+    expect(typedPrefix.json().total_count).toBe(2);
+    // Another account's key id finds nothing.
+    const foreign = await h.request({
+      method: 'GET',
+      url: `/v1/keys?search=${made[1]}`,
+      as: owner,
+    });
+    expect(foreign.json().total_count).toBe(0);
+    // A LIKE wildcard is a literal character, not "anything".
+    const wildcard = await h.request({ method: 'GET', url: '/v1/keys?search=%25', as: other });
+    expect(wildcard.json().total_count).toBe(0);
     const tooMany = await h.request({ method: 'GET', url: '/v1/keys?limit=101', as: other });
     expect(tooMany.statusCode).toBe(400);
     const badCursor = await h.request({ method: 'GET', url: '/v1/keys?cursor=garbage', as: other });
@@ -247,6 +278,45 @@ describe.each(DATABASES)('key lifecycle on $name', (kind) => {
       expect(response.statusCode, JSON.stringify(body)).toBe(400);
       expect(response.json().error.message).toMatch(message);
     }
+  });
+
+  it('names the field a 400 is about in error.param, for forms to show it there', async () => {
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ name: '   ' }, 'name'],
+      [{ permissions: ['not a permission'] }, 'permissions'],
+      [{ ip_allowlist: ['2001:db8::/129'] }, 'ip_allowlist'],
+      [{ metadata: { blob: 'x'.repeat(17_000) } }, 'metadata'],
+      [{ expires_at: new Date(Date.UTC(2020, 0, 1)).toISOString() }, 'expires_at'],
+      [
+        {
+          limits: {
+            rate: [
+              { limit: 5, window: '1m' },
+              { limit: 0, window: '1h' },
+            ],
+          },
+        },
+        'limits.rate[1].limit',
+      ],
+      [{ credits: { remaining: -1 } }, 'credits.remaining'],
+    ];
+    for (const [body, param] of cases) {
+      const response = await h.request({
+        method: 'POST',
+        url: '/v1/keys',
+        as: owner,
+        body: { name: 'n', ...body },
+      });
+      expect(response.statusCode, JSON.stringify(body)).toBe(400);
+      expect(response.json().error.param, JSON.stringify(body)).toBe(param);
+    }
+    // An error about no one field has no param.
+    const unknown = await h.request({
+      method: 'GET',
+      url: '/v1/keys/key_aaaaaaaaaaaaaaaaaaaaaaaa',
+      as: owner,
+    });
+    expect(unknown.json().error.param).toBeUndefined();
   });
 });
 

@@ -3,6 +3,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sha256Hex } from '../../src/core/secrets.ts';
+import { CLI_ACTOR } from '../../src/services/actor.ts';
 import { DATABASES } from '../helpers/databases.ts';
 import {
   type Account,
@@ -54,6 +55,8 @@ describe.each(DATABASES)('secrets at rest and in logs on $name (R9)', (kind) => 
   const responses: Recorded[] = [];
   /** Secrets the harness does not see on its own (wrong passwords). */
   const extra = new Set<string>();
+  /** Invitation and password-reset link tokens: answered once, by the invitation's creation. */
+  const links = new Set<string>();
   /** CSRF tokens: answered by signup, login and /me on purpose, but never stored or logged. */
   const csrfTokens = new Set<string>();
   /** Values that must be stored (their hashes, ids, emails): proves the dumps are real. */
@@ -308,6 +311,41 @@ describe.each(DATABASES)('secrets at rest and in logs on $name (R9)', (kind) => 
     await newKey(bob, { name: "bob's" });
     await call('logout', { method: 'POST', url: '/v1/auth/logout', as: bob });
     await call('after logout', { method: 'GET', url: '/v1/auth/me', as: bob });
+
+    // An invitation and a password-reset link, each used: their tokens are secrets too.
+    const invited = await call('create invitation', {
+      method: 'POST',
+      url: '/v1/admin/invitations',
+      as: admin,
+      body: { email: uniqueEmail('r9-invited') },
+    });
+    expect(invited.statusCode).toBe(201);
+    const inviteToken = String(invited.json().url).split('/').at(-1) as string;
+    links.add(inviteToken);
+    expectedStored.push(sha256Hex(inviteToken));
+    const invitedPassword = `pw-${Math.random().toString(36).slice(2)}-invited`;
+    SECRETS_SEEN.add(invitedPassword);
+    const accepted = await call('accept invitation', {
+      method: 'POST',
+      url: '/v1/auth/invitations/accept',
+      body: { token: inviteToken, password: invitedPassword },
+    });
+    expect(accepted.statusCode).toBe(201);
+    csrfTokens.add(accepted.json().csrf_token);
+    sessionCookie(accepted);
+    const resetLink = await h.services.passwordResets.createLink(CLI_ACTOR, bob.email);
+    const resetToken = resetLink.url.split('/').at(-1) as string;
+    links.add(resetToken);
+    expectedStored.push(sha256Hex(resetToken));
+    const resetPassword = `pw-${Math.random().toString(36).slice(2)}-reset`;
+    SECRETS_SEEN.add(resetPassword);
+    const reset = await call('reset password', {
+      method: 'POST',
+      url: '/v1/auth/password-reset',
+      body: { token: resetToken, new_password: resetPassword },
+    });
+    expect(reset.statusCode).toBe(204);
+    await call('reset page', { method: 'GET', url: `/reset-password/${resetToken}` });
   });
 
   afterAll(async () => {
@@ -321,7 +359,7 @@ describe.each(DATABASES)('secrets at rest and in logs on $name (R9)', (kind) => 
 
   /** Every secret this run made (or, with `all`, any run of this file made). */
   const secrets = (all = false) => {
-    const made = new Set([...SECRETS_SEEN, ...extra, ...csrfTokens]);
+    const made = new Set([...SECRETS_SEEN, ...extra, ...csrfTokens, ...links]);
     return [...made].filter((s) => s.length >= 8 && (all || !earlier.has(s)));
   };
 
@@ -343,10 +381,13 @@ describe.each(DATABASES)('secrets at rest and in logs on $name (R9)', (kind) => 
           expect(hits[0]).toMatch(/^(create key|rotate|rotate now)$/);
         } else if (kind === 'token') {
           expect(hits, 'token').toEqual(['create token']);
+        } else if (links.has(secret)) {
+          // An invitation's link is in the answer that creates it; a reset link only in the CLI.
+          for (const hit of hits) expect(hit).toBe('create invitation');
         } else if (csrfTokens.has(secret)) {
-          // Each CSRF token goes only to the holder of its session, from signup, login or /me.
+          // Each CSRF token goes only to the holder of its session: signup, login, /me, invitation.
           expect(hits.length).toBeGreaterThan(0);
-          for (const hit of hits) expect(hit).toMatch(/^(signup|login|me)$/);
+          for (const hit of hits) expect(hit).toMatch(/^(signup|login|me|accept invitation)$/);
         } else {
           expect(hits, `${kind} secret shown`).toEqual([]);
         }

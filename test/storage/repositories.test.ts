@@ -68,7 +68,12 @@ describe.each(DATABASES)('repositories on $name', (kind) => {
     database = await kind.create();
     store = openStore(database.config);
     const report = await migrateToLatest(store.db, store.dialect);
-    expect(report.applied).toEqual(['0001_initial', '0002_normalised_emails']);
+    expect(report.applied).toEqual([
+      '0001_initial',
+      '0002_normalised_emails',
+      '0003_events',
+      '0004_account_recovery',
+    ]);
     ownerId = (
       await insertUser(store.db, {
         id: newId('usr'),

@@ -70,6 +70,12 @@ function RotateDialog({
             make requests that need no credits.
           </p>
         )}
+        {(apiKey.limits.daily || apiKey.limits.monthly || apiKey.limits.rate) && (
+          <p className="hint">
+            Rate limits and daily and monthly quotas count per key: the new key gets its own, from
+            zero, and what the old key used stays counted on the old key.
+          </p>
+        )}
       </div>
       <div className="dialog-footer">
         <Button onClick={onClose}>Cancel</Button>
@@ -127,7 +133,13 @@ export function KeyDialogs({
           onClose={close}
           onSaved={(saved) => {
             close();
-            toast(`Saved “${saved.name}”.`);
+            toast(
+              saved.enabled === open.key.enabled
+                ? `Saved “${saved.name}”.`
+                : saved.enabled
+                  ? `Saved and enabled “${saved.name}”: it works again.`
+                  : `Saved and disabled “${saved.name}”: it is refused until you enable it.`,
+            );
             changed();
           }}
         />
@@ -212,19 +224,49 @@ export function KeyDialogs({
 }
 
 /** The row of action buttons for one key; only the actions its status allows. */
+/** Disables or enables a key at once (no dialog: both are undone with one more click). */
+export function useToggleKey(onChanged: () => void) {
+  const toast = useToast();
+  const [busy, setBusy] = useState<string | null>(null);
+  const toggle = async (key: ApiKey) => {
+    setBusy(key.id);
+    try {
+      const saved = await api.updateKey(key.id, { enabled: !key.enabled });
+      toast(
+        saved.enabled
+          ? `Enabled “${saved.name}”: it works again.`
+          : `Disabled “${saved.name}”: it is refused until you enable it.`,
+      );
+      onChanged();
+    } catch (error) {
+      toast((error as ApiError).message, 'error');
+    } finally {
+      setBusy(null);
+    }
+  };
+  return { toggle, busy };
+}
+
 export function KeyActionButtons({
   apiKey,
   onAction,
+  onToggle,
+  toggling = false,
   size = 'sm',
 }: {
   apiKey: ApiKey;
   onAction: (action: KeyAction, key: ApiKey) => void;
+  onToggle?: (key: ApiKey) => void;
+  toggling?: boolean;
   size?: 'sm' | 'md';
 }) {
   const revoked = apiKey.status === 'revoked';
   const canRotate =
     (apiKey.status === 'active' || apiKey.status === 'disabled') && apiKey.rotated_to === null;
-  const label = (action: string) => `${action} ${apiKey.name}`;
+  const canToggle =
+    onToggle !== undefined && (apiKey.status === 'active' || apiKey.status === 'disabled');
+  // The masked key tells apart two keys of one name (a rotated key and its replacement).
+  const label = (action: string) => `${action} ${apiKey.name} (${apiKey.masked})`;
   return (
     <div className="actions">
       {!revoked && (
@@ -235,6 +277,17 @@ export function KeyActionButtons({
           aria-label={label('Edit')}
         >
           Edit
+        </Button>
+      )}
+      {canToggle && (
+        <Button
+          variant="ghost"
+          size={size}
+          busy={toggling}
+          onClick={() => onToggle?.(apiKey)}
+          aria-label={label(apiKey.enabled ? 'Disable' : 'Enable')}
+        >
+          {apiKey.enabled ? 'Disable' : 'Enable'}
         </Button>
       )}
       {canRotate && (

@@ -1,52 +1,68 @@
-// The create and edit dialogs of an API key: one form, sensible defaults, inline validation.
+// The create and edit dialogs of an API key: one form, sensible defaults, inline validation, and
+// every setting the API has (several rate rules, allowed resources, a cost cap, metadata).
 import { type FormEvent, Fragment, type ReactNode, useId, useRef, useState } from 'react';
-import type { ApiError, ApiKey, CreatedKey, Environment, Limits } from '../api.ts';
+import type { ApiError, ApiKey, CreatedKey, Environment, Limits, RateRule } from '../api.ts';
 import { api } from '../api.ts';
-import { formatDate } from '../format.ts';
+import { formatDate, formatNumber } from '../format.ts';
 import { useSession } from '../session.ts';
 import { Alert, Button, Dialog, environmentLabel, Field } from './ui.tsx';
 
-type Expiration = '30d' | '90d' | '6m' | '1y' | 'never' | 'keep';
+type Expiration = '30d' | '90d' | '6m' | '1y' | 'never' | 'keep' | 'custom';
 type Preset = 'full' | 'read_only' | 'custom';
-type Window = '1s' | '1m' | '1h' | '1d';
+type Unit = 's' | 'm' | 'h' | 'd';
+
+export interface RateRuleState {
+  limit: string;
+  every: string;
+  unit: Unit;
+}
 
 export interface KeyFormState {
   name: string;
   environment: Environment;
   expiration: Expiration;
+  /** `YYYY-MM-DD`, for a custom expiry: the key works until the end of that day (local time). */
+  expiresOn: string;
   preset: Preset;
   permissions: string;
   ipAllowlist: string;
-  rateLimit: string;
-  rateWindow: Window;
+  allowedResources: string;
+  rateRules: RateRuleState[];
   dailyRequests: string;
   dailyAmount: string;
   monthlyRequests: string;
   monthlyAmount: string;
+  maxCost: string;
   credits: string;
   refillAmount: string;
   refillInterval: '' | 'daily' | 'monthly';
   billing: 'per_request' | 'usage';
+  /** JSON text of an object, or empty. */
+  metadata: string;
   enabled: boolean;
 }
 
-type Errors = Partial<Record<keyof KeyFormState, string>>;
+/** Errors by form field; a rate rule's fields are `rate.<index>.limit` and `rate.<index>.every`. */
+type Errors = Partial<Record<string, string>>;
 
+/** The same presets as management tokens, and a date of your own. */
 export const EXPIRATION_LABELS: Record<Exclude<Expiration, 'keep'>, string> = {
   '30d': '30 days',
   '90d': '90 days',
   '6m': '6 months',
   '1y': '1 year',
   never: 'No expiration',
+  custom: 'On a date…',
 };
 
-const WINDOWS: { value: Window; label: string }[] = [
-  { value: '1s', label: 'per second' },
-  { value: '1m', label: 'per minute' },
-  { value: '1h', label: 'per hour' },
-  { value: '1d', label: 'per day' },
+const UNITS: { value: Unit; one: string; many: string }[] = [
+  { value: 's', one: 'second', many: 'seconds' },
+  { value: 'm', one: 'minute', many: 'minutes' },
+  { value: 'h', one: 'hour', many: 'hours' },
+  { value: 'd', one: 'day', many: 'days' },
 ];
 
+const MAX_RATE_RULES = 5;
 const PERMISSION = /^(\*|(\*|[a-z0-9_.-]{1,50}):(\*|[a-z0-9_.-]{1,50}))$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}(\/(3[0-2]|[12]?\d))?$/;
 const IPV6 = /^[0-9a-fA-F:.]*:[0-9a-fA-F:.]*(\/(12[0-8]|1[01]\d|[1-9]?\d))?$/;
@@ -56,23 +72,36 @@ export const DEFAULT_FORM: KeyFormState = {
   name: '',
   environment: 'live',
   expiration: '90d',
+  expiresOn: '',
   preset: 'full',
   permissions: '',
   ipAllowlist: '',
-  rateLimit: '',
-  rateWindow: '1m',
+  allowedResources: '',
+  rateRules: [],
   dailyRequests: '',
   dailyAmount: '',
   monthlyRequests: '',
   monthlyAmount: '',
+  maxCost: '',
   credits: '',
   refillAmount: '',
   refillInterval: '',
   billing: 'per_request',
+  metadata: '',
   enabled: true,
 };
 
-const text = (value: number | undefined) => (value === undefined ? '' : String(value));
+/** A number as the rest of the dashboard writes it (4,920); the form reads the commas back. */
+const text = (value: number | undefined) => (value === undefined ? '' : formatNumber(value));
+
+function ruleState(rule: RateRule): RateRuleState {
+  const match = /^(\d+)([smhd])$/.exec(rule.window);
+  return {
+    limit: formatNumber(rule.limit),
+    every: match?.[1] ?? '1',
+    unit: (match?.[2] as Unit | undefined) ?? 'm',
+  };
+}
 
 /** The form filled in from an existing key (edit). */
 export function formFromKey(key: ApiKey): KeyFormState {
@@ -83,27 +112,26 @@ export function formFromKey(key: ApiKey): KeyFormState {
       : perms.length === 1 && perms[0] === '*:read'
         ? 'read_only'
         : 'custom';
-  const rule = key.limits.rate?.[0];
-  const window = (['1s', '1m', '1h', '1d'] as Window[]).includes(rule?.window as Window)
-    ? (rule?.window as Window)
-    : '1m';
   return {
     name: key.name,
     environment: key.environment,
     expiration: 'keep',
+    expiresOn: '',
     preset,
     permissions: preset === 'custom' ? perms.join('\n') : '',
     ipAllowlist: key.ip_allowlist.join('\n'),
-    rateLimit: text(rule?.limit),
-    rateWindow: rule && rule.window !== window ? '1m' : window,
+    allowedResources: key.allowed_resources.join('\n'),
+    rateRules: (key.limits.rate ?? []).map(ruleState),
     dailyRequests: text(key.limits.daily?.requests),
     dailyAmount: text(key.limits.daily?.amount),
     monthlyRequests: text(key.limits.monthly?.requests),
     monthlyAmount: text(key.limits.monthly?.amount),
-    credits: key.credits.remaining === null ? '' : String(key.credits.remaining),
+    maxCost: text(key.limits.max_cost_per_request),
+    credits: key.credits.remaining === null ? '' : formatNumber(key.credits.remaining),
     refillAmount: text(key.credits.refill?.amount),
     refillInterval: key.credits.refill?.interval ?? '',
     billing: key.billing,
+    metadata: Object.keys(key.metadata).length === 0 ? '' : JSON.stringify(key.metadata, null, 2),
     enabled: key.enabled,
   };
 }
@@ -115,12 +143,41 @@ function lines(value: string): string[] {
     .filter((entry) => entry !== '');
 }
 
-function count(value: string, min = 0): number | undefined | 'invalid' {
-  const trimmed = value.trim().replaceAll(/[_\s]/g, '');
+function count(value: string, min = 0, max = MAX_COUNT): number | undefined | 'invalid' {
+  const trimmed = value.trim().replaceAll(/[_\s,]/g, '');
   if (trimmed === '') return undefined;
   if (!/^\d+$/.test(trimmed)) return 'invalid';
   const number = Number(trimmed);
-  return number < min || number > MAX_COUNT ? 'invalid' : number;
+  return number < min || number > max ? 'invalid' : number;
+}
+
+/** The metadata text as an object, `undefined` when empty, or the reason it is not one. */
+function parseMetadata(value: string): Record<string, unknown> | undefined | { error: string } {
+  if (value.trim() === '') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return { error: 'Write metadata as a JSON object, such as {"customer": "acme"}.' };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    return { error: 'Metadata must be a JSON object, such as {"customer": "acme"}.' };
+  if (new TextEncoder().encode(JSON.stringify(parsed)).length > 16_384)
+    return { error: 'Metadata must be at most 16 KB of JSON.' };
+  return parsed as Record<string, unknown>;
+}
+
+/** The end of a chosen day, in the browser's time zone, as the API's timestamp. */
+function endOfDay(date: string): string | null {
+  const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
+  if (match === null) return null;
+  const end = new Date(Number(match[1]), Number(match[2]) - 1, Number(match[3]), 23, 59, 59, 999);
+  return Number.isNaN(end.getTime()) ? null : end.toISOString();
+}
+
+function localDate(date: Date): string {
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
 }
 
 export function validate(state: KeyFormState, mode: 'create' | 'edit'): Errors {
@@ -128,6 +185,11 @@ export function validate(state: KeyFormState, mode: 'create' | 'edit'): Errors {
   const name = [...state.name.trim()].length;
   if (name === 0) errors.name = 'Give the key a name, such as "Production server".';
   else if (name > 100) errors.name = `Use at most 100 characters (this has ${name}).`;
+  if (state.expiration === 'custom') {
+    const end = endOfDay(state.expiresOn);
+    if (end === null) errors.expiresOn = 'Choose the last day the key works.';
+    else if (Date.parse(end) <= Date.now()) errors.expiresOn = 'Choose a day from today on.';
+  }
   if (state.preset === 'custom') {
     const perms = lines(state.permissions);
     const bad = perms.find((p) => !PERMISSION.test(p));
@@ -139,12 +201,28 @@ export function validate(state: KeyFormState, mode: 'create' | 'edit'): Errors {
   const badIp = lines(state.ipAllowlist).find((ip) => !IPV4.test(ip) && !IPV6.test(ip));
   if (badIp !== undefined)
     errors.ipAllowlist = `"${badIp}" is not an IP address or range. Use forms like 203.0.113.7, 10.0.0.0/8 or 2001:db8::/32.`;
+  const resources = state.allowedResources
+    .split('\n')
+    .map((r) => r.trim())
+    .filter((r) => r !== '');
+  if (resources.length > 100) errors.allowedResources = 'List at most 100 resources.';
+  else if (resources.some((r) => r.length > 200))
+    errors.allowedResources = 'Each resource is at most 200 characters.';
+  state.rateRules.forEach((rule, index) => {
+    if (count(rule.limit, 1, 1e9) === undefined)
+      errors[`rate.${index}.limit`] = 'Enter how many requests, or remove this rule.';
+    else if (count(rule.limit, 1, 1e9) === 'invalid')
+      errors[`rate.${index}.limit`] = 'Enter a whole number from 1 to 1,000,000,000.';
+    const every = count(rule.every, 1, 999_999);
+    if (typeof every !== 'number')
+      errors[`rate.${index}.every`] = 'Enter a whole number of at least 1.';
+  });
   const numeric: [keyof KeyFormState, number][] = [
-    ['rateLimit', 1],
     ['dailyRequests', 0],
     ['dailyAmount', 0],
     ['monthlyRequests', 0],
     ['monthlyAmount', 0],
+    ['maxCost', 0],
     ['credits', 0],
     ['refillAmount', 1],
   ];
@@ -165,27 +243,53 @@ export function validate(state: KeyFormState, mode: 'create' | 'edit'): Errors {
     errors.credits = 'A refill needs a starting balance: enter the credits the key starts with.';
   if (mode === 'create' && state.billing === 'usage' && state.credits.trim() === '')
     errors.credits ??= 'Usage-based billing spends credits: enter a starting balance.';
+  const metadata = parseMetadata(state.metadata);
+  if (metadata !== undefined && 'error' in metadata && typeof metadata.error === 'string')
+    errors.metadata = metadata.error;
   return errors;
 }
+
+/**
+ * Where the server's complaint belongs in the form: its `param` (`ip_allowlist`,
+ * `limits.rate[1].window`, `credits.refill.amount`) as a form field, or null for the top banner.
+ */
+export function fieldOf(param: string | null): string | null {
+  if (param === null) return null;
+  const rate = /^limits\.rate\[(\d+)\](?:\.(limit|window))?/.exec(param);
+  if (rate) return `rate.${rate[1]}.${rate[2] === 'window' ? 'every' : 'limit'}`;
+  const table: [RegExp, string][] = [
+    [/^name/, 'name'],
+    [/^(expires_at|expiration)/, 'expiresOn'],
+    [/^permissions/, 'permissions'],
+    [/^ip_allowlist/, 'ipAllowlist'],
+    [/^allowed_resources/, 'allowedResources'],
+    [/^limits\.daily\.requests/, 'dailyRequests'],
+    [/^limits\.daily\.amount/, 'dailyAmount'],
+    [/^limits\.monthly\.requests/, 'monthlyRequests'],
+    [/^limits\.monthly\.amount/, 'monthlyAmount'],
+    [/^limits\.max_cost_per_request/, 'maxCost'],
+    [/^credits\.refill\.amount/, 'refillAmount'],
+    [/^credits\.refill/, 'refillInterval'],
+    [/^credits/, 'credits'],
+    [/^metadata/, 'metadata'],
+  ];
+  return table.find(([pattern]) => pattern.test(param))?.[1] ?? null;
+}
+
+const LIMIT_FIELDS = ['dailyRequests', 'dailyAmount', 'monthlyRequests', 'monthlyAmount'];
+const CREDIT_FIELDS = ['credits', 'refillAmount', 'refillInterval', 'maxCost'];
 
 function num(value: string): number | undefined {
   const parsed = count(value);
   return typeof parsed === 'number' ? parsed : undefined;
 }
 
-function limitsFrom(state: KeyFormState, original?: Limits): Limits {
+function limitsFrom(state: KeyFormState): Limits {
   const limits: Limits = {};
-  const rate = num(state.rateLimit);
-  const originalRule = original?.rate?.[0];
-  if (rate !== undefined) {
-    const rule = { limit: rate, window: state.rateWindow };
-    // Keep any further rules the key has (the API allows several; this form edits the first).
-    limits.rate = [rule, ...(original?.rate?.slice(1) ?? [])];
-    if (originalRule && originalRule.limit === rate && originalRule.window === state.rateWindow)
-      limits.rate = original?.rate ?? [rule];
-  } else if (original?.rate && original.rate.length > 1) {
-    limits.rate = original.rate.slice(1);
-  }
+  const rules = state.rateRules
+    .map((rule) => ({ limit: num(rule.limit), window: `${num(rule.every) ?? 1}${rule.unit}` }))
+    .filter((rule): rule is RateRule => rule.limit !== undefined);
+  if (rules.length > 0) limits.rate = rules;
   const quota = (requests: string, amount: string) => {
     const out: { requests?: number; amount?: number } = {};
     const r = num(requests);
@@ -198,8 +302,8 @@ function limitsFrom(state: KeyFormState, original?: Limits): Limits {
   const monthly = quota(state.monthlyRequests, state.monthlyAmount);
   if (daily) limits.daily = daily;
   if (monthly) limits.monthly = monthly;
-  if (original?.max_cost_per_request !== undefined)
-    limits.max_cost_per_request = original.max_cost_per_request;
+  const maxCost = num(state.maxCost);
+  if (maxCost !== undefined) limits.max_cost_per_request = maxCost;
   return limits;
 }
 
@@ -211,7 +315,7 @@ function addMonths(date: Date, months: number): Date {
 
 /** An expiry preset as a time from now (for edits, where the API takes expires_at). */
 export function expiryFromPreset(
-  preset: Exclude<Expiration, 'keep'>,
+  preset: Exclude<Expiration, 'keep' | 'custom'>,
   now = new Date(),
 ): string | null {
   switch (preset) {
@@ -234,6 +338,13 @@ function permissionsFrom(state: KeyFormState): string[] {
   return lines(state.permissions);
 }
 
+function resourcesFrom(state: KeyFormState): string[] {
+  return state.allowedResources
+    .split('\n')
+    .map((r) => r.trim())
+    .filter((r) => r !== '');
+}
+
 function creditsFrom(state: KeyFormState) {
   const remaining = num(state.credits);
   const refillAmount = num(state.refillAmount);
@@ -250,17 +361,23 @@ export function createBody(state: KeyFormState): Record<string, unknown> {
   const body: Record<string, unknown> = {
     name: state.name.trim(),
     environment: state.environment,
-    expiration: state.expiration === 'keep' ? '90d' : state.expiration,
     billing: state.billing,
   };
+  if (state.expiration === 'custom') body.expires_at = endOfDay(state.expiresOn);
+  else body.expiration = state.expiration === 'keep' ? '90d' : state.expiration;
   if (state.preset === 'custom') body.permissions = permissionsFrom(state);
   else body.permission_preset = state.preset;
   const ips = lines(state.ipAllowlist);
   if (ips.length > 0) body.ip_allowlist = ips;
+  const resources = resourcesFrom(state);
+  if (resources.length > 0) body.allowed_resources = resources;
   const limits = limitsFrom(state);
   if (Object.keys(limits).length > 0) body.limits = limits;
   const credits = creditsFrom(state);
   if (credits.remaining !== null) body.credits = credits;
+  const metadata = parseMetadata(state.metadata);
+  if (metadata !== undefined && !('error' in metadata && typeof metadata.error === 'string'))
+    body.metadata = metadata;
   return body;
 }
 
@@ -270,14 +387,17 @@ export function updateBody(state: KeyFormState, key: ApiKey): Record<string, unk
   const body: Record<string, unknown> = {};
   if (state.name.trim() !== key.name) body.name = state.name.trim();
   if (state.enabled !== key.enabled) body.enabled = state.enabled;
-  if (state.expiration !== 'keep') body.expires_at = expiryFromPreset(state.expiration);
+  if (state.expiration === 'custom') body.expires_at = endOfDay(state.expiresOn);
+  else if (state.expiration !== 'keep') body.expires_at = expiryFromPreset(state.expiration);
   const perms = permissionsFrom(state);
   if (JSON.stringify(perms) !== JSON.stringify(key.permissions)) body.permissions = perms;
   const ips = lines(state.ipAllowlist);
   if (JSON.stringify(ips) !== JSON.stringify(key.ip_allowlist)) body.ip_allowlist = ips;
-  const limits = limitsFrom(state, key.limits);
-  if (JSON.stringify(limits) !== JSON.stringify(limitsFrom(initial, key.limits)))
-    body.limits = limits;
+  const resources = resourcesFrom(state);
+  if (JSON.stringify(resources) !== JSON.stringify(key.allowed_resources))
+    body.allowed_resources = resources;
+  const limits = limitsFrom(state);
+  if (JSON.stringify(limits) !== JSON.stringify(limitsFrom(initial))) body.limits = limits;
   if (
     state.credits !== initial.credits ||
     state.refillAmount !== initial.refillAmount ||
@@ -285,6 +405,7 @@ export function updateBody(state: KeyFormState, key: ApiKey): Record<string, unk
   )
     body.credits = creditsFrom(state);
   if (state.billing !== key.billing) body.billing = state.billing;
+  if (state.metadata !== initial.metadata) body.metadata = parseMetadata(state.metadata) ?? {};
   return body;
 }
 
@@ -320,24 +441,59 @@ function Disclosure({
   );
 }
 
-function limitsSummary(state: KeyFormState): string {
+function unitName(unit: Unit, every: number): string {
+  const found = UNITS.find((u) => u.value === unit) ?? UNITS[1];
+  return every === 1 ? (found?.one ?? unit) : `${formatNumber(every)} ${found?.many ?? unit}`;
+}
+
+/** What the section holds, from valid values only: a half-typed "sixty" is not echoed back. */
+function limitsSummary(state: KeyFormState, errors: Errors): string {
   const parts: string[] = [];
-  if (state.rateLimit.trim() !== '')
-    parts.push(
-      `${state.rateLimit.trim()} ${WINDOWS.find((w) => w.value === state.rateWindow)?.label ?? ''}`,
-    );
-  if (state.dailyRequests.trim() !== '') parts.push(`${state.dailyRequests.trim()}/day`);
-  if (state.monthlyRequests.trim() !== '') parts.push(`${state.monthlyRequests.trim()}/month`);
-  if (state.dailyAmount.trim() !== '' || state.monthlyAmount.trim() !== '')
+  for (const rule of state.rateRules) {
+    const limit = num(rule.limit);
+    const every = num(rule.every);
+    if (limit !== undefined && every !== undefined && limit >= 1 && every >= 1)
+      parts.push(`${formatNumber(limit)} per ${unitName(rule.unit, every)}`);
+  }
+  const daily = num(state.dailyRequests);
+  const monthly = num(state.monthlyRequests);
+  if (daily !== undefined) parts.push(`${formatNumber(daily)} a day`);
+  if (monthly !== undefined) parts.push(`${formatNumber(monthly)} a month`);
+  if (num(state.dailyAmount) !== undefined || num(state.monthlyAmount) !== undefined)
     parts.push('amount quotas');
+  const invalid = Object.keys(errors).some(
+    (f) => f.startsWith('rate.') || LIMIT_FIELDS.includes(f),
+  );
+  if (invalid) parts.push('some values need fixing');
   return parts.length === 0 ? 'Unlimited' : parts.join(', ');
 }
 
-function creditsSummary(state: KeyFormState): string {
+function creditsSummary(state: KeyFormState, errors: Errors): string {
   const billing = state.billing === 'usage' ? 'usage-based' : 'per request';
-  return state.credits.trim() === ''
-    ? `Unlimited credits, ${billing}`
-    : `${state.credits.trim()} credits, ${billing}`;
+  const credits = num(state.credits);
+  const parts = [
+    credits === undefined ? 'Unlimited credits' : `${formatNumber(credits)} credits`,
+    billing,
+  ];
+  const cap = num(state.maxCost);
+  if (cap !== undefined) parts.push(`at most ${formatNumber(cap)} a request`);
+  if (CREDIT_FIELDS.some((f) => errors[f])) parts.push('some values need fixing');
+  return parts.join(', ');
+}
+
+function moreSummary(state: KeyFormState, errors: Errors): string {
+  const resources = resourcesFrom(state).length;
+  const metadata = parseMetadata(state.metadata);
+  const keys =
+    metadata === undefined || ('error' in metadata && typeof metadata.error === 'string')
+      ? 0
+      : Object.keys(metadata).length;
+  const parts = [
+    resources === 0 ? 'Any resource' : `${formatNumber(resources)} allowed resources`,
+    keys === 0 ? 'no metadata' : `${formatNumber(keys)} metadata fields`,
+  ];
+  if (errors.allowedResources || errors.metadata) parts.push('some values need fixing');
+  return parts.join(', ');
 }
 
 interface KeyFormDialogProps {
@@ -363,44 +519,64 @@ export function KeyFormDialog({
     : { ...DEFAULT_FORM, environment: me.environments[0] ?? DEFAULT_FORM.environment };
   const [state, setState] = useState<KeyFormState>(initial);
   const [errors, setErrors] = useState<Errors>({});
+  /** Errors the server gave for a field, shown beside it until that field changes. */
+  const [serverErrors, setServerErrors] = useState<Errors>({});
   const [touched, setTouched] = useState(false);
   const [failure, setFailure] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const hasLimits =
-    limitsSummary(initial) !== 'Unlimited' ||
-    initial.credits !== '' ||
-    initial.billing !== 'per_request';
   const [limitsOpen, setLimitsOpen] = useState(
-    mode === 'edit' && limitsSummary(initial) !== 'Unlimited',
+    mode === 'edit' && limitsSummary(initial, {}) !== 'Unlimited',
   );
-  const [creditsOpen, setCreditsOpen] = useState(mode === 'edit' && hasLimits);
+  const [creditsOpen, setCreditsOpen] = useState(
+    mode === 'edit' &&
+      (initial.credits !== '' || initial.billing !== 'per_request' || initial.maxCost !== ''),
+  );
+  const [moreOpen, setMoreOpen] = useState(
+    mode === 'edit' && (initial.allowedResources !== '' || initial.metadata !== ''),
+  );
   const formRef = useRef<HTMLFormElement>(null);
+  const shown: Errors = { ...serverErrors, ...errors };
 
-  const set = <K extends keyof KeyFormState>(field: K, value: KeyFormState[K]) => {
-    const next = { ...state, [field]: value };
+  const update = (next: KeyFormState, changed: string[]) => {
     setState(next);
+    if (changed.some((field) => serverErrors[field] !== undefined))
+      setServerErrors((current) => {
+        const rest = { ...current };
+        for (const field of changed) delete rest[field];
+        return rest;
+      });
     if (touched) setErrors(validate(next, mode));
+  };
+  const set = <K extends keyof KeyFormState>(field: K, value: KeyFormState[K]) =>
+    update({ ...state, [field]: value }, [field]);
+  const setRule = (index: number, patch: Partial<RateRuleState>) =>
+    update(
+      {
+        ...state,
+        rateRules: state.rateRules.map((rule, i) => (i === index ? { ...rule, ...patch } : rule)),
+      },
+      Object.keys(patch).map((f) => `rate.${index}.${f}`),
+    );
+
+  const openSectionsFor = (found: Errors) => {
+    const fields = Object.keys(found);
+    if (fields.some((f) => f.startsWith('rate.') || LIMIT_FIELDS.includes(f))) setLimitsOpen(true);
+    if (fields.some((f) => CREDIT_FIELDS.includes(f))) setCreditsOpen(true);
+    if (found.allowedResources || found.metadata) setMoreOpen(true);
+    requestAnimationFrame(() =>
+      formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus(),
+    );
   };
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setTouched(true);
     setFailure(null);
+    setServerErrors({});
     const found = validate(state, mode);
     setErrors(found);
     if (Object.keys(found).length > 0) {
-      const limitFields: (keyof KeyFormState)[] = [
-        'rateLimit',
-        'dailyRequests',
-        'dailyAmount',
-        'monthlyRequests',
-        'monthlyAmount',
-      ];
-      if (limitFields.some((f) => found[f])) setLimitsOpen(true);
-      if (found.credits || found.refillAmount || found.refillInterval) setCreditsOpen(true);
-      requestAnimationFrame(() =>
-        formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]')?.focus(),
-      );
+      openSectionsFor(found);
       return;
     }
     setBusy(true);
@@ -415,9 +591,19 @@ export function KeyFormDialog({
         onSaved?.(saved);
       }
     } catch (error) {
-      setFailure((error as ApiError).message);
+      const apiError = error as ApiError;
       setBusy(false);
-      formRef.current?.closest('dialog')?.scrollTo({ top: 0 });
+      const field = apiError.status === 400 ? fieldOf(apiError.param) : null;
+      if (field !== null) {
+        // The server's wording, on the field it is about (an IPv6 range the browser's check let
+        // through, a date past the deployment's longest key lifetime).
+        const found = { [field]: apiError.message };
+        setServerErrors(found);
+        openSectionsFor(found);
+      } else {
+        setFailure(apiError.message);
+        formRef.current?.closest('dialog')?.scrollTo({ top: 0 });
+      }
     }
   };
 
@@ -448,6 +634,20 @@ export function KeyFormDialog({
     </label>
   );
 
+  const numberField = (field: keyof KeyFormState, label: string, placeholder?: string) => (
+    <Field label={label} error={shown[field]} optional>
+      <input
+        type="text"
+        inputMode="numeric"
+        value={String(state[field])}
+        onChange={(event) => set(field, event.target.value as never)}
+        {...(placeholder !== undefined && { placeholder })}
+      />
+    </Field>
+  );
+
+  const tomorrow = localDate(new Date(Date.now() + 86_400_000));
+
   return (
     <Dialog
       title={mode === 'create' ? 'Create API key' : `Edit “${apiKey?.name ?? ''}”`}
@@ -459,7 +659,7 @@ export function KeyFormDialog({
           {failure && <Alert>{failure}</Alert>}
           <Field
             label="Name"
-            error={errors.name}
+            error={shown.name}
             hint="Only you see it. Name keys after where they are used."
           >
             <input
@@ -504,6 +704,7 @@ export function KeyFormDialog({
             )}
             <Field
               label="Expiration"
+              error={state.expiration === 'custom' ? undefined : shown.expiresOn}
               hint={
                 mode === 'edit'
                   ? 'A new expiry counts from today.'
@@ -529,6 +730,21 @@ export function KeyFormDialog({
               </select>
             </Field>
           </div>
+          {state.expiration === 'custom' && (
+            <Field
+              label="Last day the key works"
+              error={shown.expiresOn}
+              hint="It stops at the end of this day, your time."
+            >
+              <input
+                type="date"
+                value={state.expiresOn}
+                min={localDate(new Date())}
+                onChange={(event) => set('expiresOn', event.target.value)}
+                placeholder={tomorrow}
+              />
+            </Field>
+          )}
           <fieldset className="field">
             <legend>Permissions</legend>
             <div className="choices choices-row">
@@ -539,8 +755,8 @@ export function KeyFormDialog({
           </fieldset>
           {state.preset === 'custom' && (
             <Field
-              label="Permissions"
-              error={errors.permissions}
+              label="Permission list"
+              error={shown.permissions}
               hint="One per line, as resource:action, for example images:read or images:*."
             >
               <textarea
@@ -554,7 +770,7 @@ export function KeyFormDialog({
           <Field
             label="IP allowlist"
             optional
-            error={errors.ipAllowlist}
+            error={shown.ipAllowlist}
             hint="One address or CIDR range per line. Empty: the key works from any address."
           >
             <textarea
@@ -573,84 +789,101 @@ export function KeyFormDialog({
             </div>
           )}
           <Disclosure
-            title="Rate limit and quotas"
-            summary={limitsSummary(state)}
+            title="Rate limits and quotas"
+            summary={limitsSummary(state, shown)}
             open={limitsOpen}
             onToggle={() => setLimitsOpen((open) => !open)}
           >
-            <p className="hint">Leave a field empty for no limit.</p>
-            <div className="form-row">
-              <Field label="Rate limit (requests)" error={errors.rateLimit} optional>
-                <input
-                  type="text"
-                  inputMode="numeric"
-                  value={state.rateLimit}
-                  onChange={(event) => set('rateLimit', event.target.value)}
-                  placeholder="e.g. 60"
-                />
-              </Field>
-              <Field label="Rate limit window">
-                <select
-                  value={state.rateWindow}
-                  onChange={(event) => set('rateWindow', event.target.value as Window)}
+            <p className="hint">
+              Up to {MAX_RATE_RULES} rate rules, all enforced together (for example 10 per second
+              and 1,000 per hour). Leave a quota empty for no limit.
+            </p>
+            {state.rateRules.map((rule, index) => (
+              // biome-ignore lint/suspicious/noArrayIndexKey: rules have no id; the index is their identity here
+              <div className="form-row rate-rule" key={index}>
+                <Field label={`Rule ${index + 1}: requests`} error={shown[`rate.${index}.limit`]}>
+                  <input
+                    type="text"
+                    inputMode="numeric"
+                    value={rule.limit}
+                    onChange={(event) => setRule(index, { limit: event.target.value })}
+                    placeholder="e.g. 60"
+                  />
+                </Field>
+                <Field label={`Rule ${index + 1}: per`} error={shown[`rate.${index}.every`]}>
+                  <input
+                    type="text"
+                    inputMode="numeric"
+                    value={rule.every}
+                    onChange={(event) => setRule(index, { every: event.target.value })}
+                  />
+                </Field>
+                <Field label={`Rule ${index + 1}: unit`}>
+                  <select
+                    value={rule.unit}
+                    onChange={(event) => setRule(index, { unit: event.target.value as Unit })}
+                  >
+                    {UNITS.map((u) => (
+                      <option key={u.value} value={u.value}>
+                        {rule.every.trim() === '1' ? u.one : u.many}
+                      </option>
+                    ))}
+                  </select>
+                </Field>
+                <div className="rate-rule-remove">
+                  <Button
+                    size="sm"
+                    variant="ghost"
+                    aria-label={`Remove rate rule ${index + 1}`}
+                    onClick={() =>
+                      update(
+                        { ...state, rateRules: state.rateRules.filter((_, i) => i !== index) },
+                        [`rate.${index}.limit`, `rate.${index}.every`],
+                      )
+                    }
+                  >
+                    Remove
+                  </Button>
+                </div>
+              </div>
+            ))}
+            {state.rateRules.length < MAX_RATE_RULES && (
+              <div className="inline-action">
+                <Button
+                  size="sm"
+                  onClick={() =>
+                    update(
+                      {
+                        ...state,
+                        rateRules: [...state.rateRules, { limit: '', every: '1', unit: 'm' }],
+                      },
+                      [],
+                    )
+                  }
                 >
-                  {WINDOWS.map((w) => (
-                    <option key={w.value} value={w.value}>
-                      {w.label}
-                    </option>
-                  ))}
-                </select>
-              </Field>
+                  {state.rateRules.length === 0 ? 'Add a rate limit' : 'Add another rate rule'}
+                </Button>
+              </div>
+            )}
+            <div className="form-row">
+              {numberField('dailyRequests', 'Daily quota (requests)', 'e.g. 1000')}
+              {numberField('monthlyRequests', 'Monthly quota (requests)', 'e.g. 30000')}
             </div>
             <div className="form-row">
-              <Field label="Daily quota (requests)" error={errors.dailyRequests} optional>
-                <input
-                  type="text"
-                  inputMode="numeric"
-                  value={state.dailyRequests}
-                  onChange={(event) => set('dailyRequests', event.target.value)}
-                  placeholder="e.g. 1000"
-                />
-              </Field>
-              <Field label="Monthly quota (requests)" error={errors.monthlyRequests} optional>
-                <input
-                  type="text"
-                  inputMode="numeric"
-                  value={state.monthlyRequests}
-                  onChange={(event) => set('monthlyRequests', event.target.value)}
-                  placeholder="e.g. 30000"
-                />
-              </Field>
-            </div>
-            <div className="form-row">
-              <Field label="Daily quota (amount)" error={errors.dailyAmount} optional>
-                <input
-                  type="text"
-                  inputMode="numeric"
-                  value={state.dailyAmount}
-                  onChange={(event) => set('dailyAmount', event.target.value)}
-                />
-              </Field>
-              <Field label="Monthly quota (amount)" error={errors.monthlyAmount} optional>
-                <input
-                  type="text"
-                  inputMode="numeric"
-                  value={state.monthlyAmount}
-                  onChange={(event) => set('monthlyAmount', event.target.value)}
-                />
-              </Field>
+              {numberField('dailyAmount', 'Daily quota (amount)')}
+              {numberField('monthlyAmount', 'Monthly quota (amount)')}
             </div>
           </Disclosure>
           <Disclosure
             title="Credits and billing"
-            summary={creditsSummary(state)}
+            summary={creditsSummary(state, shown)}
             open={creditsOpen}
             onToggle={() => setCreditsOpen((open) => !open)}
           >
             <Field
               label="Credits"
               optional
-              error={errors.credits}
+              error={shown.credits}
               hint="The balance requests spend. Empty: unlimited."
             >
               <input
@@ -662,15 +895,8 @@ export function KeyFormDialog({
               />
             </Field>
             <div className="form-row">
-              <Field label="Refill amount" optional error={errors.refillAmount}>
-                <input
-                  type="text"
-                  inputMode="numeric"
-                  value={state.refillAmount}
-                  onChange={(event) => set('refillAmount', event.target.value)}
-                />
-              </Field>
-              <Field label="Refill" error={errors.refillInterval}>
+              {numberField('refillAmount', 'Refill amount')}
+              <Field label="Refill" error={shown.refillInterval}>
                 <select
                   value={state.refillInterval}
                   onChange={(event) =>
@@ -683,6 +909,19 @@ export function KeyFormDialog({
                 </select>
               </Field>
             </div>
+            <Field
+              label="Largest cost of one request"
+              optional
+              error={shown.maxCost}
+              hint="A request that asks for more is refused. Empty: no cap."
+            >
+              <input
+                type="text"
+                inputMode="numeric"
+                value={state.maxCost}
+                onChange={(event) => set('maxCost', event.target.value)}
+              />
+            </Field>
             <fieldset className="field">
               <legend>Billing</legend>
               <div className="choices">
@@ -700,6 +939,39 @@ export function KeyFormDialog({
                 )}
               </div>
             </fieldset>
+          </Disclosure>
+          <Disclosure
+            title="Resources and metadata"
+            summary={moreSummary(state, shown)}
+            open={moreOpen}
+            onToggle={() => setMoreOpen((open) => !open)}
+          >
+            <Field
+              label="Allowed resources"
+              optional
+              error={shown.allowedResources}
+              hint="One per line, such as model names (gpt-4o-mini). Empty: any resource."
+            >
+              <textarea
+                rows={3}
+                value={state.allowedResources}
+                onChange={(event) => set('allowedResources', event.target.value)}
+                spellCheck={false}
+              />
+            </Field>
+            <Field
+              label="Metadata"
+              optional
+              error={shown.metadata}
+              hint='A JSON object your API gets back on each check, such as {"customer": "acme"}. Never put secrets here.'
+            >
+              <textarea
+                rows={4}
+                value={state.metadata}
+                onChange={(event) => set('metadata', event.target.value)}
+                spellCheck={false}
+              />
+            </Field>
           </Disclosure>
         </div>
         <div className="dialog-footer">

@@ -1,6 +1,6 @@
 // Requests per day by outcome, as stacked bars (uPlot), with a table of the same numbers for
 // screen readers.
-import { useEffect, useMemo, useRef } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { UsagePoint } from '../api.ts';
@@ -47,8 +47,17 @@ const dateFormat = new Intl.DateTimeFormat('en', {
   timeZone: 'UTC',
 });
 
+/** The x-axis labels: one per day, or every n-th day when they would not fit; never a day twice. */
+export function daySplits(xs: number[], plotWidthPx: number): number[] {
+  const fit = Math.max(1, Math.floor(plotWidthPx / 64));
+  const step = Math.max(1, Math.ceil(xs.length / fit));
+  return xs.filter((_, i) => (xs.length - 1 - i) % step === 0);
+}
+
 export function UsageChart({ points, title }: { points: UsagePoint[]; title: string }) {
   const container = useRef<HTMLDivElement>(null);
+  const [hover, setHover] = useState<number | null>(null);
+  const empty = points.every((p) => p.requests === 0);
   const present = useMemo(() => {
     const codes = new Set<string>(['VALID']);
     for (const p of points) for (const code of Object.keys(p.outcomes)) codes.add(code);
@@ -61,7 +70,7 @@ export function UsageChart({ points, title }: { points: UsagePoint[]; title: str
 
   useEffect(() => {
     const element = container.current;
-    if (element === null || points.length === 0) return;
+    if (element === null || points.length === 0 || empty) return;
     const xs = points.map((p) => Date.parse(`${p.bucket}T00:00:00Z`) / 1000);
     // Stacked: series i is the sum of outcomes 0..i; drawn from the tallest down so each shows.
     const cumulative: number[][] = [];
@@ -78,6 +87,14 @@ export function UsageChart({ points, title }: { points: UsagePoint[]; title: str
       height: 240,
       legend: { show: false },
       cursor: { points: { show: false }, drag: { x: false, y: false } },
+      hooks: {
+        setCursor: [
+          (u) => {
+            const index = u.cursor.idx;
+            setHover(index === undefined || index === null ? null : index);
+          },
+        ],
+      },
       select: { show: false, left: 0, top: 0, width: 0, height: 0 },
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
       scales: {
@@ -93,7 +110,14 @@ export function UsageChart({ points, title }: { points: UsagePoint[]; title: str
           grid: { show: false },
           ticks: { show: false },
           font: '12px system-ui, sans-serif',
-          values: (_u, splits) => splits.map((s) => dateFormat.format(new Date(s * 1000))),
+          // uPlot's own time splits can fall twice on one date (every 12 h): one split per day.
+          splits: (u) => daySplits(xs, u.bbox.width / (window.devicePixelRatio || 1)),
+          values: (_u, splits) => {
+            const labels = splits.map((s) => dateFormat.format(new Date(s * 1000)));
+            // The labels drawn on the canvas, readable from the page (tests, debugging).
+            element.dataset.xLabels = labels.join('|');
+            return labels;
+          },
           space: 60,
         },
         {
@@ -130,13 +154,14 @@ export function UsageChart({ points, title }: { points: UsagePoint[]; title: str
       observer.disconnect();
       plot.destroy();
     };
-  }, [points, present]);
+  }, [points, present, empty]);
 
   const totals = present.map((o) => ({
     ...o,
     total: points.reduce((sum, p) => sum + (p.outcomes[o.code] ?? 0), 0),
   }));
   const all = totals.reduce((sum, t) => sum + t.total, 0);
+  const hoveredPoint = hover === null ? undefined : points[hover];
 
   return (
     <figure className="chart">
@@ -149,12 +174,29 @@ export function UsageChart({ points, title }: { points: UsagePoint[]; title: str
           </li>
         ))}
       </ul>
-      <div
-        ref={container}
-        className="chart-canvas"
-        role="img"
-        aria-label={`${title}: ${formatNumber(all)} requests in total`}
-      />
+      {empty ? (
+        <p className="chart-empty">No requests in this period.</p>
+      ) : (
+        <>
+          <p className="chart-readout" aria-hidden="true">
+            {hoveredPoint === undefined
+              ? 'Point at a bar for that day’s numbers.'
+              : `${dateFormat.format(Date.parse(`${hoveredPoint.bucket}T00:00:00Z`))}: ${
+                  totals
+                    .map((t) => ({ ...t, n: hoveredPoint.outcomes[t.code] ?? 0 }))
+                    .filter((t) => t.n > 0)
+                    .map((t) => `${formatNumber(t.n)} ${t.label.toLowerCase()}`)
+                    .join(', ') || 'no requests'
+                }`}
+          </p>
+          <div
+            ref={container}
+            className="chart-canvas"
+            role="img"
+            aria-label={`${title}: ${formatNumber(all)} requests in total`}
+          />
+        </>
+      )}
       <div className="visually-hidden">
         <table>
           <caption>{title}</caption>

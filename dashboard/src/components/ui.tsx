@@ -288,13 +288,17 @@ export function SecretBox({ secret, label }: { secret: string; label: string }) 
       <label htmlFor={id} className="visually-hidden">
         {label}
       </label>
-      <input
+      {/* A textarea, not an input: on a phone the whole secret wraps into view instead of being
+          cut off in a one-line field. */}
+      <textarea
         id={id}
-        type="text"
         className="secret-value"
         readOnly
+        rows={1}
         value={secret}
         spellCheck={false}
+        autoCapitalize="off"
+        autoCorrect="off"
         onFocus={(event) => event.currentTarget.select()}
         data-testid="secret"
       />
@@ -308,12 +312,15 @@ export function ShowOnceDialog({
   title,
   secret,
   what,
+  kept = 'Keyward keeps only a hash of it: if you lose it, create a new one.',
   onClose,
   children,
 }: {
   title: string;
   secret: string;
   what: string;
+  /** How Keyward keeps the secret, and what to do if it is lost. */
+  kept?: string;
   onClose: () => void;
   children?: ReactNode;
 }) {
@@ -321,8 +328,7 @@ export function ShowOnceDialog({
     <Dialog title={title} onClose={onClose} wide>
       <div className="dialog-body">
         <Alert kind="warning" title="You will not see it again">
-          Copy this {what} now and store it somewhere safe, such as a secrets manager. Keyward keeps
-          only a hash of it: if you lose it, create a new one.
+          Copy this {what} now and store it somewhere safe, such as a secrets manager. {kept}
         </Alert>
         <SecretBox secret={secret} label={`Your new ${what}`} />
         {children}

@@ -26,6 +26,11 @@ const ACTIONS: Record<string, string> = {
   'account.created': 'Created account',
   'account.updated': 'Changed account',
   'account.password_changed': 'Changed password',
+  'account.password_reset_requested': 'Password-reset link created',
+  'account.password_reset': 'Reset password with a link',
+  'invitation.created': 'Created invitation',
+  'invitation.revoked': 'Revoked invitation',
+  'invitation.accepted': 'Accepted invitation',
   'auth.login': 'Signed in',
   'auth.login_failed': 'Failed sign-in',
   'auth.logout': 'Signed out',
@@ -42,15 +47,19 @@ function tone(action: string): string {
   return 'neutral';
 }
 
-/** A few readable details (name, grace period …); never the whole JSON blob. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+
+/** A few readable details (grace period, new expiry …) in local time; never the whole JSON blob. */
 function detailText(entry: AuditEntry): string {
   const parts: string[] = [];
   for (const [name, value] of Object.entries(entry.details)) {
-    if (name === 'name' || value === null || value === undefined) continue;
+    if (name === 'name' || name.endsWith('_id') || value === null || value === undefined) continue;
     const label = name.replaceAll('_', ' ');
     if (Array.isArray(value)) {
       if (value.every((v) => typeof v !== 'object')) parts.push(`${label}: ${value.join(', ')}`);
-    } else if (typeof value !== 'object') parts.push(`${label}: ${String(value)}`);
+    } else if (typeof value === 'string' && ISO_TIME.test(value))
+      parts.push(`${label}: ${formatDateTime(value)}`);
+    else if (typeof value !== 'object') parts.push(`${label}: ${String(value)}`);
   }
   return parts.slice(0, 4).join(' · ');
 }
@@ -90,10 +99,14 @@ export function AuditLog() {
   }, [load]);
 
   const actor = (entry: AuditEntry) => {
-    if (entry.actor_type === 'user')
-      return entry.actor_id === me.user.id ? 'You' : <ShortId id={entry.actor_id} />;
+    if (entry.actor_type === 'user') {
+      if (entry.actor_id === me.user.id) return 'You';
+      return entry.actor_name ?? <ShortId id={entry.actor_id} />;
+    }
     if (entry.actor_type === 'token')
-      return (
+      return entry.actor_name ? (
+        <>Token “{entry.actor_name}”</>
+      ) : (
         <>
           Token <ShortId id={entry.actor_id} />
         </>
@@ -101,28 +114,29 @@ export function AuditLog() {
     if (entry.actor_type === 'anonymous') return 'Anonymous';
     if (entry.actor_type === 'cli') return 'Command line';
     if (entry.actor_type === 'administrator') return 'An administrator';
+    if (entry.actor_type === 'deleted_account')
+      return (
+        <>
+          Deleted account <ShortId id={entry.actor_id} />
+        </>
+      );
     return entry.actor_type === 'system' ? 'Keyward' : entry.actor_type;
   };
 
-  // Entries that name their target (key.created …) name it for the entries that do not.
-  const names = new Map<string, string>();
-  for (const entry of entries ?? [])
-    if (entry.target_id && typeof entry.details.name === 'string' && !names.has(entry.target_id))
-      names.set(entry.target_id, entry.details.name);
-
   const target = (entry: AuditEntry) => {
-    const name =
-      typeof entry.details.name === 'string'
-        ? entry.details.name
-        : entry.target_id
-          ? (names.get(entry.target_id) ?? null)
-          : null;
-    if (entry.target_id?.startsWith('key_') && entry.action !== 'key.deleted')
-      return <Link to={`/keys/${entry.target_id}`}>{name ?? entry.target_id}</Link>;
-    if (name) return name;
-    if (entry.target_id === me.user.id) return 'Your account';
-    if (entry.target_id) return <ShortId id={entry.target_id} />;
-    return <span className="muted">—</span>;
+    const id = entry.target_id;
+    if (id === null) return <span className="muted">—</span>;
+    if (id === me.user.id) return 'Your account';
+    const kind = id.startsWith('key_') ? 'key' : id.startsWith('tok_') ? 'token' : null;
+    const name = entry.target_name;
+    if (kind === 'key' && entry.target_exists) return <Link to={`/keys/${id}`}>{name ?? id}</Link>;
+    if (kind !== null && !entry.target_exists)
+      return (
+        <span>
+          <span className="muted">Deleted {kind}</span> {name ? `“${name}”` : <ShortId id={id} />}
+        </span>
+      );
+    return name ?? <ShortId id={id} />;
   };
 
   return (
@@ -156,7 +170,8 @@ export function AuditLog() {
               {entries.map((entry) => (
                 <tr key={entry.id}>
                   <td data-label="When">
-                    <span title={formatDateTime(entry.created_at)}>
+                    <time dateTime={entry.created_at}>{formatDateTime(entry.created_at)}</time>
+                    <span className="row-note">
                       <RelativeTime iso={entry.created_at} now={now} />
                     </span>
                   </td>

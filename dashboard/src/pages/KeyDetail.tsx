@@ -7,7 +7,12 @@ import {
   type UsagePoint,
   type UsageSeries,
 } from '../api.ts';
-import { KeyActionButtons, KeyDialogs, type OpenDialog } from '../components/KeyDialogs.tsx';
+import {
+  KeyActionButtons,
+  KeyDialogs,
+  type OpenDialog,
+  useToggleKey,
+} from '../components/KeyDialogs.tsx';
 import { fillDays, outcomeLabel, UsageChart } from '../components/UsageChart.tsx';
 import {
   Alert,
@@ -172,6 +177,7 @@ export function KeyDetail({ id }: { id: string }) {
   }, [id, range, reload]);
 
   const refresh = useCallback(() => setReload((n) => n + 1), []);
+  const { toggle, busy: toggling } = useToggleKey(refresh);
 
   const moreLogs = async () => {
     if (logCursor === null) return;
@@ -208,7 +214,29 @@ export function KeyDetail({ id }: { id: string }) {
       </>
     );
   }
-  if (key === null) return failure ? <Alert>{failure}</Alert> : <Spinner label="Loading key" />;
+  if (key === null) {
+    // The heading and breadcrumb are there from the first frame, so focus lands on the title when
+    // a key is opened from the keyboard and a screen reader announces the page at once.
+    return (
+      <>
+        <PageHeader title={failure ? 'Key could not be loaded' : 'API key'}>
+          <Link to="/keys" className="breadcrumb">
+            ← API keys
+          </Link>
+        </PageHeader>
+        {failure ? (
+          <div className="load-failure">
+            <Alert title="This key could not be loaded">{failure}</Alert>
+            <Button variant="primary" onClick={refresh}>
+              Try again
+            </Button>
+          </div>
+        ) : (
+          <Spinner label="Loading key" />
+        )}
+      </>
+    );
+  }
 
   const points = series ? fillDays(series.from, series.to, series.data) : [];
   const totalRequests = points.reduce((n, p) => n + p.requests, 0);
@@ -238,6 +266,8 @@ export function KeyDetail({ id }: { id: string }) {
             apiKey={key}
             size="md"
             onAction={(action, target) => setDialog({ kind: action, key: target })}
+            onToggle={toggle}
+            toggling={toggling === key.id}
           />
         }
       >
@@ -246,6 +276,13 @@ export function KeyDetail({ id }: { id: string }) {
         </Link>
       </PageHeader>
       {failure && <Alert>{failure}</Alert>}
+      {key.rotated_from && (key.limits.daily || key.limits.monthly || key.limits.rate) && (
+        <Alert kind="info">
+          This key replaced <Link to={`/keys/${key.rotated_from}`}>the previous key</Link> on{' '}
+          {formatDateTime(key.created_at)}. Its rate limits and quotas count from then; the previous
+          key's use stays counted on that key.
+        </Alert>
+      )}
       {key.rotated_to && (
         <Alert kind="info">
           This key was rotated. Its replacement is{' '}
@@ -256,7 +293,7 @@ export function KeyDetail({ id }: { id: string }) {
 
       <dl className="stats">
         <Stat
-          label={`Requests, last ${range} days`}
+          label={`Requests checked, last ${range} days`}
           value={formatNumber(totalRequests)}
           note={`${formatNumber(allowed)} allowed, ${formatNumber(totalRequests - allowed)} refused`}
         />
@@ -409,7 +446,7 @@ export function KeyDetail({ id }: { id: string }) {
               <dd>{key.billing === 'usage' ? 'Usage-based' : 'Per request'}</dd>
             </div>
             <div>
-              <dt>Total requests</dt>
+              <dt>Allowed requests, all time</dt>
               <dd>{plural(key.usage_count, 'request')}</dd>
             </div>
             {key.rotated_from && (
@@ -453,7 +490,7 @@ export function KeyDetail({ id }: { id: string }) {
                     <th scope="col">Request</th>
                     <th scope="col">IP</th>
                     <th scope="col" className="num">
-                      Cost
+                      {key.billing === 'usage' ? 'Reserved' : 'Charged'}
                     </th>
                   </tr>
                 </thead>
@@ -481,13 +518,30 @@ export function KeyDetail({ id }: { id: string }) {
                         )}
                       </td>
                       <td data-label="IP">{entry.ip ?? '—'}</td>
-                      <td data-label="Cost" className="num">
-                        {formatNumber(entry.cost)}
+                      <td
+                        data-label={key.billing === 'usage' ? 'Reserved' : 'Charged'}
+                        className="num"
+                      >
+                        {entry.outcome === 'VALID' ? (
+                          formatNumber(entry.cost)
+                        ) : (
+                          // A refused request costs nothing (POLICIES.md); the log keeps what it
+                          // asked for, which is not a charge.
+                          <span title={`Not charged (asked for ${formatNumber(entry.cost)})`}>
+                            0<span className="visually-hidden"> (refused, not charged)</span>
+                          </span>
+                        )}
                       </td>
                     </tr>
                   ))}
                 </tbody>
               </table>
+              {key.billing === 'usage' && (
+                <p className="card-note">
+                  Usage-billed calls show the amount reserved when the key was checked; the settled
+                  amount is what “Amount used” and the chart count.
+                </p>
+              )}
               {logCursor !== null && (
                 <div className="card-footer">
                   <Button size="sm" onClick={moreLogs}>

@@ -59,10 +59,12 @@ export const SERVICE_SCOPES: ScopeInfo[] = [
   },
 ];
 
+/** The same presets as API keys (the API reads both alike: 6m is six months). */
 const LIFETIMES = [
   { value: '30d', label: '30 days' },
   { value: '90d', label: '90 days' },
-  { value: '365d', label: '1 year' },
+  { value: '6m', label: '6 months' },
+  { value: '1y', label: '1 year' },
   { value: '', label: 'No expiration' },
 ];
 

@@ -16,11 +16,30 @@ export function errorBody(
   code: ErrorCode,
   message: string,
   requestId: string,
+  param?: string,
   items?: readonly ItemError[],
 ) {
   return {
-    error: { code, message, request_id: requestId, ...(items !== undefined && { items }) },
+    error: {
+      code,
+      message,
+      request_id: requestId,
+      ...(param !== undefined && { param }),
+      ...(items !== undefined && { items }),
+    },
   };
+}
+
+/** `/limits/rate/0/limit` (a JSON pointer from the validator) as `limits.rate[0].limit`. */
+export function paramFromPointer(pointer: string): string | undefined {
+  const parts = pointer.split('/').slice(1);
+  if (parts.length === 0) return undefined;
+  let out = '';
+  for (const part of parts) {
+    const name = part.replaceAll('~1', '/').replaceAll('~0', '~');
+    out += /^\d+$/.test(name) ? `[${name}]` : out === '' ? name : `.${name}`;
+  }
+  return out;
 }
 
 /**
@@ -55,9 +74,10 @@ function classify(
   error: FastifyError & { code?: string },
   request: FastifyRequest,
   health: StoreHealth,
-): { code: ErrorCode; message: string } {
+): { code: ErrorCode; message: string; param?: string } {
   if (error.validation) {
     const first = error.validation[0];
+    const inBody = error.validationContext === 'body' || error.validationContext === 'querystring';
     if (first?.keyword === 'additionalProperties') {
       const field = (first.params as { additionalProperty?: string }).additionalProperty;
       return {
@@ -65,10 +85,21 @@ function classify(
         message: `unknown field "${field}" in ${error.validationContext ?? 'request'}`,
       };
     }
+    const missing =
+      first?.keyword === 'required'
+        ? (first.params as { missingProperty?: string }).missingProperty
+        : undefined;
+    const param =
+      inBody && first !== undefined
+        ? paramFromPointer(
+            missing === undefined ? first.instancePath : `${first.instancePath}/${missing}`,
+          )
+        : undefined;
     return {
       code: 'validation_error',
       message:
         `${error.validationContext ?? 'request'}${first?.instancePath ?? ''} ${first?.message ?? 'is invalid'}`.trim(),
+      ...(param !== undefined && { param }),
     };
   }
   switch (error.code) {
@@ -121,6 +152,7 @@ export function registerErrorHandling(app: FastifyInstance, health: StoreHealth)
             error.code,
             error.message,
             request.id,
+            error.param,
             error instanceof ImportRefusedError ? error.items : undefined,
           ),
         );
@@ -131,7 +163,7 @@ export function registerErrorHandling(app: FastifyInstance, health: StoreHealth)
         .status(400)
         .send(errorBody('request_incomplete', 'the request did not arrive whole', request.id));
     }
-    const { code, message } = classify(error, request, health);
+    const { code, message, param } = classify(error, request, health);
     const status = ERROR_STATUS[code];
     // Database outages and a full disk were logged by the health tracker, once per outage.
     if (code === 'internal_error')
@@ -139,7 +171,7 @@ export function registerErrorHandling(app: FastifyInstance, health: StoreHealth)
         { err: { type: error.name, code: error.code, message: error.message, stack: error.stack } },
         'request failed',
       );
-    return reply.status(status).send(errorBody(code, message, request.id));
+    return reply.status(status).send(errorBody(code, message, request.id, param));
   });
   app.setNotFoundHandler((request, reply) => {
     addSecurityHeaders(reply);

@@ -4,7 +4,7 @@ import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
 import { userView } from '../presenters.ts';
 import { PlanList, UserList, UserUpdateBody, UserView } from '../schemas/accounts.ts';
-import { errors, IdParams, ref } from '../schemas/common.ts';
+import { errors, IdParams, noContent, ref } from '../schemas/common.ts';
 import { SECURITY } from '../schemas/security.ts';
 
 export function adminRoutes(app: App, services: Services, cookie: CookieSettings): void {
@@ -74,6 +74,30 @@ export function adminRoutes(app: App, services: Services, cookie: CookieSettings
           ...(b.disabled !== undefined && { disabled: b.disabled }),
         }),
       );
+    },
+  );
+
+  app.delete(
+    '/v1/admin/users/:id',
+    {
+      preHandler: admin,
+      schema: {
+        tags,
+        operationId: 'deleteUser',
+        summary: 'Delete an account for good',
+        security: SECURITY.adminWrite,
+        description:
+          'Revokes every key of the account first (every node stops accepting them at once), then deletes the account with its keys, tokens, sessions and request log. Daily usage counts and the audit log stay; the audit log shows what the account did as actor_type "deleted_account", until AUDIT_LOG_RETENTION removes the entries. An admin cannot delete their own account (409).',
+        params: IdParams,
+        response: {
+          204: noContent({ description: 'The account is deleted' }),
+          ...errors(400, 401, 403, 404, 409),
+        },
+      },
+    },
+    async (request, reply) => {
+      await accounts.deleteAccount(request.actor, request.params.id);
+      return reply.status(204).send(null);
     },
   );
 

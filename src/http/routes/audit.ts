@@ -1,9 +1,15 @@
 import { Type } from 'typebox';
-import { entriesByOthers, readAudit } from '../../services/audit.ts';
+import type { AuditEntry } from '../../core/models.ts';
+import {
+  entriesByDeletedAccounts,
+  entriesByOthers,
+  namesForEntries,
+  readAudit,
+} from '../../services/audit.ts';
 import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
-import { auditView } from '../presenters.ts';
+import { namedAuditView, ownerAuditView } from '../presenters.ts';
 import { AuditLog } from '../schemas/accounts.ts';
 import { errors, ref, SeqCursor } from '../schemas/common.ts';
 import { SECURITY } from '../schemas/security.ts';
@@ -20,7 +26,7 @@ export function auditRoutes(app: App, services: Services, cookie: CookieSettings
         summary: 'Audit log',
         security: SECURITY.read('keys:read'),
         description:
-          'Who did what, to which key, token or account, from which IP, when. Your own entries; admins see every entry. What an administrator (or the command line) did to your account shows as actor_type "administrator", without their id or address.',
+          'Who did what, to which key, token or account, from which IP, when. Your own entries; admins see every entry. What an administrator (or the command line) did to your account shows as actor_type "administrator", without their id or address. For admins, what a since deleted account did shows as actor_type "deleted_account" (with its former id).',
         querystring: Type.Object(
           {
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
@@ -44,16 +50,37 @@ export function auditRoutes(app: App, services: Services, cookie: CookieSettings
         ...(request.query.cursor !== undefined && { beforeSeq: request.query.cursor }),
         ...(request.query.target_id !== undefined && { targetId: request.query.target_id }),
       });
-      const others =
-        !seesAll && actor.user !== null
-          ? await entriesByOthers(services.store.db, actor.user.id, page.entries)
-          : new Set<number>();
+      const names = await namesForEntries(
+        services.store.db,
+        page.entries,
+        seesAll || actor.user === null ? null : actor.user.id,
+      );
+      const named = (entry: AuditEntry) => namedAuditView(entry, names);
+      if (seesAll || actor.user === null) {
+        const deleted = await entriesByDeletedAccounts(services.store.db, page.entries);
+        return {
+          object: 'list' as const,
+          data: page.entries.map((entry) =>
+            deleted.has(entry.seq)
+              ? { ...named(entry), actor_type: 'deleted_account' }
+              : named(entry),
+          ),
+          next_cursor: page.nextCursor,
+        };
+      }
+      const others = await entriesByOthers(services.store.db, actor.user.id, page.entries);
       return {
         object: 'list' as const,
         data: page.entries.map((entry) =>
           others.has(entry.seq)
-            ? { ...auditView(entry), actor_type: 'administrator', actor_id: null, ip: null }
-            : auditView(entry),
+            ? {
+                ...named(entry),
+                actor_type: 'administrator',
+                actor_id: null,
+                actor_name: null,
+                ip: null,
+              }
+            : named(entry),
         ),
         next_cursor: page.nextCursor,
       };

@@ -45,7 +45,8 @@ export function authRoutes(app: App, services: Services, cookie: CookieSettings)
         operationId: 'signup',
         summary: 'Create an account',
         security: SECURITY.none,
-        description: 'Signs the new user in: sets the session cookie.',
+        description:
+          'Signs the new user in: sets the session cookie. Only while SIGNUP=open: 403 invitation_required under SIGNUP=invite (accept an invitation instead), 403 signup_closed under SIGNUP=closed.',
         body: Credentials,
         response: {
           201: ref(SessionAnswer, { description: 'Signed in', headers: HEADERS.setCookie }),

@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,14 @@ import type { App } from '../app.ts';
 export const DEFAULT_DASHBOARD_DIR = fileURLToPath(
   new URL('../../../dashboard/dist/', import.meta.url),
 );
+
+/**
+ * Whether the built dashboard is there: `serve --require-dashboard` (production installs) refuses
+ * to start without it rather than serve the "not built yet" page.
+ */
+export function dashboardIsBuilt(dir: string = DEFAULT_DASHBOARD_DIR): boolean {
+  return existsSync(join(dir, 'index.html'));
+}
 
 /**
  * The dashboard's Content-Security-Policy: everything from this origin only, no inline scripts,
@@ -32,11 +40,11 @@ export const DASHBOARD_CSP = [
 const NOT_DASHBOARD = /^\/(?:v1(?:\/|$)|docs(?:\/|$)|openapi\.json$|healthz$|readyz$|metrics$)/;
 
 /**
- * The dashboard's own pages (the Routes of dashboard/src/App.tsx; a test keeps the two lists
+ * The dashboard's own pages (the paths dashboard/src/App.tsx routes; a test keeps the two lists
  * alike): answered with the app whatever the Accept header says.
  */
 export const DASHBOARD_PAGES =
-  /^\/(?:|keys|keys\/[^/]+|login|signup|tokens|audit-log|account|admin\/users|admin\/service-tokens)$/;
+  /^\/(?:|keys|keys\/[^/]+|login|signup|forgot-password|invite\/[^/]+|reset-password\/[^/]+|tokens|webhooks|webhooks\/[^/]+|audit-log|account|admin\/users|admin\/service-tokens|admin\/invitations)$/;
 
 /**
  * Whether a request for a path that is no page of the dashboard comes from a browser navigating

@@ -66,7 +66,7 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
         summary: 'List API keys',
         security: security.read,
         description:
-          'Newest first; filter by status and environment, search by name. At most 100 a page. Each key carries `rate_limit_reset_at`: when all of its rate limits are full again, null without a rate rule.',
+          'Newest first; filter by status and environment; search matches a name (any part, any case), a key id, or the start of a key as shown (`sk_live_efe4`). At most 100 a page; `total_count` counts the matches on all pages. Each key carries `rate_limit_reset_at`: when all of its rate limits are full again, null without a rate rule.',
         querystring: ListKeysQuery,
         response: {
           200: ref(KeyList, { description: 'A page of keys' }),
@@ -94,6 +94,7 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
         })),
         has_more: page.nextCursor !== null,
         next_cursor: page.nextCursor,
+        total_count: page.total,
       };
     },
   );

@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import { ALL_SCOPES } from '../../core/token.ts';
 import { Nullable, NullableTimestamp, ref, Timestamp } from './common.ts';
 
-const USER_EXAMPLE = {
+export const USER_EXAMPLE = {
   id: 'usr_h5d2pk7wz3mq4xvb6ty2lc7e',
   email: 'ada@example.com',
   role: 'user',
@@ -151,7 +151,7 @@ export const UserUpdateBody = Type.Object(
 
 export const Scope = Type.Enum(ALL_SCOPES);
 
-const TOKEN_EXAMPLE = {
+export const TOKEN_EXAMPLE = {
   object: 'token',
   id: 'tok_m4x7c2vq9kz3b6wd5th8rn2p',
   name: 'CI deploys',
@@ -219,7 +219,7 @@ export const CreateTokenBody = Type.Object(
   },
 );
 
-const AUDIT_EXAMPLE = {
+export const AUDIT_EXAMPLE = {
   id: 42,
   created_at: '2026-06-01T12:00:00.000Z',
   actor_type: 'user',
@@ -230,6 +230,9 @@ const AUDIT_EXAMPLE = {
   target_id: 'key_q3zt7ml2b4xkd6wv5yhc2njr',
   ip: '203.0.113.7',
   details: { name: 'Production backend', environment: 'live' },
+  actor_name: 'ada@example.com',
+  target_name: 'Production backend',
+  target_exists: true,
 };
 
 export const AuditEntryView = Type.Object(
@@ -244,6 +247,17 @@ export const AuditEntryView = Type.Object(
     target_id: Nullable(Type.String()),
     ip: Nullable(Type.String()),
     details: Type.Record(Type.String(), Type.Unknown()),
+    actor_name: Nullable(Type.String(), {
+      description:
+        "The actor as a person knows it: a user's email or a token's name; null when hidden or unknown",
+    }),
+    target_name: Nullable(Type.String(), {
+      description:
+        "The target's name (a key's or token's name, an account's email), also after it was deleted, when the log recorded it",
+    }),
+    target_exists: Type.Boolean({
+      description: 'Whether the target still exists (false for a deleted key or token)',
+    }),
   },
   { $id: 'AuditEntry', examples: [AUDIT_EXAMPLE] },
 );

@@ -9,6 +9,12 @@ export const ErrorBody = Type.Object(
       code: Type.Enum(ERROR_CODES, { description: 'Stable, machine-readable error code' }),
       message: Type.String({ description: 'What went wrong, in words a person understands' }),
       request_id: Type.String({ description: 'Quote it when asking about this request' }),
+      param: Type.Optional(
+        Type.String({
+          description:
+            'The request field the error is about, when it is about one: `name`, `ip_allowlist`, `limits.rate[0].limit`',
+        }),
+      ),
       items: Type.Optional(
         Type.Array(
           Type.Object({
@@ -33,6 +39,7 @@ export const ErrorBody = Type.Object(
           code: 'validation_error',
           message: 'body/name must NOT have fewer than 1 characters',
           request_id: 'req_5f0c6a2e9b1d4c7a0000000000000001',
+          param: 'name',
         },
       },
     ],

@@ -1,4 +1,5 @@
 import type { TSchema } from 'typebox';
+import { AccountExport } from './account-export.ts';
 import {
   AuditEntryView,
   AuditLog,
@@ -15,6 +16,13 @@ import {
 import { ErrorBody, errorResponse } from './common.ts';
 import { Liveness, Readiness, Unavailable } from './health.ts';
 import { CreatedKeyView, ImportResult, KeyList, KeyView, ListedKeyView } from './keys.ts';
+import {
+  AcceptedView,
+  AuthOptionsView,
+  CreatedInvitationView,
+  InvitationList,
+  InvitationView,
+} from './recovery.ts';
 import { KeyInfo, RequestLog, Usage, UsageSeries } from './usage.ts';
 import { Settlement, VerificationView } from './verify.ts';
 
@@ -46,6 +54,12 @@ export const COMPONENT_SCHEMAS: readonly TSchema[] = [
   TokenList,
   AuditEntryView,
   AuditLog,
+  AuthOptionsView,
+  AcceptedView,
+  InvitationView,
+  CreatedInvitationView,
+  InvitationList,
+  AccountExport,
   Liveness,
   Readiness,
   Unavailable,

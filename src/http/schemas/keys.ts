@@ -81,7 +81,7 @@ const Metadata = Type.Record(Type.String(), Type.Unknown(), {
 });
 const Billing = Type.Enum(['per_request', 'usage']);
 
-const KEY_EXAMPLE = {
+export const KEY_EXAMPLE = {
   object: 'api_key',
   id: 'key_q3zt7ml2b4xkd6wv5yhc2njr',
   owner_id: 'usr_h5d2pk7wz3mq4xvb6ty2lc7e',
@@ -175,6 +175,10 @@ export const KeyList = Type.Object(
     data: Type.Array(ref(ListedKeyView)),
     has_more: Type.Boolean(),
     next_cursor: Nullable(Type.String(), { description: 'Pass as `cursor` for the next page' }),
+    total_count: Type.Integer({
+      minimum: 0,
+      description: 'How many keys match the filters, on all pages together',
+    }),
   },
   {
     $id: 'ApiKeyList',
@@ -185,6 +189,7 @@ export const KeyList = Type.Object(
         data: [{ ...KEY_EXAMPLE, rate_limit_reset_at: '2026-06-02T08:15:42.000Z' }],
         has_more: false,
         next_cursor: null,
+        total_count: 1,
       },
     ],
   },
