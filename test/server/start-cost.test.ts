@@ -65,7 +65,13 @@ describe('what a start costs (P9)', () => {
       httpStatus: '200',
     });
     const key = (ListedKeyView as unknown as { examples: object[] }).examples[0];
-    const page = { object: 'list', data: [key, key], has_more: true, next_cursor: 'abc' };
+    const page = {
+      object: 'list',
+      data: [key, key],
+      has_more: true,
+      next_cursor: 'abc',
+      total_count: 2,
+    };
     expect(JSON.parse(list(page))).toEqual(page);
   });
 
