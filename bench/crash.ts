@@ -413,6 +413,8 @@ class Harness {
     const env = { DATABASE_URL: db.url, HOST: '127.0.0.1' };
     try {
       const email = 'crash@example.com';
+      // Only migrate (and serve) create a database; every other command needs one.
+      await cli(env, ['migrate']);
       await cli(env, [
         'user',
         'create',

@@ -4,6 +4,7 @@ import { addCalendarDuration, parseDurationMs } from './core/duration.ts';
 import { normaliseIpAllowlist } from './core/key-settings.ts';
 import { MAX_ACCEPTED_SHAPES, shapeProblem, splitShapes } from './core/key-shapes.ts';
 import { type GatewayRoute, parseRoutesFile } from './gateway/routes-file.ts';
+import { type GithubSigningKey, parseGithubKeys } from './leaks/github-keys.ts';
 
 export type DatabaseConfig =
   | { kind: 'sqlite'; url: string; path: string }
@@ -73,6 +74,19 @@ export interface Config {
   gateway: GatewayConfig | null;
   /** Outgoing mail (SMTP_URL, MAIL_FROM); null when not configured. */
   mail: MailConfig | null;
+  /** The job runner and the scheduled events (docs/EVENTS.md#scheduled-events). */
+  jobs: JobsConfig;
+  /** GitHub's secret-scanning signing keys for POST /v1/leaks; empty when not configured. */
+  githubSecretScanningKeys: GithubSigningKey[];
+}
+
+export interface JobsConfig {
+  /** JOB_INTERVAL: how often the job runner ticks. */
+  intervalMs: number;
+  /** IDLE_KEY_DAYS: days unused after which key.idle fires; 0 = off. */
+  idleKeyDays: number;
+  /** IDLE_KEY_ACTION: also disable idle keys, or only tell. */
+  idleKeyAction: 'notify' | 'disable';
 }
 
 export const SIGNUP_MODES = ['open', 'invite', 'closed'] as const;
@@ -147,6 +161,10 @@ export const SETTINGS = {
   GATEWAY_TIMEOUT: '60s',
   SMTP_URL: '',
   MAIL_FROM: '',
+  JOB_INTERVAL: '1m',
+  IDLE_KEY_DAYS: '0',
+  IDLE_KEY_ACTION: 'notify',
+  GITHUB_SECRET_SCANNING_KEYS: '',
 } as const;
 
 export type SettingName = keyof typeof SETTINGS;
@@ -292,10 +310,24 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
       auditLogRetentionMs = null;
     }
   }
+  const idleKeyAction = get('IDLE_KEY_ACTION');
+  if (idleKeyAction !== 'notify' && idleKeyAction !== 'disable') {
+    problems.push(`IDLE_KEY_ACTION must be notify or disable (got "${idleKeyAction}")`);
+  }
 
   const config: Config = {
     port,
     mail,
+    jobs: {
+      intervalMs: duration('JOB_INTERVAL'),
+      idleKeyDays: int('IDLE_KEY_DAYS', 0, 3650),
+      idleKeyAction: idleKeyAction === 'disable' ? 'disable' : 'notify',
+    },
+    githubSecretScanningKeys: parseGithubKeysSetting(
+      get('GITHUB_SECRET_SCANNING_KEYS'),
+      readFile,
+      problems,
+    ),
     host,
     publicUrl: publicUrlText.replace(/\/$/, ''),
     secureCookies,
@@ -411,6 +443,30 @@ function parseGateway(
     return null;
   }
   return { upstream: url?.origin ?? upstream, port, timeoutMs, routesFile, routes: parsed.routes };
+}
+
+/** Inline JSON (starting with `{`) or the path of a file holding it, in GitHub's public-keys format. */
+function parseGithubKeysSetting(
+  value: string,
+  readFile: (path: string) => string,
+  problems: string[],
+): GithubSigningKey[] {
+  if (value === '') return [];
+  let text = value;
+  if (!value.startsWith('{')) {
+    try {
+      text = readFile(value);
+    } catch (error) {
+      problems.push(
+        `GITHUB_SECRET_SCANNING_KEYS "${value}" could not be read: ${(error as Error).message}`,
+      );
+      return [];
+    }
+  }
+  const parsed = parseGithubKeys(text);
+  if (parsed.ok) return parsed.keys;
+  for (const problem of parsed.problems) problems.push(`GITHUB_SECRET_SCANNING_KEYS ${problem}`);
+  return [];
 }
 
 function readUtf8(path: string): string {

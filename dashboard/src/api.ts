@@ -24,6 +24,8 @@ export interface Credits {
   remaining: number | null;
   refill?: { amount: number; interval: 'daily' | 'monthly' } | null;
 }
+/** An account's own limits, shared by all its keys (owner balances). */
+export type OwnerLimits = Pick<Limits, 'rate' | 'daily' | 'monthly'>;
 
 export interface ApiKey {
   object: 'api_key';
@@ -77,6 +79,8 @@ export interface User {
   plan: string;
   disabled: boolean;
   created_at: string;
+  limits: OwnerLimits;
+  credits: Credits;
 }
 
 export interface Me {
@@ -93,7 +97,8 @@ export type Scope =
   | 'usage:read'
   | 'keys:verify'
   | 'keys:manage'
-  | 'users:manage';
+  | 'users:manage'
+  | 'leaks:report';
 
 export interface Token {
   object: 'token';
@@ -409,6 +414,15 @@ export async function request<T>(
   return payload as T;
 }
 
+/** The kinds of mail an account can switch off. */
+export type MailKind = 'key.expiring' | 'key.leaked' | 'usage.threshold';
+
+export interface NotificationSettings {
+  /** False when the server has no SMTP_URL / MAIL_FROM: nothing is sent whatever the switches. */
+  mail_configured: boolean;
+  email: Record<MailKind, boolean>;
+}
+
 export interface ListKeysQuery {
   /** Your own id: an admin would otherwise list every account's keys. */
   owner_id?: string;
@@ -452,6 +466,10 @@ export const api = {
       current_password,
       new_password,
     }),
+
+  notifications: () => request<NotificationSettings>('GET', '/v1/account/notifications'),
+  updateNotifications: (changes: Partial<Record<MailKind, boolean>>) =>
+    request<NotificationSettings>('PATCH', '/v1/account/notifications', changes),
 
   listKeys: (q: ListKeysQuery, signal?: AbortSignal) =>
     request<KeyList>('GET', `/v1/keys${query({ ...q })}`, undefined, signal ? { signal } : {}),
@@ -522,8 +540,10 @@ export const api = {
 
   listUsers: (cursor?: string) =>
     request<Page<User, string>>('GET', `/v1/admin/users${query({ limit: 50, cursor })}`),
-  updateUser: (userId: string, body: { plan?: string; disabled?: boolean }) =>
-    request<User>('PATCH', `/v1/admin/users/${id(userId)}`, body),
+  updateUser: (
+    userId: string,
+    body: { plan?: string; disabled?: boolean; limits?: OwnerLimits; credits?: Credits },
+  ) => request<User>('PATCH', `/v1/admin/users/${id(userId)}`, body),
   authOptions: () =>
     request<AuthOptions>('GET', '/v1/auth/options', undefined, { anonymous: true }),
   forgotPassword: (email: string) =>

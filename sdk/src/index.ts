@@ -21,6 +21,7 @@ export {
   decide,
   type FromRequest,
   type KeywardAuthOptions,
+  OWNER_REFUSAL_MESSAGES,
   presentedKey,
   REFUSALS,
   type Refusal,

@@ -24,7 +24,10 @@ export interface KeywardAuthOptions<R> {
 export interface Refusal {
   status: number;
   headers: Record<string, string>;
-  body: { error: { code: string; message: string; request_id: string } };
+  body: {
+    /** `scope` on a refused key: `owner` when the account's shared limits or credits refused. */
+    error: { code: string; message: string; request_id: string; scope?: 'key' | 'owner' };
+  };
 }
 
 export type Decision =
@@ -64,6 +67,18 @@ export const REFUSALS: Record<RefusalCode, { status: number; code: string; messa
     code: 'insufficient_credits',
     message: 'this API key has no credits left for this request',
   },
+};
+
+/**
+ * The messages of the refusals an account's shared limits and credits cause (`scope: "owner"`,
+ * owner balances), exactly as Keyward's key-holder routes word them.
+ */
+export const OWNER_REFUSAL_MESSAGES: Partial<Record<RefusalCode, string>> = {
+  RATE_LIMITED:
+    "too many requests for this account's keys together; slow down and retry after the Retry-After delay",
+  QUOTA_EXCEEDED: "this account's quota for the period, shared by all its keys, is used up",
+  INSUFFICIENT_CREDITS:
+    'this account has no credits left for this request (its credits are shared by all its keys)',
 };
 
 /** Keyward accepts keys up to this length; anything longer cannot be a key. */
@@ -113,10 +128,12 @@ function refusal(code: RefusalCode, verification: Verification | null, requestId
   headers['content-type'] = JSON_TYPE;
   if (verification?.retry_after != null) headers['retry-after'] = String(verification.retry_after);
   if (r.status === 401) headers['www-authenticate'] = 'Bearer error="invalid_token"';
+  const scope = verification?.scope === 'owner' ? 'owner' : 'key';
+  const message = (scope === 'owner' && OWNER_REFUSAL_MESSAGES[code]) || r.message;
   return {
     status: r.status,
     headers,
-    body: { error: { code: r.code, message: r.message, request_id: requestId } },
+    body: { error: { code: r.code, message, request_id: requestId, scope } },
   };
 }
 

@@ -62,6 +62,30 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/v1/account/notifications': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Your email notification switches
+     * @description One switch per kind of mail (key.expiring, key.leaked, usage.threshold), and whether this deployment sends mail at all.
+     */
+    get: operations['getNotificationSettings'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    /**
+     * Switch email notifications on or off
+     * @description Sets the switches named in the body, e.g. {"usage.threshold": false}; the others stay as they are.
+     */
+    patch: operations['updateNotificationSettings'];
+    trace?: never;
+  };
   '/v1/admin/invitations': {
     parameters: {
       query?: never;
@@ -161,8 +185,8 @@ export type paths = {
     options?: never;
     head?: never;
     /**
-     * Change a user's plan or disable the account
-     * @description Disabling ends the sessions and refuses the keys and tokens of the account at once.
+     * Change a user's plan, limits or credits, or disable the account
+     * @description Disabling ends the sessions and refuses the keys and tokens of the account at once. `limits` (rate rules, daily and monthly quotas) and `credits` (a balance with an optional refill) are the account's own, shared by all its keys: every verification checks the key's own limits and then these, atomically, and a refusal by these says `scope: "owner"`. Each replaces the previous value whole; `{}` and `{"remaining": null}` remove them. Every node sees the change on the next verification.
      */
     patch: operations['updateUser'];
     trace?: never;
@@ -553,6 +577,26 @@ export type paths = {
     patch?: never;
     trace?: never;
   };
+  '/v1/leaks': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Report leaked API keys (secret scanning)
+     * @description GitHub's secret-scanning partner format: a list of `{token, type, url, source}` (up to 1,000). Authenticated by a service token with leaks:report, or by GitHub's `Github-Public-Key-Identifier` and `Github-Public-Key-Signature` headers (ECDSA P-256 over the raw body) checked against GITHUB_SECRET_SCANNING_KEYS. Every live key found is revoked at once, key.leaked is raised and its owner mailed; the answer labels each token. See docs/EVENTS.md#leaks.
+     */
+    post: operations['reportLeaks'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/tokens': {
     parameters: {
       query?: never;
@@ -662,7 +706,19 @@ export type components = {
      *         "role": "user",
      *         "plan": "free",
      *         "disabled": false,
-     *         "created_at": "2026-06-01T12:00:00.000Z"
+     *         "created_at": "2026-06-01T12:00:00.000Z",
+     *         "limits": {
+     *           "daily": {
+     *             "requests": 1000
+     *           }
+     *         },
+     *         "credits": {
+     *           "remaining": 4200,
+     *           "refill": {
+     *             "amount": 5000,
+     *             "interval": "monthly"
+     *           }
+     *         }
      *       },
      *       "keys": [
      *         {
@@ -1301,7 +1357,19 @@ export type components = {
      *         "role": "user",
      *         "plan": "free",
      *         "disabled": false,
-     *         "created_at": "2026-06-01T12:00:00.000Z"
+     *         "created_at": "2026-06-01T12:00:00.000Z",
+     *         "limits": {
+     *           "daily": {
+     *             "requests": 1000
+     *           }
+     *         },
+     *         "credits": {
+     *           "remaining": 4200,
+     *           "refill": {
+     *             "amount": 5000,
+     *             "interval": "monthly"
+     *           }
+     *         }
      *       },
      *       "csrf_token": "Xb3k9Qe1Zr7Tn2Lw5Vy8Pc4Hd6Jm0Sf",
      *       "ip": "203.0.113.7",
@@ -1441,6 +1509,11 @@ export type components = {
         param?: string;
         /** @description Quote it when asking about this request */
         request_id: string;
+        /**
+         * @description On a refused API key (key-holder routes, gateway): `owner` when the account's shared limits or credits refused (owner balances), `key` otherwise
+         * @enum {unknown}
+         */
+        scope?: 'key' | 'owner';
       };
     };
     /**
@@ -1654,6 +1727,24 @@ export type components = {
       status: string;
     };
     /**
+     * @description GitHub's secret-scanning feedback format: one label per reported token
+     * @example [
+     *       {
+     *         "token_raw": "sk_live_0123456789abcdef0123456789abcdef01234567",
+     *         "token_type": "keyward_api_key",
+     *         "label": "true_positive"
+     *       }
+     *     ]
+     */
+    LeakLabels: {
+      /** @description true_positive: a key this deployment issued (revoked now if it was live); false_positive: not one of ours */
+      label: 'true_positive' | 'false_positive';
+      /** @description The token as reported */
+      token_raw: string;
+      /** @description The type as reported */
+      token_type: string;
+    }[];
+    /**
      * @example {
      *       "status": "ok",
      *       "version": "0.2.0",
@@ -1667,6 +1758,29 @@ export type components = {
       status: 'ok';
       /** @description The release (semantic versioning) */
       version: string;
+    };
+    /**
+     * @example {
+     *       "mail_configured": true,
+     *       "email": {
+     *         "key.expiring": true,
+     *         "key.leaked": true,
+     *         "usage.threshold": false
+     *       }
+     *     }
+     */
+    NotificationSettings: {
+      /** @description One switch per kind of mail; on unless switched off */
+      email: {
+        /** @description Email about key.expiring */
+        'key.expiring': boolean;
+        /** @description Email about key.leaked */
+        'key.leaked': boolean;
+        /** @description Email about usage.threshold */
+        'usage.threshold': boolean;
+      };
+      /** @description Whether this deployment can send mail (SMTP_URL and MAIL_FROM set); when false the switches are kept but nothing is sent */
+      mail_configured: boolean;
     };
     /**
      * @description The plans configured in PLANS
@@ -1765,7 +1879,19 @@ export type components = {
      *         "role": "user",
      *         "plan": "free",
      *         "disabled": false,
-     *         "created_at": "2026-06-01T12:00:00.000Z"
+     *         "created_at": "2026-06-01T12:00:00.000Z",
+     *         "limits": {
+     *           "daily": {
+     *             "requests": 1000
+     *           }
+     *         },
+     *         "credits": {
+     *           "remaining": 4200,
+     *           "refill": {
+     *             "amount": 5000,
+     *             "interval": "monthly"
+     *           }
+     *         }
      *       },
      *       "csrf_token": "Xb3k9Qe1Zr7Tn2Lw5Vy8Pc4Hd6Jm0Sf"
      *     }
@@ -1783,7 +1909,8 @@ export type components = {
      *       "adjusted": 3,
      *       "credits": {
      *         "remaining": 993
-     *       }
+     *       },
+     *       "owner_credits": null
      *     }
      */
     Settlement: {
@@ -1794,6 +1921,10 @@ export type components = {
         remaining: number | null;
       };
       key_id: string;
+      /** @description The account's shared balance afterwards, when the settlement moved it (owner balances) */
+      owner_credits?: {
+        remaining: number;
+      } | null;
       /** @description What the verification reserved (its cost) */
       reserved: number;
     };
@@ -1821,7 +1952,7 @@ export type components = {
       expires_at: string | null;
       id: string;
       /**
-       * @description service when any scope is keys:verify, keys:manage or users:manage
+       * @description service when any scope is keys:verify, keys:manage, users:manage or leaks:report
        * @enum {unknown}
        */
       kind: 'management' | 'service';
@@ -1838,6 +1969,7 @@ export type components = {
         | 'keys:verify'
         | 'keys:manage'
         | 'users:manage'
+        | 'leaks:report'
       )[];
     };
     /**
@@ -1891,7 +2023,7 @@ export type components = {
       expires_at: string | null;
       id: string;
       /**
-       * @description service when any scope is keys:verify, keys:manage or users:manage
+       * @description service when any scope is keys:verify, keys:manage, users:manage or leaks:report
        * @enum {unknown}
        */
       kind: 'management' | 'service';
@@ -1908,6 +2040,7 @@ export type components = {
         | 'keys:verify'
         | 'keys:manage'
         | 'users:manage'
+        | 'leaks:report'
       )[];
       /** @description The secret: shown in this answer only */
       token: string;
@@ -1990,15 +2123,53 @@ export type components = {
      *       "role": "user",
      *       "plan": "free",
      *       "disabled": false,
-     *       "created_at": "2026-06-01T12:00:00.000Z"
+     *       "created_at": "2026-06-01T12:00:00.000Z",
+     *       "limits": {
+     *         "daily": {
+     *           "requests": 1000
+     *         }
+     *       },
+     *       "credits": {
+     *         "remaining": 4200,
+     *         "refill": {
+     *           "amount": 5000,
+     *           "interval": "monthly"
+     *         }
+     *       }
      *     }
      */
     User: {
       /** Format: date-time */
       created_at: string;
+      /** @description The account's own credits, shared by all its keys and spent after each key's own; `remaining: null` = unlimited */
+      credits: {
+        refill?: {
+          amount: number;
+          /** @enum {unknown} */
+          interval: 'daily' | 'monthly';
+        } | null;
+        /** @description null = unlimited */
+        remaining: number | null;
+      };
       disabled: boolean;
       email: string;
       id: string;
+      /** @description The account's own rate limits and quotas, shared by all its keys and checked after each key's own; `{}` = none */
+      limits: {
+        daily?: {
+          amount?: number;
+          requests?: number;
+        };
+        monthly?: {
+          amount?: number;
+          requests?: number;
+        };
+        rate?: {
+          limit: number;
+          /** @description Window such as 1s, 1m, 1h, 1d */
+          window: string;
+        }[];
+      };
       plan: string;
       /** @enum {unknown} */
       role: 'user' | 'admin';
@@ -2013,7 +2184,19 @@ export type components = {
      *           "role": "user",
      *           "plan": "free",
      *           "disabled": false,
-     *           "created_at": "2026-06-01T12:00:00.000Z"
+     *           "created_at": "2026-06-01T12:00:00.000Z",
+     *           "limits": {
+     *             "daily": {
+     *               "requests": 1000
+     *             }
+     *           },
+     *           "credits": {
+     *             "remaining": 4200,
+     *             "refill": {
+     *               "amount": 5000,
+     *               "interval": "monthly"
+     *             }
+     *           }
      *         }
      *       ],
      *       "next_cursor": null
@@ -2060,6 +2243,8 @@ export type components = {
      *       "credits": {
      *         "remaining": null
      *       },
+     *       "owner_credits": null,
+     *       "scope": null,
      *       "retry_after": null
      *     }
      */
@@ -2090,6 +2275,10 @@ export type components = {
         [key: string]: unknown;
       };
       name: string | null;
+      /** @description The account's shared balance after this request, when the owner has limited credits (owner balances) */
+      owner_credits?: {
+        remaining: number;
+      } | null;
       owner_id: string | null;
       /** @description Empty unless valid */
       permissions: string[];
@@ -2112,6 +2301,11 @@ export type components = {
       } | null;
       /** @description Seconds, for RATE_LIMITED and QUOTA_EXCEEDED */
       retry_after: number | null;
+      /**
+       * @description On a refusal: `owner` when the account's shared rate limit, quota or credits refused (owner balances), `key` for the key's own; null when valid
+       * @enum {string|null}
+       */
+      scope?: 'key' | 'owner' | null;
       valid: boolean;
       /** @description Quote it in POST /v1/usage to settle usage-based billing */
       verification_id: string;
@@ -2217,7 +2411,19 @@ export interface operations {
            *         "role": "user",
            *         "plan": "free",
            *         "disabled": false,
-           *         "created_at": "2026-06-01T12:00:00.000Z"
+           *         "created_at": "2026-06-01T12:00:00.000Z",
+           *         "limits": {
+           *           "daily": {
+           *             "requests": 1000
+           *           }
+           *         },
+           *         "credits": {
+           *           "remaining": 4200,
+           *           "refill": {
+           *             "amount": 5000,
+           *             "interval": "monthly"
+           *           }
+           *         }
            *       },
            *       "keys": [
            *         {
@@ -2343,6 +2549,241 @@ export interface operations {
            *       "error": {
            *         "code": "forbidden",
            *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  getNotificationSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The switches */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "mail_configured": true,
+           *       "email": {
+           *         "key.expiring": true,
+           *         "key.leaked": true,
+           *         "usage.threshold": false
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['NotificationSettings'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
+  updateNotificationSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "usage.threshold": false
+         *     }
+         */
+        'application/json': {
+          'key.expiring'?: boolean;
+          'key.leaked'?: boolean;
+          'usage.threshold'?: boolean;
+        };
+      };
+    };
+    responses: {
+      /** @description The switches after the change */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "mail_configured": true,
+           *       "email": {
+           *         "key.expiring": true,
+           *         "key.leaked": true,
+           *         "usage.threshold": false
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['NotificationSettings'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
            *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
            *       }
            *     }
@@ -2918,7 +3359,19 @@ export interface operations {
            *           "role": "user",
            *           "plan": "free",
            *           "disabled": false,
-           *           "created_at": "2026-06-01T12:00:00.000Z"
+           *           "created_at": "2026-06-01T12:00:00.000Z",
+           *           "limits": {
+           *             "daily": {
+           *               "requests": 1000
+           *             }
+           *           },
+           *           "credits": {
+           *             "remaining": 4200,
+           *             "refill": {
+           *               "amount": 5000,
+           *               "interval": "monthly"
+           *             }
+           *           }
            *         }
            *       ],
            *       "next_cursor": null
@@ -3142,11 +3595,54 @@ export interface operations {
       content: {
         /**
          * @example {
-         *       "plan": "pro"
+         *       "limits": {
+         *         "rate": [
+         *           {
+         *             "limit": 100,
+         *             "window": "1m"
+         *           }
+         *         ],
+         *         "daily": {
+         *           "requests": 1000
+         *         }
+         *       },
+         *       "credits": {
+         *         "remaining": 5000,
+         *         "refill": {
+         *           "amount": 5000,
+         *           "interval": "monthly"
+         *         }
+         *       }
          *     }
          */
         'application/json': {
+          /** @description The account's own credits, shared by all its keys and spent after each key's own; `remaining: null` = unlimited */
+          credits?: {
+            refill?: {
+              amount: number;
+              /** @enum {unknown} */
+              interval: 'daily' | 'monthly';
+            } | null;
+            /** @description null = unlimited */
+            remaining: number | null;
+          };
           disabled?: boolean;
+          /** @description The account's own rate limits and quotas, shared by all its keys and checked after each key's own; `{}` = none */
+          limits?: {
+            daily?: {
+              amount?: number;
+              requests?: number;
+            };
+            monthly?: {
+              amount?: number;
+              requests?: number;
+            };
+            rate?: {
+              limit: number;
+              /** @description Window such as 1s, 1m, 1h, 1d */
+              window: string;
+            }[];
+          };
           plan?: string;
         };
       };
@@ -3165,7 +3661,19 @@ export interface operations {
            *       "role": "user",
            *       "plan": "free",
            *       "disabled": false,
-           *       "created_at": "2026-06-01T12:00:00.000Z"
+           *       "created_at": "2026-06-01T12:00:00.000Z",
+           *       "limits": {
+           *         "daily": {
+           *           "requests": 1000
+           *         }
+           *       },
+           *       "credits": {
+           *         "remaining": 4200,
+           *         "refill": {
+           *           "amount": 5000,
+           *           "interval": "monthly"
+           *         }
+           *       }
            *     }
            */
           'application/json': components['schemas']['User'];
@@ -3610,7 +4118,19 @@ export interface operations {
            *         "role": "user",
            *         "plan": "free",
            *         "disabled": false,
-           *         "created_at": "2026-06-01T12:00:00.000Z"
+           *         "created_at": "2026-06-01T12:00:00.000Z",
+           *         "limits": {
+           *           "daily": {
+           *             "requests": 1000
+           *           }
+           *         },
+           *         "credits": {
+           *           "remaining": 4200,
+           *           "refill": {
+           *             "amount": 5000,
+           *             "interval": "monthly"
+           *           }
+           *         }
            *       },
            *       "csrf_token": "Xb3k9Qe1Zr7Tn2Lw5Vy8Pc4Hd6Jm0Sf"
            *     }
@@ -3963,7 +4483,19 @@ export interface operations {
            *         "role": "user",
            *         "plan": "free",
            *         "disabled": false,
-           *         "created_at": "2026-06-01T12:00:00.000Z"
+           *         "created_at": "2026-06-01T12:00:00.000Z",
+           *         "limits": {
+           *           "daily": {
+           *             "requests": 1000
+           *           }
+           *         },
+           *         "credits": {
+           *           "remaining": 4200,
+           *           "refill": {
+           *             "amount": 5000,
+           *             "interval": "monthly"
+           *           }
+           *         }
            *       },
            *       "csrf_token": "Xb3k9Qe1Zr7Tn2Lw5Vy8Pc4Hd6Jm0Sf"
            *     }
@@ -4218,7 +4750,19 @@ export interface operations {
            *         "role": "user",
            *         "plan": "free",
            *         "disabled": false,
-           *         "created_at": "2026-06-01T12:00:00.000Z"
+           *         "created_at": "2026-06-01T12:00:00.000Z",
+           *         "limits": {
+           *           "daily": {
+           *             "requests": 1000
+           *           }
+           *         },
+           *         "credits": {
+           *           "remaining": 4200,
+           *           "refill": {
+           *             "amount": 5000,
+           *             "interval": "monthly"
+           *           }
+           *         }
            *       },
            *       "csrf_token": "Xb3k9Qe1Zr7Tn2Lw5Vy8Pc4Hd6Jm0Sf",
            *       "ip": "203.0.113.7",
@@ -4724,7 +5268,19 @@ export interface operations {
            *         "role": "user",
            *         "plan": "free",
            *         "disabled": false,
-           *         "created_at": "2026-06-01T12:00:00.000Z"
+           *         "created_at": "2026-06-01T12:00:00.000Z",
+           *         "limits": {
+           *           "daily": {
+           *             "requests": 1000
+           *           }
+           *         },
+           *         "credits": {
+           *           "remaining": 4200,
+           *           "refill": {
+           *             "amount": 5000,
+           *             "interval": "monthly"
+           *           }
+           *         }
            *       },
            *       "csrf_token": "Xb3k9Qe1Zr7Tn2Lw5Vy8Pc4Hd6Jm0Sf"
            *     }
@@ -6840,6 +7396,168 @@ export interface operations {
       };
     };
   };
+  reportLeaks: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example [
+         *       {
+         *         "token": "sk_live_0123456789abcdef0123456789abcdef01234567",
+         *         "type": "keyward_api_key",
+         *         "url": "https://github.com/octocat/hello-world/blob/12345600b9cbe38a219f39a9941c9319b600c002/config.js",
+         *         "source": "content"
+         *       }
+         *     ]
+         */
+        'application/json': ({
+          /** @description What kind of place: content, commit, npm… */
+          source?: string;
+          /** @description The secret found */
+          token: string;
+          /** @description The secret type the reporter matched, e.g. keyward_api_key */
+          type: string;
+          /** @description Where it was found (a commit, an issue…) */
+          url?: string;
+        } & {
+          [key: string]: unknown;
+        })[];
+      };
+    };
+    responses: {
+      /** @description One label per reported token, in order */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example [
+           *       {
+           *         "token_raw": "sk_live_0123456789abcdef0123456789abcdef01234567",
+           *         "token_type": "keyward_api_key",
+           *         "label": "true_positive"
+           *       }
+           *     ]
+           */
+          'application/json': components['schemas']['LeakLabels'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `import_refused` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
   listTokens: {
     parameters: {
       query?: never;
@@ -6965,6 +7683,7 @@ export interface operations {
             | 'keys:verify'
             | 'keys:manage'
             | 'users:manage'
+            | 'leaks:report'
           )[];
         };
       };
@@ -7381,7 +8100,8 @@ export interface operations {
            *       "adjusted": 3,
            *       "credits": {
            *         "remaining": 993
-           *       }
+           *       },
+           *       "owner_credits": null
            *     }
            */
           'application/json': components['schemas']['Settlement'];
@@ -7603,6 +8323,8 @@ export interface operations {
            *       "credits": {
            *         "remaining": null
            *       },
+           *       "owner_credits": null,
+           *       "scope": null,
            *       "retry_after": null
            *     }
            */

@@ -65,6 +65,8 @@ export class AppError extends Error {
   readonly headers: Readonly<Record<string, string>> | undefined;
   /** The request field the error is about (`ip_allowlist`, `limits.rate[0].limit`), if one. */
   readonly param: string | undefined;
+  /** A refused verification: whether the key's own limit or its owner's shared one refused. */
+  scope: 'key' | 'owner' | undefined;
 
   constructor(code: ErrorCode, message: string, headers?: Record<string, string>, param?: string) {
     super(message);
@@ -73,6 +75,7 @@ export class AppError extends Error {
     this.status = ERROR_STATUS[code];
     this.headers = headers;
     this.param = param;
+    this.scope = undefined;
   }
 }
 

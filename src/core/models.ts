@@ -11,6 +11,10 @@ export interface User {
   disabled: boolean;
   createdAt: number;
   updatedAt: number;
+  /** Limits shared by all the account's keys (owner balances); `{}` = none. */
+  limits: OwnerLimits;
+  /** Credits shared by all the account's keys; `remaining: null` = unlimited. */
+  credits: Credits;
 }
 
 export interface RateLimitRule {
@@ -30,6 +34,9 @@ export interface KeyLimits {
   monthly?: PeriodQuota;
   max_cost_per_request?: number;
 }
+
+/** An account's own limits: the rate and quota parts of a key's, checked after the key's. */
+export type OwnerLimits = Pick<KeyLimits, 'rate' | 'daily' | 'monthly'>;
 
 export interface CreditsRefill {
   amount: number;

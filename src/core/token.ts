@@ -3,7 +3,12 @@ import { randomHex, sha256Hex } from './secrets.ts';
 /** Scopes a user may grant to a management token (`kwm_`). */
 export const USER_SCOPES = ['keys:read', 'keys:write', 'usage:read'] as const;
 /** Scopes only an admin may grant; any of them makes the token a service token (`kws_`). */
-export const SERVICE_SCOPES = ['keys:verify', 'keys:manage', 'users:manage'] as const;
+export const SERVICE_SCOPES = [
+  'keys:verify',
+  'keys:manage',
+  'users:manage',
+  'leaks:report',
+] as const;
 export const ALL_SCOPES = [...USER_SCOPES, ...SERVICE_SCOPES] as const;
 export type Scope = (typeof ALL_SCOPES)[number];
 export type TokenKind = 'management' | 'service';

@@ -40,3 +40,12 @@ export const REFUSAL: Record<RefusalCode, { error: ErrorCode; message: string }>
     message: 'this API key has no credits left for this request',
   },
 };
+
+/** The messages of the refusals an owner's shared limits and credits can cause (`scope: "owner"`). */
+export const OWNER_REFUSAL_MESSAGE: Partial<Record<RefusalCode, string>> = {
+  RATE_LIMITED:
+    "too many requests for this account's keys together; slow down and retry after the Retry-After delay",
+  QUOTA_EXCEEDED: "this account's quota for the period, shared by all its keys, is used up",
+  INSUFFICIENT_CREDITS:
+    'this account has no credits left for this request (its credits are shared by all its keys)',
+};

@@ -108,7 +108,7 @@ export async function buildGateway(
     const pending = services.billing
       .settle(
         GATEWAY_ACTOR,
-        verification.creditsRemaining !== null
+        verification.creditsRemaining !== null || verification.ownerCreditsRemaining !== null
           ? { verificationId: verification.verificationId, amount: input.amount }
           : { keyId: key.id, amount },
       )

@@ -29,6 +29,8 @@ import { healthRoutes } from './routes/health.ts';
 import { invitationRoutes } from './routes/invitations.ts';
 import { keyHolderRoutes } from './routes/key-holder.ts';
 import { keyRoutes } from './routes/keys.ts';
+import { leakRoutes } from './routes/leaks.ts';
+import { notificationRoutes } from './routes/notifications.ts';
 import { recoveryRoutes } from './routes/recovery.ts';
 import { tokenRoutes } from './routes/tokens.ts';
 import { usageRoutes } from './routes/usage.ts';
@@ -85,6 +87,7 @@ const OPENAPI_TAGS = [
   },
   { name: 'Audit', description: 'Who did what' },
   { name: 'Admin', description: 'Users, plans and invitations (admins only)' },
+  { name: 'Leaks', description: 'Secret-scanning reports of exposed API keys' },
   { name: 'Operations', description: 'Health checks' },
 ];
 
@@ -185,6 +188,8 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     usageRoutes(scope, services, cookieConfig);
     adminRoutes(scope, services, cookieConfig);
     invitationRoutes(scope, services, cookieConfig);
+    notificationRoutes(scope, services, cookieConfig);
+    await leakRoutes(scope, services, cookieConfig);
     scope.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     await docsRoutes(scope);
     // Last: its catch-all GET answers only what no route above claims.

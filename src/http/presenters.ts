@@ -49,6 +49,8 @@ export function userView(user: User) {
     plan: user.plan,
     disabled: user.disabled,
     created_at: iso(user.createdAt),
+    limits: user.limits,
+    credits: user.credits,
   };
 }
 

@@ -7,8 +7,10 @@ const NAMES: Record<number, string> = {
   86400000: 'day',
 };
 
-function policyName(windowMs: number): string {
-  return NAMES[windowMs] ?? `w${Math.ceil(windowMs / 1000)}s`;
+/** An owner's shared rules (owner balances) are named `owner-minute`, beside the key's `minute`. */
+function policyName(windowMs: number, owner: boolean | undefined): string {
+  const name = NAMES[windowMs] ?? `w${Math.ceil(windowMs / 1000)}s`;
+  return owner === true ? `owner-${name}` : name;
 }
 
 /**
@@ -20,7 +22,7 @@ export function rateLimitHeaders(rate: readonly RateState[]): Record<string, str
   const policy: string[] = [];
   const state: string[] = [];
   for (const r of rate) {
-    const name = policyName(r.windowMs);
+    const name = policyName(r.windowMs, r.owner);
     policy.push(`"${name}";q=${r.limit};w=${Math.ceil(r.windowMs / 1000)}`);
     state.push(`"${name}";r=${Math.max(0, r.remaining)};t=${Math.ceil(r.resetMs / 1000)}`);
   }
@@ -64,7 +66,7 @@ const NO_RULES: RateLimitRule[] = [];
 export function rateLimitRules(rate: readonly RateState[]): RateLimitRule[] {
   if (rate.length === 0) return NO_RULES;
   return rate.map((r) => ({
-    name: policyName(r.windowMs),
+    name: policyName(r.windowMs, r.owner),
     limit: r.limit,
     remaining: Math.max(0, r.remaining),
     window: Math.ceil(r.windowMs / 1000),

@@ -1,9 +1,18 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.ts';
+import type { CalendarDays } from '../core/calendar.ts';
 import type { Clock } from '../core/clock.ts';
 import { EMAIL_PATTERN, normaliseEmail } from '../core/email.ts';
 import { AppError } from '../core/errors.ts';
-import type { ApiKey, AuditEntry, Role, Token, User } from '../core/models.ts';
+import type {
+  ApiKey,
+  AuditEntry,
+  Credits,
+  OwnerLimits,
+  Role,
+  Token,
+  User,
+} from '../core/models.ts';
 import { newId } from '../core/secrets.ts';
 import {
   countLiveKeys,
@@ -27,6 +36,7 @@ import {
   listUsers,
   updatePassword,
   updateUser,
+  updateUserBalances,
 } from '../storage/users-repository.ts';
 import { type Actor, anonymousActor, sessionActor } from './actor.ts';
 import { entriesByOthers, readAudit, recordAudit } from './audit.ts';
@@ -65,6 +75,7 @@ export class AccountService {
   private readonly throttle: LoginThrottle;
   private readonly invalidator: CredentialInvalidator;
   private readonly usage: UsageRecorder;
+  private readonly calendar: CalendarDays | undefined;
 
   constructor(deps: {
     db: Kysely<Database>;
@@ -75,6 +86,8 @@ export class AccountService {
     throttle: LoginThrottle;
     invalidator: CredentialInvalidator;
     usage: UsageRecorder;
+    /** The deployment's calendar, for the refill period of owner credits. */
+    calendar?: CalendarDays;
   }) {
     this.db = deps.db;
     this.config = deps.config;
@@ -84,6 +97,7 @@ export class AccountService {
     this.throttle = deps.throttle;
     this.invalidator = deps.invalidator;
     this.usage = deps.usage;
+    this.calendar = deps.calendar;
   }
 
   /**
@@ -307,17 +321,52 @@ export class AccountService {
     return listUsers(this.db, { limit, ...(after !== undefined && { after }) });
   }
 
-  /** Admin changes: plan, disabled. Disabling ends the account's sessions and refuses its keys and tokens. */
+  /**
+   * Admin changes: plan, disabled, and the account's own limits and credits (owner balances,
+   * shared by all its keys; each replaces the previous value whole). Disabling ends the account's
+   * sessions and refuses its keys and tokens. A change of disabled, limits or credits drops the
+   * account's keys from every node's cache, so the next verification anywhere sees it.
+   */
   async update(
     actor: Actor,
     id: string,
-    changes: { plan?: string; disabled?: boolean },
+    changes: { plan?: string; disabled?: boolean; limits?: OwnerLimits; credits?: Credits },
   ): Promise<User> {
     if (changes.plan !== undefined) this.assertPlan(changes.plan);
+    if (
+      changes.credits !== undefined &&
+      changes.credits.remaining === null &&
+      changes.credits.refill !== null
+    )
+      throw new AppError(
+        'validation_error',
+        'credits.refill needs a limited balance: set credits.remaining to a number',
+      );
     const now = this.clock.now();
     const user = await this.db.transaction().execute(async (trx) => {
-      const updated = await updateUser(trx, id, changes, now);
+      let updated = await updateUser(
+        trx,
+        id,
+        {
+          ...(changes.plan !== undefined && { plan: changes.plan }),
+          ...(changes.disabled !== undefined && { disabled: changes.disabled }),
+        },
+        now,
+      );
       if (updated === undefined) throw new AppError('not_found', 'user not found');
+      if (changes.limits !== undefined || changes.credits !== undefined) {
+        updated = await updateUserBalances(
+          trx,
+          id,
+          {
+            ...(changes.limits !== undefined && { limits: changes.limits }),
+            ...(changes.credits !== undefined && { credits: changes.credits }),
+          },
+          now,
+          changes.credits === undefined ? null : this.refillPeriod(changes.credits, now),
+        );
+        if (updated === undefined) throw new AppError('not_found', 'user not found');
+      }
       if (changes.disabled === true) await this.sessions.endAllFor(trx, id);
       await recordAudit(
         trx,
@@ -333,7 +382,12 @@ export class AccountService {
       );
       return updated;
     });
-    if (changes.disabled !== undefined) await this.invalidator.invalidateOwner(id);
+    if (
+      changes.disabled !== undefined ||
+      changes.limits !== undefined ||
+      changes.credits !== undefined
+    )
+      await this.invalidator.invalidateOwner(id);
     return user;
   }
 
@@ -482,6 +536,15 @@ export class AccountService {
       byAdministrator: await entriesByOthers(this.db, id, audit),
       exportedAt,
     };
+  }
+
+  /** The refill period a balance set now counts as, so the first refill comes with the next period. */
+  private refillPeriod(credits: Credits, now: number): string | null {
+    if (credits.refill === null) return null;
+    if (this.calendar === undefined) throw new Error('owner credits need the calendar');
+    return credits.refill.interval === 'daily'
+      ? this.calendar.dayOf(now)
+      : this.calendar.monthOf(now);
   }
 
   planLimit(plan: string): number | null {

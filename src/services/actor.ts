@@ -4,8 +4,11 @@ import { ALL_SCOPES, USER_SCOPES } from '../core/token.ts';
 
 /** Who is acting: every service call that changes or reads account data takes one. */
 export interface Actor {
-  type: 'user' | 'token' | 'cli' | 'anonymous';
-  /** User id for sessions, token id for tokens, null for the CLI and anonymous callers. */
+  type: 'user' | 'token' | 'cli' | 'system' | 'anonymous';
+  /**
+   * User id for sessions, token id for tokens, what acted for the system (`jobs`, `github`),
+   * null for the CLI and anonymous callers.
+   */
   id: string | null;
   /** The account acting (a token's owner); null for the CLI and anonymous callers. */
   user: User | null;
@@ -23,6 +26,11 @@ export function sessionActor(user: User, ip: string | null): Actor {
 
 /** The host's operator: the CLI acts with every scope. */
 export const CLI_ACTOR: Actor = { type: 'cli', id: null, user: null, scopes: ALL_SCOPES, ip: null };
+
+/** The deployment acting on its own: a scheduled policy (`jobs`) or a leak report (`github`). */
+export function systemActor(id: string, ip: string | null = null): Actor {
+  return { type: 'system', id, user: null, scopes: ALL_SCOPES, ip };
+}
 
 export function anonymousActor(ip: string | null): Actor {
   return { type: 'anonymous', id: null, user: null, scopes: [], ip };
@@ -47,6 +55,7 @@ export function hasScope(actor: Actor, scope: Scope): boolean {
 export function actsOnAnyOwner(actor: Actor): boolean {
   return (
     actor.type === 'cli' ||
+    actor.type === 'system' ||
     actor.scopes.includes('keys:manage') ||
     (actor.type === 'user' && actor.user?.role === 'admin')
   );

@@ -4,6 +4,7 @@ import { AppError } from '../core/errors.ts';
 import { adjustCredits, findApiKeyById } from '../storage/api-keys-repository.ts';
 import { claimReservation, deleteReservationsBefore } from '../storage/reservations-repository.ts';
 import type { Database } from '../storage/schema.ts';
+import { adjustOwnerCredits, findUserById, lockUserRow } from '../storage/users-repository.ts';
 import { type Actor, actsOnAnyOwner, hasScope } from './actor.ts';
 import type { UsageRecorder } from './usage-recorder.ts';
 
@@ -17,6 +18,8 @@ export interface Settlement {
   adjusted: number;
   /** Balance afterwards; null = unlimited. */
   remaining: number | null;
+  /** The owner's shared balance afterwards, when the settlement moved it; null otherwise. */
+  ownerRemaining: number | null;
 }
 
 /** Reservations older than this can no longer be settled and are deleted. */
@@ -25,7 +28,9 @@ export const RESERVATION_TTL_MS = 7 * 86_400_000;
 /**
  * Usage-based billing: verification reserved an estimated cost; the settlement charges the
  * difference to the final amount (or refunds it) atomically, never taking the balance below zero.
- * A reservation settles once.
+ * A reservation settles once. When the owner's shared credits were debited with the key's (owner
+ * balances), the owner's balance moves by the same difference in the same transaction; settling by
+ * key id charges the owner when its credits are limited.
  */
 export class BillingService {
   private readonly db: Kysely<Database>;
@@ -56,8 +61,9 @@ export class BillingService {
     const result = await this.db.transaction().execute(async (trx) => {
       let keyId: string;
       let reserved = 0;
+      let reservation: Awaited<ReturnType<typeof claimReservation>>;
       if (input.verificationId !== undefined) {
-        const reservation = await claimReservation(trx, input.verificationId, now);
+        reservation = await claimReservation(trx, input.verificationId, now);
         if (reservation === undefined)
           throw new AppError(
             'not_found',
@@ -79,13 +85,23 @@ export class BillingService {
           'this key is billed per request; only billing "usage" keys settle usage',
         );
       const delta = reserved - input.amount;
+      // A reservation says whether the owner paid too; a settlement by key id charges the owner
+      // whose credits are limited now.
+      const ownerPays =
+        delta !== 0 &&
+        (reservation === undefined
+          ? (await findUserById(trx, key.ownerId))?.credits.remaining != null
+          : reservation.ownerId !== null);
+      // The owner's row first, then the key's: the order verification and rotation lock them in.
+      if (ownerPays && this.dialect === 'postgres') await lockUserRow(trx, key.ownerId);
+      const ownerAdjusted = ownerPays ? await adjustOwnerCredits(trx, key.ownerId, delta) : null;
       const adjusted =
         delta === 0 || key.credits.remaining === null
           ? null
           : await adjustCredits(trx, this.dialect, keyId, delta);
-      return { key, reserved, adjusted };
+      return { key, reserved, adjusted, ownerAdjusted };
     });
-    const { key, reserved, adjusted } = result;
+    const { key, reserved, adjusted, ownerAdjusted } = result;
     const extra = input.amount - reserved;
     if (extra !== 0) {
       // The history records what was used: the reservation was recorded at verify time, this is the rest.
@@ -97,6 +113,7 @@ export class BillingService {
       amount: input.amount,
       adjusted: adjusted?.applied ?? 0,
       remaining: adjusted?.remaining ?? key.credits.remaining,
+      ownerRemaining: ownerAdjusted?.remaining ?? null,
     };
   }
 

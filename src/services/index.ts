@@ -13,6 +13,11 @@ import type { Config } from '../config.ts';
 import { apiKeyShapeChecker } from '../core/api-key.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
 import { keyShapeChecker } from '../core/key-shapes.ts';
+import { MailWorker } from '../events/mail-worker.ts';
+import { NotificationSettings } from '../events/notifications.ts';
+import { ScheduledEvents } from '../events/scheduled.ts';
+import { JobRunner } from '../jobs/runner.ts';
+import { LeakReports } from '../leaks/leak-reports.ts';
 import type { Limiter } from '../limits/limiter.ts';
 import { MemoryLimiter } from '../limits/memory-limiter.ts';
 import { RedisLimiter } from '../limits/redis-limiter.ts';
@@ -50,13 +55,19 @@ export interface Services {
   usage: UsageRecorder;
   billing: BillingService;
   bus: InvalidationBus;
+  /** The job runner (JOB_INTERVAL): pruning, scheduled events, the mailer. */
+  jobs: JobRunner;
+  scheduled: ScheduledEvents;
+  mailWorker: MailWorker;
+  notifications: NotificationSettings;
+  leaks: LeakReports;
   /**
    * The state of what a node can run without but serves worse without, for /readyz: Redis (the
    * limiter; keys with limits answer as RATE_LIMIT_FAILURE says) and the invalidation bus (the
    * caches are bypassed). Only the parts this deployment uses are listed.
    */
   dependencies(): Promise<Record<string, 'ok' | 'unavailable'>>;
-  /** Starts background work (usage flushes); `stop()` ends it and flushes what is pending. */
+  /** Starts background work (usage flushes, jobs); `stop()` ends it and flushes what is pending. */
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -105,7 +116,7 @@ export function createServices(
     limiter?: Limiter;
     /** Replaces the mailer made from SMTP_URL / MAIL_FROM (null: no mail). */
     mailer?: Mailer | null;
-    /** Where the mailer reports mail that could not be sent; silent by default. */
+    /** Where the mailer and the jobs report failures; silent when absent (one-shot CLI commands). */
     logger?: FastifyBaseLogger;
     /** Where background failures (a reset mail that could not be sent) are reported. */
     onError?: (error: unknown, context: string) => void;
@@ -180,6 +191,7 @@ export function createServices(
     throttle: new LoginThrottle(config.loginThrottle, clock),
     invalidator,
     usage,
+    calendar: usage.calendar,
   });
   const mailer =
     options.mailer !== undefined
@@ -266,8 +278,67 @@ export function createServices(
     limiter,
     isKeyShape,
   });
-  let pruneTimer: NodeJS.Timeout | undefined;
   const billing = new BillingService({ db, dialect: store.dialect, clock, usage });
+  const logger = options.logger;
+  const jobs = new JobRunner({
+    clock,
+    log: {
+      failed: (job, error) =>
+        logger?.error(
+          { job, err: { message: (error as Error)?.message ?? String(error) } },
+          'job failed',
+        ),
+    },
+  });
+  const scheduled = new ScheduledEvents({
+    db,
+    clock,
+    calendar: usage.calendar,
+    idle: { days: config.jobs.idleKeyDays, action: config.jobs.idleKeyAction },
+    disableIdleKey: (id, since, data) => keys.disableIdle(id, since, data),
+  });
+  const mailWorker = new MailWorker({
+    db,
+    dialect: store.dialect,
+    clock,
+    mailer,
+    dashboardUrl: config.publicUrl,
+    log: {
+      gaveUp: (type, attempts) =>
+        logger?.error({ event_type: type, attempts }, 'mail given up after repeated failures'),
+    },
+  });
+  const notifications = new NotificationSettings({
+    db,
+    clock,
+    mailConfigured: config.mail !== null,
+  });
+  // One tick runs these in order; pruning keeps its own cadence.
+  jobs.add({ name: 'prune.sessions', everyMs: PRUNE_INTERVAL_MS, run: () => sessions.prune() });
+  jobs.add({ name: 'prune.request-log', everyMs: PRUNE_INTERVAL_MS, run: () => usage.prune() });
+  jobs.add({ name: 'prune.reservations', everyMs: PRUNE_INTERVAL_MS, run: () => billing.prune() });
+  jobs.add({
+    name: 'prune.password-resets',
+    everyMs: PRUNE_INTERVAL_MS,
+    run: () => passwordResets.prune(),
+  });
+  jobs.add({
+    name: 'prune.audit-log',
+    everyMs: PRUNE_INTERVAL_MS,
+    run: () => pruneAudit(db, clock.now(), config.auditLogRetentionMs).then(() => {}),
+  });
+  jobs.add({ name: 'key.expiring', run: () => scheduled.expiring().then(() => {}) });
+  jobs.add({ name: 'key.expired', run: () => scheduled.expired().then(() => {}) });
+  jobs.add({ name: 'key.idle', run: () => scheduled.idleKeys().then(() => {}) });
+  jobs.add({
+    name: 'usage.threshold',
+    run: async () => {
+      await scheduled.usageThresholds();
+      await scheduled.creditThresholds();
+    },
+  });
+  jobs.add({ name: 'credits.refilled', run: () => scheduled.creditRefills().then(() => {}) });
+  jobs.add({ name: 'mail', run: () => mailWorker.run().then(() => {}) });
   return {
     config,
     store,
@@ -283,6 +354,11 @@ export function createServices(
     verify,
     usage,
     bus,
+    jobs,
+    scheduled,
+    mailWorker,
+    notifications,
+    leaks: new LeakReports({ keys, keyPrefix: config.keyPrefix }),
     async dependencies() {
       const checks: Record<string, 'ok' | 'unavailable'> = {};
       if (limiter.available !== undefined)
@@ -294,17 +370,10 @@ export function createServices(
     async start() {
       await bus.start?.();
       usage.start(config.usageFlushIntervalMs);
-      pruneTimer = setInterval(() => {
-        sessions.prune().catch(() => {});
-        passwordResets.prune().catch(() => {});
-        usage.prune().catch(() => {});
-        billing.prune().catch(() => {});
-        pruneAudit(db, clock.now(), config.auditLogRetentionMs).catch(() => {});
-      }, PRUNE_INTERVAL_MS);
-      pruneTimer.unref();
+      jobs.start(config.jobs.intervalMs);
     },
     async stop() {
-      clearInterval(pruneTimer);
+      await jobs.stop();
       await passwordResets.idle();
       mailer?.close();
       await usage.stop();

@@ -15,6 +15,7 @@ import { type KeyStatus, keyStatus } from '../core/key-status.ts';
 import type { ApiKey, Billing, Credits, KeyLimits, User } from '../core/models.ts';
 import { newId } from '../core/secrets.ts';
 import { keyEventData, recordEvent } from '../events/events.ts';
+import { claimOccurrence } from '../events/occurrences.ts';
 import type { Limiter, RateRule } from '../limits/limiter.ts';
 import {
   type ApiKeyChanges,
@@ -35,7 +36,7 @@ import {
   readRequestLog,
 } from '../storage/usage-repository.ts';
 import { findUserById, lockUser } from '../storage/users-repository.ts';
-import { type Actor, actsOnAnyOwner } from './actor.ts';
+import { type Actor, actsOnAnyOwner, systemActor } from './actor.ts';
 import { recordAudit } from './audit.ts';
 import type { CredentialInvalidator } from './credential-invalidator.ts';
 import type { UsageRecorder } from './usage-recorder.ts';
@@ -484,6 +485,122 @@ export class KeyService {
       return key.hash;
     });
     this.invalidator.key(hash);
+  }
+
+  /**
+   * IDLE_KEY_ACTION=disable: disables a key unused since `idleSince`, once per idle stretch. The
+   * occurrence row, the change, its audit entry, key.updated and key.idle land in one transaction;
+   * the key is then dropped from the caches of every node. False when the key is no longer idle
+   * and enabled, or another node got there first.
+   */
+  async disableIdle(
+    keyId: string,
+    idleSince: number,
+    data: (key: ApiKey, now: number) => Record<string, unknown>,
+  ): Promise<boolean> {
+    const now = this.clock.now();
+    const actor = systemActor('jobs');
+    const disabled = await this.db.transaction().execute(async (trx) => {
+      const key = await lockApiKey(trx, this.dialect, keyId);
+      if (
+        key === undefined ||
+        key.revokedAt !== null ||
+        !key.enabled ||
+        (key.lastUsedAt ?? key.createdAt) !== idleSince ||
+        !(await claimOccurrence(
+          trx,
+          { subjectId: keyId, kind: 'key.idle', period: String(idleSince) },
+          now,
+        ))
+      )
+        return undefined;
+      const result = await updateApiKey(trx, keyId, { enabled: false }, now);
+      if (result === undefined) return undefined;
+      await recordAudit(
+        trx,
+        actor,
+        {
+          action: 'key.updated',
+          ownerId: key.ownerId,
+          targetType: 'api_key',
+          targetId: keyId,
+          details: { fields: ['enabled'], reason: 'idle' },
+        },
+        now,
+      );
+      await recordEvent(
+        trx,
+        {
+          type: 'key.updated',
+          ownerId: key.ownerId,
+          keyId,
+          data: { key: keyEventData(result, now), changed: ['enabled'] },
+        },
+        now,
+      );
+      await recordEvent(
+        trx,
+        { type: 'key.idle', ownerId: key.ownerId, keyId, data: data(result, now) },
+        now,
+      );
+      return result;
+    });
+    if (disabled === undefined) return false;
+    this.invalidator.key(disabled.hash);
+    return true;
+  }
+
+  /**
+   * A leak report (POST /v1/leaks) found this key: a live key is revoked, with its audit entry
+   * (who reported it, where it was found), key.revoked and key.leaked in one transaction, and is
+   * then dropped from the caches of every node. Answers the key and whether this call revoked it;
+   * undefined when no key has this hash.
+   */
+  async revokeLeaked(
+    hash: string,
+    report: { reporter: Actor; url: string | null; source: string | null; type: string | null },
+  ): Promise<{ key: ApiKey; revoked: boolean } | undefined> {
+    const now = this.clock.now();
+    const result = await this.db.transaction().execute(async (trx) => {
+      const found = await trx
+        .selectFrom('api_keys')
+        .select('id')
+        .where('hash', '=', hash)
+        .executeTakeFirst();
+      if (found === undefined) return undefined;
+      const key = await lockApiKey(trx, this.dialect, found.id);
+      if (key === undefined) return undefined;
+      if (key.revokedAt !== null) return { key, revoked: false };
+      const revoked = await updateApiKey(trx, key.id, { revokedAt: now }, now);
+      if (revoked === undefined) return undefined;
+      const leak = { url: report.url, source: report.source, type: report.type };
+      await recordAudit(
+        trx,
+        report.reporter,
+        {
+          action: 'key.revoked',
+          ownerId: key.ownerId,
+          targetType: 'api_key',
+          targetId: key.id,
+          details: { reason: 'leaked', reporter: report.reporter.id, ...leak },
+        },
+        now,
+      );
+      const data = { key: keyEventData(revoked, now) };
+      await recordEvent(
+        trx,
+        { type: 'key.revoked', ownerId: key.ownerId, keyId: key.id, data },
+        now,
+      );
+      await recordEvent(
+        trx,
+        { type: 'key.leaked', ownerId: key.ownerId, keyId: key.id, data: { ...data, leak } },
+        now,
+      );
+      return { key: revoked, revoked: true };
+    });
+    if (result?.revoked) this.invalidator.key(result.key.hash);
+    return result;
   }
 
   /** Requests per bucket by outcome, and the amount, between two instants (UTC hours or local days). */

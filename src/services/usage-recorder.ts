@@ -164,9 +164,25 @@ export class UsageRecorder {
    * transaction commits, so the rollups are read while no flush runs, and read again when one
    * started meanwhile (it replaces the pending maps).
    */
-  async totals(
+  totals(
     keyId: string,
     at: number = this.clock.now(),
+  ): Promise<{ today: UsageTotals; month: UsageTotals }> {
+    return this.sumTotals(keyId, 'key_id', at);
+  }
+
+  /** The same over all of an owner's keys (deleted ones too): an owner quota's usage so far. */
+  ownerTotals(
+    ownerId: string,
+    at: number = this.clock.now(),
+  ): Promise<{ today: UsageTotals; month: UsageTotals }> {
+    return this.sumTotals(ownerId, 'owner_id', at);
+  }
+
+  private async sumTotals(
+    id: string,
+    by: 'key_id' | 'owner_id',
+    at: number,
   ): Promise<{ today: UsageTotals; month: UsageTotals }> {
     const todayDay = this.days.dayOf(at);
     const monthStart = this.days.monthStartOf(at);
@@ -176,8 +192,8 @@ export class UsageRecorder {
       if (this.flushing !== undefined) await this.flushing.catch(() => {});
       const { buckets, closed } = this;
       [today, month] = await Promise.all([
-        sumValidUsage(this.db, keyId, todayDay, todayDay),
-        sumValidUsage(this.db, keyId, monthStart, todayDay),
+        sumValidUsage(this.db, id, todayDay, todayDay, by),
+        sumValidUsage(this.db, id, monthStart, todayDay, by),
       ]);
       if (this.buckets === buckets && this.closed === closed) break;
     }
@@ -191,11 +207,19 @@ export class UsageRecorder {
         month.amount += amount;
       }
     };
+    const byOwner = by === 'owner_id';
     for (const delta of this.closed)
-      if (delta.keyId === keyId && delta.outcome === 'VALID')
+      if ((byOwner ? delta.ownerId : delta.keyId) === id && delta.outcome === 'VALID')
         add(delta.day, delta.requests, delta.amount);
-    const open = this.buckets.get(keyId)?.get('VALID');
-    if (open !== undefined) add(open.day, open.requests, open.amount);
+    if (byOwner) {
+      for (const perOutcome of this.buckets.values()) {
+        const open = perOutcome.get('VALID');
+        if (open !== undefined && open.ownerId === id) add(open.day, open.requests, open.amount);
+      }
+    } else {
+      const open = this.buckets.get(id)?.get('VALID');
+      if (open !== undefined) add(open.day, open.requests, open.amount);
+    }
     return { today, month };
   }
 

@@ -5,7 +5,7 @@ import type { Clock } from '../core/clock.ts';
 import { parseDurationMs } from '../core/duration.ts';
 import { compileIpAllowlist, type IpMatcher } from '../core/ip-allowlist.ts';
 import { keyStatus } from '../core/key-status.ts';
-import type { ApiKey } from '../core/models.ts';
+import type { ApiKey, CreditsRefill, OwnerLimits } from '../core/models.ts';
 import { permits, resourceAllowed } from '../core/permissions.ts';
 import { sha256Hex } from '../core/secrets.ts';
 import type { RefusalCode, VerifyCode } from '../core/verify-codes.ts';
@@ -13,13 +13,21 @@ import type {
   LimitDecision,
   Limiter,
   LimitRequest,
+  LimitScope,
+  OwnerLimitRequest,
   QuotaRule,
   RateRule,
   RateState,
 } from '../limits/limiter.ts';
-import { findApiKeyByHash, spendCredits } from '../storage/api-keys-repository.ts';
+import {
+  creditsCover,
+  findApiKeyByHash,
+  type OwnerBalances,
+  spendCredits,
+} from '../storage/api-keys-repository.ts';
 import { insertReservation } from '../storage/reservations-repository.ts';
 import type { Database, UsageOutcome } from '../storage/schema.ts';
+import { spendOwnerCredits } from '../storage/users-repository.ts';
 import type { UsageRecorder, UsageTotals } from './usage-recorder.ts';
 
 /** A key as the cache holds it: the record plus what the policy checks need, compiled once. */
@@ -29,7 +37,24 @@ export interface CachedKey {
   ipMatcher: IpMatcher | null;
   rate: RateRule[];
   hasQuotas: boolean;
+  /** The key's own credits are limited. */
   hasCredits: boolean;
+  /** The owner's balances, compiled; null for an owner without any (the usual case). */
+  owner: CachedOwner | null;
+  /** Whether the limiter is asked at all: the key or its owner has a rate rule or a quota. */
+  limited: boolean;
+  /** Whether credits are spent: the key's or its owner's are limited. */
+  spends: boolean;
+}
+
+/** An account's own limits and credits (owner balances) as verification checks them. */
+export interface CachedOwner {
+  id: string;
+  limits: OwnerLimits;
+  rate: RateRule[];
+  hasQuotas: boolean;
+  hasCredits: boolean;
+  refill: CreditsRefill | null;
 }
 
 /** The two maps behind verification: found keys, and a smaller one of hashes known not to exist. */
@@ -60,43 +85,92 @@ export interface Verification {
   retryAfterMs: number | null;
   /** The balance after this request when the key has credits; null = unlimited or not reached. */
   creditsRemaining: number | null;
+  /** The owner's shared balance after this request when it has one; null otherwise. */
+  ownerCreditsRemaining: number | null;
+  /**
+   * Whose limit refused (rate, quota, credits): the owner's shared one, or the key's own (every
+   * other refusal is about the key too); null when valid.
+   */
+  scope: LimitScope | null;
   /** Identifies this verification; for `billing: usage` keys it settles the reservation. */
   verificationId: string;
 }
 
 const NO_RATE: RateState[] = [];
 
-export function compileKey(key: ApiKey, ownerDisabled: boolean): CachedKey {
+function compileRate(rules: OwnerLimits['rate']): RateRule[] {
   const rate: RateRule[] = [];
-  for (const rule of key.limits.rate ?? []) {
+  for (const rule of rules ?? []) {
     const windowMs = parseDurationMs(rule.window);
     if (windowMs !== null) rate.push({ limit: rule.limit, windowMs });
   }
-  const quota = (q: { requests?: number; amount?: number } | undefined) =>
-    q !== undefined && (q.requests !== undefined || q.amount !== undefined);
+  return rate;
+}
+
+function hasQuota(q: { requests?: number; amount?: number } | undefined): boolean {
+  return q !== undefined && (q.requests !== undefined || q.amount !== undefined);
+}
+
+export function compileKey(
+  key: ApiKey,
+  ownerDisabled: boolean,
+  ownerBalances: OwnerBalances | null = null,
+): CachedKey {
+  const rate = compileRate(key.limits.rate);
+  const hasQuotas = hasQuota(key.limits.daily) || hasQuota(key.limits.monthly);
+  const hasCredits = key.credits.remaining !== null;
+  let owner: CachedOwner | null = null;
+  if (ownerBalances !== null) {
+    const { limits } = ownerBalances;
+    owner = {
+      id: key.ownerId,
+      limits,
+      rate: compileRate(limits.rate),
+      hasQuotas: hasQuota(limits.daily) || hasQuota(limits.monthly),
+      hasCredits: ownerBalances.hasCredits,
+      refill: ownerBalances.refill,
+    };
+  }
   return {
     key,
     ownerDisabled,
     ipMatcher: compileIpAllowlist(key.ipAllowlist),
     rate,
-    hasQuotas: quota(key.limits.daily) || quota(key.limits.monthly),
-    hasCredits: key.credits.remaining !== null,
+    hasQuotas,
+    hasCredits,
+    owner,
+    limited:
+      rate.length > 0 ||
+      hasQuotas ||
+      (owner !== null && (owner.rate.length > 0 || owner.hasQuotas)),
+    spends: hasCredits || (owner?.hasCredits ?? false),
   };
 }
 
-/** What a key used so far in the current day and month, read when the limiter has no counter. */
+/** What a key (or an owner) used so far this day and month, read when the limiter has no counter. */
 interface QuotaSeed {
   today: UsageTotals;
   monthToDate: UsageTotals;
 }
 
+/** The seeds read so far for one verification, by scope. */
+interface QuotaSeeds {
+  key?: QuotaSeed;
+  owner?: QuotaSeed;
+}
+
+/** Thrown inside the credit transaction to undo the owner's debit when the key's refuses. */
+class KeyCreditsRefused extends Error {}
+
 /**
  * The hot path. Checks in SPEC §3 order — lookup, status, IP, permission and resource, cost,
- * rate limits, quotas, credits — and the first failure decides; nothing is charged for a refused
- * request. A cached key with no credits costs one SHA-256, one map lookup and (with limits) one
- * limiter call, and returns synchronously; the database is touched only on a cache miss, to start
- * a quota counter the limiter does not have (a new period, or a Redis that lost its data), and to
- * spend credits (the one durable, atomic write credits need).
+ * rate limits, quotas, credits, each of the last three for the key and then for its owner when
+ * the account has balances of its own — and the first failure decides; nothing is charged (to the
+ * key or its owner) for a refused request. A cached key with no credits costs one SHA-256, one
+ * map lookup and (with limits) one limiter call, and returns synchronously; the database is
+ * touched only on a cache miss, to start a quota counter the limiter does not have (a new period,
+ * or a Redis that lost its data), and to spend credits (the one durable, atomic write credits
+ * need).
  */
 export class VerifyService {
   private readonly db: Kysely<Database>;
@@ -107,7 +181,7 @@ export class VerifyService {
   private readonly limiter: Limiter;
   private readonly calendar: CalendarDays;
   private readonly isKeyShape: (candidate: string) => boolean;
-  /** Usage reads in progress, by key id: concurrent requests that find no counter share one. */
+  /** Usage reads in progress, by key or owner id: requests that find no counter share one. */
   private readonly seeding = new Map<string, Promise<QuotaSeed>>();
 
   constructor(deps: {
@@ -140,7 +214,8 @@ export class VerifyService {
 
   private async load(hash: string): Promise<CachedKey | null> {
     const found = await findApiKeyByHash(this.readDb, hash);
-    const entry = found === undefined ? null : compileKey(found.key, found.ownerDisabled);
+    const entry =
+      found === undefined ? null : compileKey(found.key, found.ownerDisabled, found.ownerBalances);
     this.cache.set(hash, entry);
     return entry;
   }
@@ -172,29 +247,31 @@ export class VerifyService {
     const maxCost = key.limits.max_cost_per_request;
     if (maxCost !== undefined && cost > maxCost)
       return this.refuse(entry, request, now, cost, 'FORBIDDEN');
-    if (entry.rate.length === 0 && !entry.hasQuotas)
-      return this.charge(entry, request, now, cost, null, NO_RATE);
+    if (!entry.limited) return this.charge(entry, request, now, cost, null, NO_RATE);
     return this.limit(entry, request, now, cost, undefined);
   }
 
   /**
-   * Charges the key's rate limits and quotas. Quota counters are asked for without a seed first:
-   * only when the limiter has no counter for the period is the usage read, fresh, and the call
-   * made again with it, so a counter lost with Redis is rebuilt from what was really used.
+   * Charges the key's rate limits and quotas, and its owner's, in one limiter call. Quota counters
+   * are asked for without a seed first: only when the limiter has no counter for the period is the
+   * usage (the key's, or the owner's over all its keys) read, fresh, and the call made again with
+   * it, so a counter lost with Redis is rebuilt from what was really used.
    */
   private limit(
     entry: CachedKey,
     request: VerifyRequest,
     now: number,
     cost: number,
-    seed: QuotaSeed | undefined,
+    seed: QuotaSeeds | undefined,
   ): Verification | Promise<Verification> {
+    const owner = entry.owner;
     const limitRequest: LimitRequest = {
       keyId: entry.key.id,
       now,
       cost,
       rate: entry.rate,
-      quotas: entry.hasQuotas ? this.quotaRules(entry.key, now, seed) : [],
+      quotas: entry.hasQuotas ? this.quotaRules(entry.key.limits, now, seed?.key) : [],
+      owner: owner === null ? null : this.ownerRequest(owner, now, seed?.owner),
     };
     const decision = this.limiter.consume(limitRequest);
     if (decision instanceof Promise)
@@ -211,13 +288,15 @@ export class VerifyService {
     cost: number,
     limitRequest: LimitRequest,
     decision: LimitDecision,
-    seed: QuotaSeed | undefined,
+    seed: QuotaSeeds | undefined,
   ): Verification | Promise<Verification> {
     if (!decision.allowed && decision.code === 'QUOTA_UNSEEDED') {
       // A limiter given the usage starts the counter itself; asking again would loop.
-      if (seed !== undefined) throw new Error('the limiter refused to start a quota counter');
-      return this.usageSoFar(entry.key.id, now).then((fresh) =>
-        this.limit(entry, request, now, cost, fresh),
+      if (seed?.[decision.scope] !== undefined)
+        throw new Error('the limiter refused to start a quota counter');
+      const id = decision.scope === 'key' ? entry.key.id : (entry.owner as CachedOwner).id;
+      return this.usageSoFar(id, decision.scope, now).then((fresh) =>
+        this.limit(entry, request, now, cost, { ...seed, [decision.scope]: fresh }),
       );
     }
     if (!decision.allowed)
@@ -229,6 +308,7 @@ export class VerifyService {
         decision.code,
         decision.rate,
         decision.retryAfterMs,
+        decision.scope,
       );
     return this.charge(entry, request, now, cost, limitRequest, decision.rate);
   }
@@ -241,11 +321,16 @@ export class VerifyService {
     limitRequest: LimitRequest | null,
     rate: RateState[],
   ): Verification | Promise<Verification> {
-    if (!entry.hasCredits)
-      return this.admit(entry, request, now, cost, rate, null, verificationId());
+    if (!entry.spends)
+      return this.admit(entry, request, now, cost, rate, null, null, verificationId());
     return this.spend(entry, request, now, cost, limitRequest, rate);
   }
 
+  /**
+   * Spends the key's credits and its owner's in one transaction: both are debited or neither. A
+   * spend that is one guarded UPDATE (one balance, no reservation) needs no transaction: it is
+   * atomic alone.
+   */
   private async spend(
     entry: CachedKey,
     request: VerifyRequest,
@@ -255,32 +340,88 @@ export class VerifyService {
     rate: RateState[],
   ): Promise<Verification> {
     const key = entry.key;
-    const refill = key.credits.refill;
+    const owner = entry.owner?.hasCredits ? entry.owner : null;
     const id = verificationId();
-    const remaining = await this.db.transaction().execute(async (trx) => {
-      const left = await spendCredits(trx, {
+    let spent: { key: number | null; owner: number | null } | LimitScope;
+    if (key.billing !== 'usage' && owner === null) {
+      const left = await spendCredits(this.db, {
         keyId: key.id,
         cost,
-        refill:
-          refill === null
-            ? null
-            : {
-                period:
-                  refill.interval === 'daily'
-                    ? this.calendar.dayOf(now)
-                    : this.calendar.monthOf(now),
-                amount: refill.amount,
-              },
+        refill: this.refillFor(key.credits.refill, now),
       });
-      if (left !== null && key.billing === 'usage')
-        await insertReservation(trx, { id, keyId: key.id, reserved: cost, createdAt: now });
-      return left;
-    });
-    if (remaining === null) {
-      if (limitRequest !== null) await this.limiter.release(limitRequest);
-      return this.refuse(entry, request, now, cost, 'INSUFFICIENT_CREDITS', rate, null);
+      spent = left === null ? 'key' : { key: left, owner: null };
+    } else if (key.billing !== 'usage' && !entry.hasCredits && owner !== null) {
+      const left = await spendOwnerCredits(this.db, {
+        ownerId: owner.id,
+        cost,
+        refill: this.refillFor(owner.refill, now),
+      });
+      spent = left === null ? 'owner' : { key: null, owner: left };
+    } else {
+      try {
+        spent = await this.db.transaction().execute(async (trx) => {
+          // The owner's row first (the order rotation locks them in), so it is locked for one
+          // statement fewer; a refusal of either throws, which undoes the other's debit.
+          let ownerLeft: number | null = null;
+          if (owner !== null) {
+            ownerLeft = await spendOwnerCredits(trx, {
+              ownerId: owner.id,
+              cost,
+              refill: this.refillFor(owner.refill, now),
+            });
+            if (ownerLeft === null) {
+              // The key's credits are checked first: when they would refuse too, the key is named.
+              const keyCovers =
+                !entry.hasCredits ||
+                (await creditsCover(trx, {
+                  keyId: key.id,
+                  cost,
+                  refill: this.refillFor(key.credits.refill, now),
+                }));
+              return keyCovers ? ('owner' as const) : ('key' as const);
+            }
+          }
+          let keyLeft: number | null = null;
+          if (entry.hasCredits) {
+            keyLeft = await spendCredits(trx, {
+              keyId: key.id,
+              cost,
+              refill: this.refillFor(key.credits.refill, now),
+            });
+            if (keyLeft === null) throw new KeyCreditsRefused();
+          }
+          if (key.billing === 'usage')
+            await insertReservation(trx, {
+              id,
+              keyId: key.id,
+              reserved: cost,
+              createdAt: now,
+              ownerId: owner === null ? null : owner.id,
+            });
+          return { key: keyLeft, owner: ownerLeft };
+        });
+      } catch (error) {
+        if (!(error instanceof KeyCreditsRefused)) throw error;
+        spent = 'key';
+      }
     }
-    return this.admit(entry, request, now, cost, rate, remaining, id);
+    if (typeof spent === 'string') {
+      if (limitRequest !== null) await this.limiter.release(limitRequest);
+      return this.refuse(entry, request, now, cost, 'INSUFFICIENT_CREDITS', rate, null, spent);
+    }
+    return this.admit(entry, request, now, cost, rate, spent.key, spent.owner, id);
+  }
+
+  /** The refill due for the period of `now`, for a guarded spend. */
+  private refillFor(
+    refill: CreditsRefill | null,
+    now: number,
+  ): { period: string; amount: number } | null {
+    if (refill === null) return null;
+    return {
+      period: refill.interval === 'daily' ? this.calendar.dayOf(now) : this.calendar.monthOf(now),
+      amount: refill.amount,
+    };
   }
 
   private admit(
@@ -290,6 +431,7 @@ export class VerifyService {
     cost: number,
     rate: RateState[],
     creditsRemaining: number | null,
+    ownerCreditsRemaining: number | null,
     id: string,
   ): Verification {
     const key = entry.key;
@@ -301,6 +443,8 @@ export class VerifyService {
       rate,
       retryAfterMs: null,
       creditsRemaining,
+      ownerCreditsRemaining,
+      scope: null,
       verificationId: id,
     };
   }
@@ -313,6 +457,7 @@ export class VerifyService {
     code: Exclude<RefusalCode, 'NOT_FOUND'>,
     rate: RateState[] = NO_RATE,
     retryAfterMs: number | null = null,
+    scope: LimitScope = 'key',
   ): Verification {
     const key = entry.key;
     this.recordOutcome(key, request, now, cost, code);
@@ -323,6 +468,8 @@ export class VerifyService {
       rate,
       retryAfterMs,
       creditsRemaining: null,
+      ownerCreditsRemaining: null,
+      scope,
       verificationId: verificationId(),
     };
   }
@@ -347,9 +494,9 @@ export class VerifyService {
     });
   }
 
-  private quotaRules(key: ApiKey, now: number, seed: QuotaSeed | undefined): QuotaRule[] {
+  private quotaRules(limits: OwnerLimits, now: number, seed: QuotaSeed | undefined): QuotaRule[] {
     const rules: QuotaRule[] = [];
-    const { daily, monthly } = key.limits;
+    const { daily, monthly } = limits;
     if (daily !== undefined && (daily.requests !== undefined || daily.amount !== undefined)) {
       rules.push({
         period: 'day',
@@ -371,20 +518,33 @@ export class VerifyService {
     return rules;
   }
 
+  private ownerRequest(
+    owner: CachedOwner,
+    now: number,
+    seed: QuotaSeed | undefined,
+  ): OwnerLimitRequest | null {
+    if (owner.rate.length === 0 && !owner.hasQuotas) return null;
+    return {
+      ownerId: owner.id,
+      rate: owner.rate,
+      quotas: owner.hasQuotas ? this.quotaRules(owner.limits, now, seed) : [],
+    };
+  }
+
   /**
-   * What the key used in the day and month of `now`: the usage history plus this node's unflushed
-   * counts, read now (never a value kept from earlier, which a lost counter would otherwise be
-   * rebuilt from). Other nodes' unflushed counts are not known here: a rebuilt counter misses at
-   * most one flush interval of their traffic (docs/SCALING.md).
+   * What the key (or the owner, over all its keys) used in the day and month of `now`: the usage
+   * history plus this node's unflushed counts, read now (never a value kept from earlier, which a
+   * lost counter would otherwise be rebuilt from). Other nodes' unflushed counts are not known
+   * here: a rebuilt counter misses at most one flush interval of their traffic (docs/SCALING.md).
    */
-  private usageSoFar(keyId: string, now: number): Promise<QuotaSeed> {
-    let pending = this.seeding.get(keyId);
+  private usageSoFar(id: string, scope: LimitScope, now: number): Promise<QuotaSeed> {
+    let pending = this.seeding.get(id);
     if (pending === undefined) {
-      pending = this.usage
-        .totals(keyId, now)
-        .then((totals) => ({ today: totals.today, monthToDate: totals.month }))
-        .finally(() => this.seeding.delete(keyId));
-      this.seeding.set(keyId, pending);
+      const totals = scope === 'key' ? this.usage.totals(id, now) : this.usage.ownerTotals(id, now);
+      pending = totals
+        .then((t) => ({ today: t.today, monthToDate: t.month }))
+        .finally(() => this.seeding.delete(id));
+      this.seeding.set(id, pending);
     }
     return pending;
   }
@@ -411,6 +571,8 @@ function notFound(): Verification {
     rate: NO_RATE,
     retryAfterMs: null,
     creditsRemaining: null,
+    ownerCreditsRemaining: null,
+    scope: 'key',
     verificationId: verificationId(),
   };
 }

@@ -1,6 +1,6 @@
 import { type CompiledQuery, type Kysely, type Selectable, sql, type Updateable } from 'kysely';
 import type { KeyStatus } from '../core/key-status.ts';
-import type { ApiKey } from '../core/models.ts';
+import type { ApiKey, CreditsRefill, OwnerLimits } from '../core/models.ts';
 import { executeInChunks } from './chunked.ts';
 import type { ApiKeysTable, Database } from './schema.ts';
 
@@ -60,6 +60,9 @@ function toRow(key: ApiKey, refillPeriod: string | null): Selectable<ApiKeysTabl
     credits_remaining: key.credits.remaining,
     credits_refill: key.credits.refill === null ? null : JSON.stringify(key.credits.refill),
     credits_refill_period: refillPeriod,
+    credits_granted: key.credits.remaining,
+    credits_granted_at: key.credits.remaining === null ? null : key.updatedAt,
+    credits_set_period: refillPeriod,
     billing: key.billing,
     metadata: JSON.stringify(key.metadata),
     rotated_from: key.rotatedFrom,
@@ -134,9 +137,19 @@ export async function lockApiKey(
   return row && toApiKey(row);
 }
 
+/** What verification needs of an account with its own limits or credits (owner balances). */
+export interface OwnerBalances {
+  limits: OwnerLimits;
+  /** Whether the account's credits are limited (spent along with the key's). */
+  hasCredits: boolean;
+  refill: CreditsRefill | null;
+}
+
 export interface KeyLookup {
   key: ApiKey;
   ownerDisabled: boolean;
+  /** null when the owner has no limits and unlimited credits: the usual case, which costs nothing. */
+  ownerBalances: OwnerBalances | null;
 }
 
 function lookupByHash(db: Db, hash: string) {
@@ -144,24 +157,40 @@ function lookupByHash(db: Db, hash: string) {
     db
       .selectFrom('api_keys')
       .selectAll('api_keys')
-      // A correlated subquery, not a join: on SQLite the join costs 5x more per lookup.
-      .select((eb) =>
+      // Correlated subqueries, not a join: on SQLite the join costs 5x more per lookup.
+      .select((eb) => [
         eb
           .selectFrom('users')
           .select('users.disabled')
           .whereRef('users.id', '=', 'api_keys.owner_id')
           .as('owner_disabled'),
-      )
+        // The owner's balances in one column, as a JSON array [limits, limited credits, refill]
+        // built by the database, or null when there are none (one subquery instead of three).
+        eb
+          .selectFrom('users')
+          .select(
+            sql<
+              string | null
+            >`case when users.limits is null and users.credits_remaining is null then null else '[' || coalesce(users.limits, '{}') || ',' || (case when users.credits_remaining is null then 'false' else 'true' end) || ',' || coalesce(users.credits_refill, 'null') || ']' end`.as(
+              'balances',
+            ),
+          )
+          .whereRef('users.id', '=', 'api_keys.owner_id')
+          .as('owner_balances'),
+      ])
       .where('api_keys.hash', '=', hash)
   );
 }
 
-type LookupRow = Selectable<ApiKeysTable> & { owner_disabled: number | null };
+type LookupRow = Selectable<ApiKeysTable> & {
+  owner_disabled: number | null;
+  owner_balances: string | null;
+};
 
 /** The lookup compiled once per database: a cache miss pays for the query, not for building it. */
 const compiledLookups = new WeakMap<Db, CompiledQuery<LookupRow>>();
 
-/** The verification lookup: by hash, with whether the owning account is disabled. */
+/** The verification lookup: by hash, with whether the owning account is disabled and its balances. */
 export async function findApiKeyByHash(db: Db, hash: string): Promise<KeyLookup | undefined> {
   let compiled = compiledLookups.get(db);
   if (compiled === undefined) {
@@ -171,8 +200,17 @@ export async function findApiKeyByHash(db: Db, hash: string): Promise<KeyLookup 
   const { rows } = await db.executeQuery<LookupRow>({ ...compiled, parameters: [hash] });
   const row = rows[0];
   if (!row || row.owner_disabled === null) return undefined;
-  const { owner_disabled, ...keyRow } = row;
-  return { key: toApiKey(keyRow), ownerDisabled: owner_disabled === 1 };
+  const { owner_disabled, owner_balances, ...keyRow } = row;
+  let ownerBalances: OwnerBalances | null = null;
+  if (owner_balances !== null) {
+    const [limits, hasCredits, refill] = JSON.parse(owner_balances) as [
+      OwnerLimits,
+      boolean,
+      CreditsRefill | null,
+    ];
+    ownerBalances = { limits, hasCredits, refill };
+  }
+  return { key: toApiKey(keyRow), ownerDisabled: owner_disabled === 1, ownerBalances };
 }
 
 export type ApiKeyChanges = Partial<
@@ -215,6 +253,9 @@ export async function updateApiKey(
     set.credits_refill =
       changes.credits.refill === null ? null : JSON.stringify(changes.credits.refill);
     set.credits_refill_period = refillPeriod;
+    set.credits_granted = changes.credits.remaining;
+    set.credits_granted_at = changes.credits.remaining === null ? null : now;
+    set.credits_set_period = refillPeriod;
   }
   if (changes.billing !== undefined) set.billing = changes.billing;
   if (changes.metadata !== undefined) set.metadata = JSON.stringify(changes.metadata);
@@ -420,6 +461,22 @@ export async function spendCredits(db: Db, spend: CreditSpend): Promise<number |
     .returning('credits_remaining')
     .executeTakeFirst();
   return row === undefined ? null : Number(row.credits_remaining);
+}
+
+/** Whether the key's balance (refilled if due) covers `cost`, without spending it. */
+export async function creditsCover(db: Db, spend: CreditSpend): Promise<boolean> {
+  const balance =
+    spend.refill === null
+      ? sql<number>`credits_remaining`
+      : sql<number>`(case when credits_refill_period is not null and credits_refill_period <> ${spend.refill.period} then ${spend.refill.amount} else credits_remaining end)`;
+  const row = await db
+    .selectFrom('api_keys')
+    .select('id')
+    .where('id', '=', spend.keyId)
+    .where('credits_remaining', 'is not', null)
+    .where(sql<boolean>`${balance} >= ${spend.cost}`)
+    .executeTakeFirst();
+  return row !== undefined;
 }
 
 /**

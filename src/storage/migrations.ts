@@ -3,6 +3,8 @@ import { type Migration, type MigrationProvider, Migrator } from 'kysely/migrati
 import { normaliseEmail } from '../core/email.ts';
 import { events } from './migrations/0003-events.ts';
 import { accountRecovery } from './migrations/0004-account-recovery.ts';
+import { ownerBalances } from './migrations/0007-owner-balances.ts';
+import { scheduled } from './migrations/0009-scheduled.ts';
 import type { Database } from './schema.ts';
 
 type Dialect = 'sqlite' | 'postgres';
@@ -230,6 +232,8 @@ function provider(dialect: Dialect, lookalikes: LookalikeGroup[]): MigrationProv
         '0002_normalised_emails': normaliseEmails(lookalikes),
         '0003_events': events(dialect),
         '0004_account_recovery': accountRecovery(dialect),
+        '0007_owner_balances': ownerBalances(dialect),
+        '0009_scheduled': scheduled(dialect),
       };
     },
   };

@@ -33,6 +33,13 @@ export interface UsersTable {
   disabled: number;
   created_at: number;
   updated_at: number;
+  /** The account's own limits (JSON, shared by all its keys); null = none. */
+  limits: string | null;
+  /** The account's own credit balance, shared by all its keys; null = unlimited. */
+  credits_remaining: number | null;
+  credits_refill: string | null;
+  /** The refill period the account's balance was last refilled for. */
+  credits_refill_period: string | null;
 }
 
 export interface SessionsTable {
@@ -69,6 +76,11 @@ export interface ApiKeysTable {
   credits_refill: string | null;
   /** The refill period (`2026-06-01` daily, `2026-06` monthly) the balance was last refilled for. */
   credits_refill_period: string | null;
+  /** The balance the credits were last set to (not by a refill); the base of credit thresholds. */
+  credits_granted: number | null;
+  credits_granted_at: number | null;
+  /** The refill period the balance was last set in; a later credits_refill_period is a refill. */
+  credits_set_period: string | null;
   billing: 'per_request' | 'usage';
   metadata: string;
   rotated_from: string | null;
@@ -155,6 +167,8 @@ export interface CreditReservationsTable {
   reserved: number;
   created_at: number;
   settled_at: number | null;
+  /** Set when the reservation debited the key owner's credits too (owner balances). */
+  owner_id: string | null;
 }
 
 /** The outbox: one row per event, written in the transaction of the change that caused it. */
@@ -169,6 +183,10 @@ export interface EventsTable {
   created_at: number;
   webhooks_done_at: number | null;
   mail_done_at: number | null;
+  /** Failed mail attempts so far (the mailer gives up after a few). */
+  mail_attempts: Generated<number>;
+  /** A node's claim on mailing the event: no other node takes it before this instant. */
+  mail_claimed_until: number | null;
 }
 
 export interface WebhookEndpointsTable {

@@ -130,11 +130,13 @@ export async function appendRequestLog(db: Db, entries: readonly LogEntry[]): Pr
 }
 
 /** Valid requests and their summed cost between two days (inclusive): what quotas count. */
+/** Valid requests and amount of one key (or, with `by: 'owner_id'`, of all an owner's keys). */
 export async function sumValidUsage(
   db: Db,
-  keyId: string,
+  id: string,
   fromDay: string,
   toDay: string,
+  by: 'key_id' | 'owner_id' = 'key_id',
 ): Promise<{ requests: number; amount: number }> {
   const row = await db
     .selectFrom('usage_daily')
@@ -142,7 +144,7 @@ export async function sumValidUsage(
       eb.fn.coalesce(eb.fn.sum<number>('requests'), sql<number>`0`).as('requests'),
       eb.fn.coalesce(eb.fn.sum<number>('amount'), sql<number>`0`).as('amount'),
     ])
-    .where('key_id', '=', keyId)
+    .where(by, '=', id)
     .where('outcome', '=', 'VALID')
     .where('day', '>=', fromDay)
     .where('day', '<=', toDay)

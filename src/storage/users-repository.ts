@@ -1,5 +1,5 @@
-import type { Kysely, Selectable } from 'kysely';
-import type { Role, User } from '../core/models.ts';
+import { type Kysely, type Selectable, sql, type Updateable } from 'kysely';
+import type { Credits, OwnerLimits, Role, User } from '../core/models.ts';
 import type { Database, UsersTable } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -13,6 +13,11 @@ function toUser(row: Selectable<UsersTable>): User {
     disabled: row.disabled === 1,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    limits: row.limits === null ? {} : JSON.parse(row.limits),
+    credits: {
+      remaining: row.credits_remaining,
+      refill: row.credits_refill === null ? null : JSON.parse(row.credits_refill),
+    },
   };
 }
 
@@ -158,4 +163,97 @@ export async function userIdsByEmail(
     .where('email', 'in', emails)
     .execute();
   return new Map(rows.map((row) => [row.email, row.id]));
+}
+
+/**
+ * Sets an account's own limits and/or credits (owner balances). Empty limits are stored as null,
+ * which the verification lookup reads as "no owner limits".
+ * @param refillPeriod the refill period a balance set now counts as (see insertApiKey).
+ */
+export async function updateUserBalances(
+  db: Db,
+  id: string,
+  changes: { limits?: OwnerLimits; credits?: Credits },
+  now: number,
+  refillPeriod: string | null,
+): Promise<User | undefined> {
+  const set: Updateable<UsersTable> = { updated_at: now };
+  if (changes.limits !== undefined)
+    set.limits = Object.keys(changes.limits).length === 0 ? null : JSON.stringify(changes.limits);
+  if (changes.credits !== undefined) {
+    set.credits_remaining = changes.credits.remaining;
+    set.credits_refill =
+      changes.credits.refill === null ? null : JSON.stringify(changes.credits.refill);
+    set.credits_refill_period = refillPeriod;
+  }
+  const row = await db
+    .updateTable('users')
+    .set(set)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+  return row && toUser(row);
+}
+
+/**
+ * Spends an account's credits in one guarded UPDATE, exactly as spendCredits does for a key:
+ * the balance never goes below zero, a refill due for a new period is applied in the same
+ * statement. Returns the balance after the spend, or null when it does not cover `cost`.
+ */
+export async function spendOwnerCredits(
+  db: Db,
+  spend: { ownerId: string; cost: number; refill: { period: string; amount: number } | null },
+): Promise<number | null> {
+  const balance =
+    spend.refill === null
+      ? sql<number>`credits_remaining`
+      : sql<number>`(case when credits_refill_period is not null and credits_refill_period <> ${spend.refill.period} then ${spend.refill.amount} else credits_remaining end)`;
+  const row = await db
+    .updateTable('users')
+    .set({
+      credits_remaining: sql<number>`${balance} - ${spend.cost}`,
+      ...(spend.refill !== null && { credits_refill_period: spend.refill.period }),
+    })
+    .where('id', '=', spend.ownerId)
+    .where('credits_remaining', 'is not', null)
+    .where(sql<boolean>`${balance} >= ${spend.cost}`)
+    .returning('credits_remaining')
+    .executeTakeFirst();
+  return row === undefined ? null : Number(row.credits_remaining);
+}
+
+/**
+ * Adds `delta` to an account's credits (a refund when positive, an extra charge when negative),
+ * clamping at zero; null when the account's credits are unlimited. Call after lockUser.
+ */
+export async function adjustOwnerCredits(
+  db: Db,
+  ownerId: string,
+  delta: number,
+): Promise<{ remaining: number; applied: number } | null> {
+  const before = await db
+    .selectFrom('users')
+    .select('credits_remaining')
+    .where('id', '=', ownerId)
+    .executeTakeFirst();
+  if (before === undefined || before.credits_remaining === null) return null;
+  const row = await db
+    .updateTable('users')
+    .set({
+      credits_remaining: sql<number>`case when credits_remaining + ${delta} < 0 then 0 else credits_remaining + ${delta} end`,
+    })
+    .where('id', '=', ownerId)
+    .where('credits_remaining', 'is not', null)
+    .returning('credits_remaining')
+    .executeTakeFirst();
+  if (row === undefined || row.credits_remaining === null) return null;
+  return {
+    remaining: Number(row.credits_remaining),
+    applied: Number(row.credits_remaining) - Number(before.credits_remaining),
+  };
+}
+
+/** Locks an account's row until the transaction ends (PostgreSQL only; SQLite is serial). */
+export async function lockUserRow(db: Db, id: string): Promise<void> {
+  await db.selectFrom('users').select('id').where('id', '=', id).forUpdate().execute();
 }

@@ -18,6 +18,7 @@ import { createLogger } from '../../src/logger.ts';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { CLI_ACTOR } from '../../src/services/actor.ts';
 import { addRollups } from '../../src/storage/usage-repository.ts';
+import { startSmtpServer } from '../helpers/smtp.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -560,6 +561,119 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
     await phone.page.getByRole('link', { name: 'Audit log' }).click();
     await phone.page.getByRole('heading', { level: 1, name: 'Audit log' }).waitFor();
   }, 120_000);
+
+  it('flags keys expiring within 7 days, and shows the email switches (off without mail)', async () => {
+    const { page, context } = await newPage();
+    await signUp(page, email('expiry'));
+    const { call } = await apiSession(context);
+    const inDays = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString();
+    const soon = await call('POST', '/v1/keys', { name: 'soon', expires_at: inDays(3.1) });
+    expect(soon.status).toBe(201);
+    expect((await call('POST', '/v1/keys', { name: 'later', expires_at: inDays(30) })).status).toBe(
+      201,
+    );
+    await page.reload();
+    await row(page, 'later').waitFor();
+    await row(page, 'soon').getByText('Expires in 3 days').waitFor();
+    expect(await row(page, 'later').textContent()).not.toContain('Expires in');
+    await shot(page, 'keys-expiring');
+    await page.getByRole('link', { name: 'soon' }).click();
+    await page
+      .getByRole('heading', { level: 1, name: /soon/ })
+      .getByText('Expires in 3 days')
+      .waitFor();
+
+    await page.goto(`${base}/account`);
+    await page.getByRole('heading', { name: 'Email notifications' }).waitFor();
+    const expiring = page.getByRole('checkbox', { name: /A key is about to expire/ });
+    await expiring.waitFor();
+    expect(await expiring.isDisabled()).toBe(true);
+    await page.getByText('This server does not send email').waitFor();
+  }, 60_000);
+
+  it('switches email notifications off and on when the server sends mail', async () => {
+    const smtp = await startSmtpServer();
+    const config = loadConfig({
+      DATABASE_URL: `sqlite:${join(workDir, 'mail.db')}`,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'silent',
+      SMTP_URL: smtp.url,
+      MAIL_FROM: 'keyward@example.com',
+    });
+    const mailServer = await startServer(config, createLogger('silent'));
+    try {
+      const mailBase = mailServer.address.replace('[::1]', '127.0.0.1');
+      const context = await browser.newContext({ viewport: DESKTOP, locale: 'en-US' });
+      contexts.push(context);
+      const page = await context.newPage();
+      page.setDefaultTimeout(10_000);
+      page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+      await page.goto(`${mailBase}/signup`);
+      await page.getByLabel('Email').fill(email('mailer'));
+      await page.getByLabel('Password').fill('violet harbour lantern seven');
+      await page.getByRole('button', { name: 'Create account' }).click();
+      await page.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
+      await page.goto(`${mailBase}/account`);
+      const threshold = page.getByRole('checkbox', { name: /80 % or 100 %/ });
+      await threshold.waitFor();
+      expect(await threshold.isChecked()).toBe(true);
+      expect(await threshold.isDisabled()).toBe(false);
+      expect(await page.getByText('This server does not send email').count()).toBe(0);
+      // From the keyboard: focus the switch and press Space.
+      await threshold.focus();
+      await page.keyboard.press('Space');
+      await page.getByRole('status').getByText('Switched off.').waitFor();
+      await shot(page, 'account-notifications');
+      await page.reload();
+      await threshold.waitFor();
+      expect(await threshold.isChecked()).toBe(false);
+      expect(await page.getByRole('checkbox', { name: /about to expire/ }).isChecked()).toBe(true);
+    } finally {
+      await mailServer.close();
+      await smtp.close();
+    }
+  }, 60_000);
+
+  it("an admin sets an account's own limits and credits; the account page shows them, read-only", async () => {
+    const address = email('balances-admin');
+    const password = 'a long admin password';
+    await server.services.accounts.createUser(CLI_ACTOR, {
+      email: address,
+      password,
+      role: 'admin',
+    });
+    await server.services.accounts.createUser(CLI_ACTOR, {
+      email: email('shared'),
+      password: 'the shared account password',
+      role: 'user',
+    });
+    const { page } = await newPage();
+    await page.goto(`${base}/login`);
+    await signIn(page, address, password);
+    await page.getByRole('link', { name: 'Users' }).click();
+    await page.getByRole('button', { name: 'Account limits of shared@example.com' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Account limits of shared@example.com' });
+    await dialog.getByLabel('Requests per day').fill('1000');
+    await dialog.getByLabel('Credits').fill('4200');
+    await dialog.getByLabel('Refill to').fill('5000');
+    await dialog.getByRole('button', { name: 'Save limits' }).click();
+    await page.getByText('Account limits of shared@example.com saved.').waitFor();
+    const summary = '1,000 requests/day shared by all keys, 4,200 of 5,000 credits left';
+    await row(page, 'shared@example.com').getByText(summary).waitFor();
+    await shot(page, 'admin-users-limits');
+
+    const user = await newPage();
+    await user.page.goto(`${base}/login`);
+    await signIn(user.page, email('shared'), 'the shared account password');
+    await user.page.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
+    await user.page.getByRole('link', { name: 'Account' }).click();
+    expect(await user.page.getByTestId('account-limits').textContent()).toBe(
+      `Account limits: ${summary}`,
+    );
+    // Read-only for the account itself: nothing on the page edits them.
+    expect(await user.page.getByRole('button', { name: /limits/i }).count()).toBe(0);
+  }, 60_000);
 
   it('raised no page errors or console errors (a CSP violation would be one)', () => {
     expect(problems).toEqual([]);

@@ -42,7 +42,7 @@ describe.each(DATABASES)('keyward CLI on $name', (kind) => {
   it('migrate applies the migrations once', async () => {
     const { run } = cli(env);
     expect(await run('migrate')).toBe(
-      'applied: 0001_initial, 0002_normalised_emails, 0003_events, 0004_account_recovery',
+      'applied: 0001_initial, 0002_normalised_emails, 0003_events, 0004_account_recovery, 0007_owner_balances, 0009_scheduled',
     );
     expect(await run('migrate')).toBe('database is up to date');
   });
@@ -62,6 +62,37 @@ describe.each(DATABASES)('keyward CLI on $name', (kind) => {
     ).toMatch(/^created admin admin@example.com \(usr_[a-z2-7]+\) on plan free$/);
     expect(await run('user', 'set-plan', '--email', 'admin@example.com', '--plan', 'pro')).toBe(
       'admin@example.com is now on plan pro',
+    );
+    // Owner balances: the account's own limits and credits, shared by all its keys.
+    expect(
+      await run(
+        'user',
+        'set-limits',
+        '--email',
+        'admin@example.com',
+        '--rate',
+        '100/1m',
+        '--daily-requests',
+        '1000',
+        '--credits',
+        '5000',
+        '--refill',
+        '5000/monthly',
+      ),
+    ).toBe(
+      'admin@example.com: limits 100 per 1m, 1000 requests/day; 5000 credits (refilled to 5000 monthly); shared by all its keys',
+    );
+    expect(await run('user', 'set-limits', '--email', 'admin@example.com', '--clear-limits')).toBe(
+      'admin@example.com: limits none; 5000 credits (refilled to 5000 monthly); shared by all its keys',
+    );
+    expect(
+      await run('user', 'set-limits', '--email', 'admin@example.com', '--credits', 'unlimited'),
+    ).toBe('admin@example.com: limits none; unlimited credits; shared by all its keys');
+    await expect(
+      run('user', 'set-limits', '--email', 'admin@example.com', '--rate', '100/1x'),
+    ).rejects.toMatchObject({ code: 'commander.invalidArgument' });
+    await expect(run('user', 'set-limits', '--email', 'admin@example.com')).rejects.toThrow(
+      /nothing to set/,
     );
     const token = await run(
       'token',
@@ -199,6 +230,7 @@ describe('keyward CLI without a database', () => {
       ['user', 'set-plan'],
       ['user', 'invite'],
       ['user', 'reset-password'],
+      ['user', 'set-limits'],
       ['token', 'create'],
       ['keys', 'list'],
       ['keys', 'create'],

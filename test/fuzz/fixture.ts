@@ -12,7 +12,13 @@ interface Credentials {
     { userId: string; cookie: string; csrf: string; sessionId: string }
   >;
   tokens: Record<string, { secret: string; ownerId: string }>;
-  users: { id: string; email: string; plan: string; passwordHash: string }[];
+  users: {
+    id: string;
+    email: string;
+    role: 'user' | 'admin';
+    plan: string;
+    passwordHash: string;
+  }[];
 }
 
 /** The accounts, sessions, tokens and keys the fuzzer acts with, and what it learned since. */
@@ -58,7 +64,7 @@ export class Fixture {
         .select('password_hash')
         .where('id', '=', user.id)
         .executeTakeFirstOrThrow();
-      users.push({ id: user.id, email, plan, passwordHash: row.password_hash });
+      users.push({ id: user.id, email, role, plan, passwordHash: row.password_hash });
       sessions[who] = { userId: user.id, ...(await this.newSession(user.id)) };
       this.pools.user.push(user.id);
     }
@@ -175,11 +181,29 @@ export class Fixture {
     const { services } = this.h;
     const db = services.store.db;
     for (const u of this.creds.users) {
-      const row = await db
+      let row = await db
         .selectFrom('users')
         .select(['disabled', 'plan', 'password_hash'])
         .where('id', '=', u.id)
-        .executeTakeFirstOrThrow();
+        .executeTakeFirst();
+      if (row === undefined) {
+        // The fuzzer deleted the account (DELETE /v1/admin/users/{id}): it comes back as it was.
+        const now = Date.now();
+        await db
+          .insertInto('users')
+          .values({
+            id: u.id,
+            email: u.email,
+            password_hash: u.passwordHash,
+            role: u.role,
+            plan: u.plan,
+            disabled: 0,
+            created_at: now,
+            updated_at: now,
+          })
+          .execute();
+        row = { disabled: 0, plan: u.plan, password_hash: u.passwordHash };
+      }
       if (row.disabled || row.plan !== u.plan)
         await services.accounts.update(CLI_ACTOR, u.id, { disabled: false, plan: u.plan });
       if (row.password_hash !== u.passwordHash)

@@ -216,6 +216,9 @@ describe('the OpenAPI document', () => {
         'post /v1/admin/invitations',
         'get /v1/admin/invitations',
         'delete /v1/admin/invitations/{id}',
+        'get /v1/account/notifications',
+        'patch /v1/account/notifications',
+        'post /v1/leaks',
         'get /healthz',
         'get /readyz',
       ];

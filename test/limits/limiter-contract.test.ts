@@ -1,6 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Limiter, LimitRequest, QuotaRule, RateRule } from '../../src/limits/limiter.ts';
+import type {
+  LimitDecision,
+  Limiter,
+  LimitRequest,
+  OwnerLimitRequest,
+  QuotaRule,
+  RateRule,
+} from '../../src/limits/limiter.ts';
 import { MemoryLimiter } from '../../src/limits/memory-limiter.ts';
 import { RedisLimiter } from '../../src/limits/redis-limiter.ts';
 import { dropRedisPrefix, LIMITER_BACKENDS, REDIS_URL, redisTestPrefix } from '../helpers/redis.ts';
@@ -215,5 +222,139 @@ describe.each(LIMITER_BACKENDS)('limiter contract: $name', (backend) => {
     expect((await limiter.consume(request(a, T0, { rate }))).allowed).toBe(true);
     expect((await limiter.consume(request(a, T0, { rate }))).allowed).toBe(false);
     expect((await limiter.consume(request(b, T0, { rate }))).allowed).toBe(true);
+  });
+
+  describe("owner balances: the owner's rules, shared by its keys, in the same atomic step", () => {
+    const ownerRules = (
+      options: { rate?: RateRule[]; quotas?: QuotaRule[] } = {},
+    ): OwnerLimitRequest => ({
+      ownerId: `usr_${randomUUID()}`,
+      rate: options.rate ?? [],
+      quotas: options.quotas ?? [],
+    });
+    const withOwner = (base: LimitRequest, owner: OwnerLimitRequest | null): LimitRequest => ({
+      ...base,
+      owner,
+    });
+    const outcome = (d: LimitDecision) => (d.allowed ? 'ok' : `${d.code}:${d.scope}`);
+
+    it("the key's rules decide first, then the owner's; the owner's are shared by every key", async () => {
+      const owner = ownerRules({ rate: [{ limit: 5, windowMs: HOUR }] });
+      const rate = [{ limit: 3, windowMs: HOUR }];
+      const keys = [randomUUID(), randomUUID(), randomUUID()];
+      const seen: string[] = [];
+      for (const key of keys)
+        for (let i = 0; i < 3; i++)
+          seen.push(outcome(await limiter.consume(withOwner(request(key, T0, { rate }), owner))));
+      expect(seen).toEqual([
+        'ok',
+        'ok',
+        'ok',
+        'ok',
+        'ok',
+        'RATE_LIMITED:owner',
+        'RATE_LIMITED:owner',
+        'RATE_LIMITED:owner',
+        'RATE_LIMITED:owner',
+      ]);
+      // Both refuse now: the key's rule is checked first, so the key is named.
+      const both = await limiter.consume(
+        withOwner(request(keys[0] as string, T0, { rate }), owner),
+      );
+      expect(outcome(both)).toBe('RATE_LIMITED:key');
+      // The owner's rule states follow the key's, marked as the owner's.
+      expect(both.rate.map((r) => [r.limit, r.remaining, r.owner === true])).toEqual([
+        [3, 0, false],
+        [5, 0, true],
+      ]);
+    });
+
+    it('an owner refusal charges the key nothing, and a key refusal charges the owner nothing', async () => {
+      const key = randomUUID();
+      const keyQuota = [dayQuota({ requests: 10 })];
+      const owner = ownerRules({ quotas: [dayQuota({ requests: 2 })] });
+      const seen: string[] = [];
+      for (let i = 0; i < 4; i++)
+        seen.push(
+          outcome(await limiter.consume(withOwner(request(key, T0, { quotas: keyQuota }), owner))),
+        );
+      expect(seen).toEqual(['ok', 'ok', 'QUOTA_EXCEEDED:owner', 'QUOTA_EXCEEDED:owner']);
+      // The key's own quota was charged for the two admitted requests only: 8 are left.
+      expect(
+        await admitted(Array.from({ length: 12 }, () => request(key, T0, { quotas: keyQuota }))),
+      ).toBe(8);
+
+      const limited = randomUUID();
+      const other = ownerRules({ quotas: [dayQuota({ requests: 5 })] });
+      const byKey: string[] = [];
+      for (let i = 0; i < 3; i++)
+        byKey.push(
+          outcome(
+            await limiter.consume(
+              withOwner(request(limited, T0, { quotas: [dayQuota({ requests: 1 })] }), other),
+            ),
+          ),
+        );
+      expect(byKey).toEqual(['ok', 'QUOTA_EXCEEDED:key', 'QUOTA_EXCEEDED:key']);
+      // The owner's quota counted the one admitted request only: 4 are left for its other keys.
+      expect(
+        await admitted(
+          Array.from({ length: 10 }, () => withOwner(request(randomUUID(), T0), other)),
+        ),
+      ).toBe(4);
+    });
+
+    it("no overshoot under concurrency: 3 keys × 100 calls against the owner's 50 per hour → exactly 50", async () => {
+      const owner = ownerRules({
+        rate: [{ limit: 50, windowMs: HOUR }],
+        quotas: [dayQuota({ requests: 1000 })],
+      });
+      const keys = [randomUUID(), randomUUID(), randomUUID()];
+      const calls = Array.from({ length: 300 }, (_, i) =>
+        withOwner(request(keys[i % 3] as string, T0), owner),
+      );
+      expect(await admitted(calls)).toBe(50);
+    });
+
+    it('an owner quota without its counter is reported with scope owner and charges nothing', async () => {
+      const key = randomUUID();
+      const rate = [{ limit: 1, windowMs: HOUR }];
+      const { used: _used, ...unseeded } = dayQuota({ requests: 3 });
+      const owner = ownerRules({ quotas: [unseeded] });
+      const first = await limiter.consume(withOwner(request(key, T0, { rate }), owner));
+      expect(outcome(first)).toBe('QUOTA_UNSEEDED:owner');
+      // The key's rate unit was not spent: the seeded retry is admitted.
+      const seeded = { ...owner, quotas: [dayQuota({ requests: 3 }, { requests: 2, amount: 2 })] };
+      expect(outcome(await limiter.consume(withOwner(request(key, T0, { rate }), seeded)))).toBe(
+        'ok',
+      );
+      // Started from the usage given (2 of 3), the counter is now full.
+      expect(outcome(await limiter.consume(withOwner(request(randomUUID(), T0), seeded)))).toBe(
+        'QUOTA_EXCEEDED:owner',
+      );
+    });
+
+    it('release gives back what consume charged to the key and to the owner', async () => {
+      const owner = ownerRules({
+        rate: [{ limit: 2, windowMs: HOUR }],
+        quotas: [dayQuota({ requests: 2 })],
+      });
+      const key = randomUUID();
+      const first = withOwner(request(key, T0, { rate: [{ limit: 2, windowMs: HOUR }] }), owner);
+      expect((await limiter.consume(first)).allowed).toBe(true);
+      await limiter.release(first);
+      expect(
+        await admitted(
+          Array.from({ length: 4 }, () => withOwner(request(randomUUID(), T0), owner)),
+        ),
+      ).toBe(2);
+      expect(
+        await admitted(
+          Array.from({ length: 4 }, () =>
+            request(key, T0, { rate: [{ limit: 2, windowMs: HOUR }] }),
+          ),
+        ),
+      ).toBe(2);
+    });
   });
 });

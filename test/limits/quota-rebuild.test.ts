@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_ACTOR } from '../../src/services/actor.ts';
 import { DATABASES } from '../helpers/databases.ts';
 import { type Account, createHarness, createKey, type Harness } from '../helpers/harness.ts';
 import { dropRedisPrefix, LIMITER_BACKENDS } from '../helpers/redis.ts';
@@ -53,6 +54,34 @@ describe.skipIf(redis === undefined).each(DATABASES)(
       const afterLoss = await valid(key, 20);
       await flushing;
       expect(afterLoss).toBe(5);
+    });
+
+    it("an owner's daily quota of 50 over three keys, with usage flushed, unflushed and in a flush, admits exactly the rest", async () => {
+      const account = await h.signup();
+      await h.services.accounts.update(CLI_ACTOR, account.id, {
+        limits: { daily: { requests: 50 } },
+      });
+      const keys = [
+        await createKey(h, account),
+        await createKey(h, account),
+        await createKey(h, account),
+      ];
+      expect(await valid(keys[0]?.key as string, 20)).toBe(20);
+      await h.services.usage.flush();
+      expect(await valid(keys[1]?.key as string, 10)).toBe(10);
+      const flushing = h.services.usage.flush();
+      expect(await valid(keys[2]?.key as string, 5)).toBe(5);
+      const totals = await h.services.usage.ownerTotals(account.id);
+      expect(totals.today.requests).toBe(35);
+      await dropRedisPrefix(h.config.redisKeyPrefix);
+      const afterLoss = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => verify(keys[i % 3]?.key as string)),
+      );
+      await flushing;
+      expect(afterLoss.filter((r) => r.valid)).toHaveLength(15);
+      expect(
+        afterLoss.filter((r) => r.code === 'QUOTA_EXCEEDED' && r.scope === 'owner'),
+      ).toHaveLength(15);
     });
   },
 );

@@ -8,7 +8,9 @@ import { keywardAuth as expressAuth } from '../../sdk/dist/express.js';
 import { keywardAuth as fastifyAuth } from '../../sdk/dist/fastify.js';
 import { keywardAuth as honoAuth, type KeywardVariables } from '../../sdk/dist/hono.js';
 import { Keyward, type KeywardError } from '../../sdk/dist/index.js';
+import { CLI_ACTOR } from '../../src/services/actor.ts';
 import { freePort } from '../helpers/cluster.ts';
+import { createKey } from '../helpers/harness.ts';
 import { LIMITER_BACKENDS } from '../helpers/redis.ts';
 import { type KeywardServer, startKeyward } from './keyward-server.ts';
 
@@ -159,6 +161,26 @@ describe.each(LIMITER_BACKENDS)('middleware against a real Keyward, $name limite
           credits: { remaining: 1 },
           limits: { rate },
         });
+        expect((await holder(key)).status).toBe(200);
+        return key;
+      },
+      // Owner balances: the account's shared credits and quota refuse, with scope "owner".
+      'owner credits': async () => {
+        const other = await k.h.signup();
+        await k.h.services.accounts.update(CLI_ACTOR, other.id, {
+          credits: { remaining: 1, refill: null },
+          limits: { rate },
+        });
+        const { key } = await createKey(k.h, other);
+        expect((await holder(key)).status).toBe(200);
+        return key;
+      },
+      'owner quota': async () => {
+        const other = await k.h.signup();
+        await k.h.services.accounts.update(CLI_ACTOR, other.id, {
+          limits: { daily: { requests: 1 }, rate },
+        });
+        const { key } = await createKey(k.h, other);
         expect((await holder(key)).status).toBe(200);
         return key;
       },

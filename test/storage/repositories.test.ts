@@ -73,6 +73,8 @@ describe.each(DATABASES)('repositories on $name', (kind) => {
       '0002_normalised_emails',
       '0003_events',
       '0004_account_recovery',
+      '0007_owner_balances',
+      '0009_scheduled',
     ]);
     ownerId = (
       await insertUser(store.db, {
@@ -122,7 +124,11 @@ describe.each(DATABASES)('repositories on $name', (kind) => {
     const key = makeKey(ownerId, { expiresAt: NOW + 1000 });
     await insertApiKey(store.db, key);
     expect(await findApiKeyById(store.db, key.id)).toEqual(key);
-    expect(await findApiKeyByHash(store.db, key.hash)).toEqual({ key, ownerDisabled: false });
+    expect(await findApiKeyByHash(store.db, key.hash)).toEqual({
+      key,
+      ownerDisabled: false,
+      ownerBalances: null,
+    });
     expect(await findApiKeyByHash(store.db, 'f'.repeat(64))).toBeUndefined();
     await expect(insertApiKey(store.db, { ...makeKey(ownerId), hash: key.hash })).rejects.toThrow();
   });

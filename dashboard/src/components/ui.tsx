@@ -14,7 +14,7 @@ import {
   useState,
 } from 'react';
 import type { ApiKey } from '../api.ts';
-import { formatDateTime, relativeTime } from '../format.ts';
+import { EXPIRY_CUE_MS, expiresIn, formatDateTime, relativeTime } from '../format.ts';
 
 type ButtonProps = ButtonHTMLAttributes<HTMLButtonElement> & {
   variant?: 'primary' | 'secondary' | 'danger' | 'ghost' | 'link';
@@ -197,6 +197,22 @@ const STATUS_LABEL: Record<DisplayStatus, string> = {
 export function StatusBadge({ apiKey }: { apiKey: ApiKey }) {
   const status = displayStatus(apiKey);
   return <span className={`badge badge-${status}`}>{STATUS_LABEL[status]}</span>;
+}
+
+/**
+ * "Expires in 3 days" beside a key that still works and stops within 7 days (the exact instant
+ * in its title); nothing otherwise.
+ */
+export function ExpiryCue({ apiKey, now }: { apiKey: ApiKey; now: number }) {
+  if (apiKey.expires_at === null || apiKey.status === 'revoked' || apiKey.status === 'expired')
+    return null;
+  const left = new Date(apiKey.expires_at).getTime() - now;
+  if (left <= 0 || left > EXPIRY_CUE_MS) return null;
+  return (
+    <span className="badge badge-expiring" title={formatDateTime(apiKey.expires_at)}>
+      {expiresIn(left)}
+    </span>
+  );
 }
 
 /** An environment's name as the dashboard shows it: `staging` → Staging. */

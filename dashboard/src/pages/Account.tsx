@@ -1,7 +1,13 @@
 import { type FormEvent, useEffect, useState } from 'react';
-import { type ApiError, api, setCsrfToken } from '../api.ts';
+import {
+  type ApiError,
+  api,
+  type MailKind,
+  type NotificationSettings,
+  setCsrfToken,
+} from '../api.ts';
 import { Alert, Button, Field, PageHeader } from '../components/ui.tsx';
-import { formatDate } from '../format.ts';
+import { describeAccountLimits, formatDate } from '../format.ts';
 import { Link } from '../router.tsx';
 import { useSession } from '../session.ts';
 
@@ -82,6 +88,89 @@ function PasswordForm() {
   );
 }
 
+const MAIL_KINDS: Array<{ kind: MailKind; label: string; hint: string }> = [
+  {
+    kind: 'key.expiring',
+    label: 'A key is about to expire',
+    hint: '7 days and 1 day before its expiry.',
+  },
+  {
+    kind: 'key.leaked',
+    label: 'A key was found in public and revoked',
+    hint: 'Sent when a secret-scanning report names one of your keys.',
+  },
+  {
+    kind: 'usage.threshold',
+    label: 'A key reaches 80 % or 100 % of a quota or of its credits',
+    hint: 'Once per period and threshold.',
+  },
+];
+
+function NotificationSwitches() {
+  const [settings, setSettings] = useState<NotificationSettings | null>(null);
+  const [failure, setFailure] = useState<string | null>(null);
+  const [saved, setSaved] = useState<string | null>(null);
+  const [busy, setBusy] = useState<MailKind | null>(null);
+
+  useEffect(() => {
+    api
+      .notifications()
+      .then(setSettings)
+      .catch((error: ApiError) => setFailure(error.message));
+  }, []);
+
+  const toggle = async (kind: MailKind, on: boolean) => {
+    setBusy(kind);
+    setFailure(null);
+    setSaved(null);
+    try {
+      setSettings(await api.updateNotifications({ [kind]: on }));
+      setSaved(on ? 'Switched on.' : 'Switched off.');
+    } catch (error) {
+      setFailure((error as ApiError).message);
+    } finally {
+      setBusy(null);
+    }
+  };
+
+  if (settings === null)
+    return failure === null ? <p className="muted">Loading…</p> : <Alert>{failure}</Alert>;
+  const off = !settings.mail_configured;
+  return (
+    <fieldset className="plain-fieldset" aria-describedby={off ? 'mail-off-hint' : undefined}>
+      <legend className="visually-hidden">Email me when</legend>
+      {failure && <Alert>{failure}</Alert>}
+      {off && (
+        <p className="hint" id="mail-off-hint">
+          This server does not send email (no SMTP server is configured), so these switches have no
+          effect. Ask its operator to set SMTP_URL and MAIL_FROM.
+        </p>
+      )}
+      <ul className="switch-list">
+        {MAIL_KINDS.map(({ kind, label, hint }) => (
+          <li key={kind}>
+            <label>
+              <input
+                type="checkbox"
+                checked={settings.email[kind]}
+                disabled={off || busy !== null}
+                onChange={(event) => toggle(kind, event.target.checked)}
+              />
+              <span>
+                {label}
+                <span className="hint"> {hint}</span>
+              </span>
+            </label>
+          </li>
+        ))}
+      </ul>
+      <p className="hint" role="status">
+        {saved}
+      </p>
+    </fieldset>
+  );
+}
+
 export function Account() {
   const { me, refresh, signOut } = useSession();
   const { plan, keys_used, keys_limit } = me.plan_usage;
@@ -92,6 +181,7 @@ export function Account() {
   }, [refresh]);
 
   const share = keys_limit === null || keys_limit === 0 ? 0 : Math.min(1, keys_used / keys_limit);
+  const accountLimits = describeAccountLimits(me.user);
 
   return (
     <>
@@ -122,6 +212,17 @@ export function Account() {
               Keys that are revoked, expired or deleted do not count. To change plan, ask the
               operator of this Keyward server.
             </p>
+            {accountLimits !== null && (
+              <>
+                <p className="plan-count" data-testid="account-limits">
+                  Account limits: {accountLimits}
+                </p>
+                <p className="hint">
+                  Set by the operator. They apply to all your keys together, after each key's own
+                  limits.
+                </p>
+              </>
+            )}
             <p>
               <Link to="/keys">Manage your keys →</Link>
             </p>
@@ -153,6 +254,14 @@ export function Account() {
           </dl>
         </section>
       </div>
+      <section className="card" aria-labelledby="notifications-title">
+        <div className="card-header">
+          <h2 id="notifications-title">Email notifications</h2>
+        </div>
+        <div className="card-body">
+          <NotificationSwitches />
+        </div>
+      </section>
       <section className="card" aria-labelledby="password-title">
         <div className="card-header">
           <h2 id="password-title">Change password</h2>

@@ -19,6 +19,7 @@ import {
   Button,
   EmptyState,
   EnvBadge,
+  ExpiryCue,
   PageHeader,
   RelativeTime,
   Spinner,
@@ -249,7 +250,7 @@ export function KeyDetail({ id }: { id: string }) {
       <PageHeader
         title={
           <span className="title-with-badge">
-            {key.name} <StatusBadge apiKey={key} />
+            {key.name} <StatusBadge apiKey={key} /> <ExpiryCue apiKey={key} now={now} />
           </span>
         }
         description={

@@ -11,6 +11,7 @@ import {
   Button,
   EmptyState,
   EnvBadge,
+  ExpiryCue,
   environmentLabel,
   PageHeader,
   RelativeTime,
@@ -410,7 +411,10 @@ export function KeysPage() {
                     <ExpiresCell apiKey={key} now={now} />
                   </td>
                   <td data-label="Status">
-                    <StatusBadge apiKey={key} />
+                    <span className="status-cell">
+                      <StatusBadge apiKey={key} />
+                      <ExpiryCue apiKey={key} now={now} />
+                    </span>
                   </td>
                   <td className="cell-actions">
                     <KeyActionButtons
@@ -465,26 +469,14 @@ export function KeysPage() {
   );
 }
 
-/** Expiry, with the cue a person needs: a rotated key's stop, and "in 3 days" near the end. */
+/** Expiry, and for a rotated key that still works, when it stops ("Expires in 3 days": ExpiryCue). */
 function ExpiresCell({ apiKey, now }: { apiKey: ApiKey; now: number }) {
   if (apiKey.expires_at === null) return <span className="muted">Never</span>;
-  const at = Date.parse(apiKey.expires_at);
-  const left = at - now;
-  const soon = apiKey.status !== 'revoked' && left > 0 && left <= 7 * 86_400_000;
+  const left = Date.parse(apiKey.expires_at) - now;
   return (
-    <>
-      <time dateTime={apiKey.expires_at} title={formatDateTime(apiKey.expires_at)}>
-        {apiKey.rotated_to !== null && left > 0 ? 'Stops ' : ''}
-        {formatDate(apiKey.expires_at)}
-      </time>
-      {soon && <span className="expiry-soon">{expiresIn(left)}</span>}
-    </>
+    <time dateTime={apiKey.expires_at} title={formatDateTime(apiKey.expires_at)}>
+      {apiKey.rotated_to !== null && left > 0 ? 'Stops ' : ''}
+      {formatDate(apiKey.expires_at)}
+    </time>
   );
-}
-
-export function expiresIn(leftMs: number): string {
-  const hours = Math.ceil(leftMs / 3_600_000);
-  if (hours < 24) return hours <= 1 ? 'Expires within an hour' : `Expires in ${hours} hours`;
-  const days = Math.ceil(leftMs / 86_400_000);
-  return days === 1 ? 'Expires in 1 day' : `Expires in ${days} days`;
 }

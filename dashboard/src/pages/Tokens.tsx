@@ -57,6 +57,11 @@ export const SERVICE_SCOPES: ScopeInfo[] = [
     label: 'Manage users',
     description: 'List users, change plans, disable accounts.',
   },
+  {
+    scope: 'leaks:report',
+    label: 'Report leaked keys',
+    description: 'POST /v1/leaks: a secret scanner revokes the live keys it reports.',
+  },
 ];
 
 /** The same presets as API keys (the API reads both alike: 6m is six months). */

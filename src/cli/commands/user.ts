@@ -15,6 +15,7 @@ import {
   withServices,
 } from '../shared.ts';
 import { addRecoveryCommands } from './recovery.ts';
+import { registerUserSetLimits } from './user-set-limits.ts';
 
 interface Which {
   json?: boolean;
@@ -50,6 +51,7 @@ function line(user: User): string {
 export function registerUser(program: Command, ctx: CliContext): void {
   const user = program.command('user').description('Manage accounts');
   addRecoveryCommands(user, ctx);
+  registerUserSetLimits(user, ctx);
 
   withJson(user.command('create'))
     .description('Create an account (use --admin for an operator account)')

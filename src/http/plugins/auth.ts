@@ -3,7 +3,7 @@ import { AppError } from '../../core/errors.ts';
 import type { ApiKey } from '../../core/models.ts';
 import { constantTimeEqual } from '../../core/secrets.ts';
 import type { Scope } from '../../core/token.ts';
-import { REFUSAL, type RefusalCode } from '../../core/verify-codes.ts';
+import { OWNER_REFUSAL_MESSAGE, REFUSAL, type RefusalCode } from '../../core/verify-codes.ts';
 import { type Actor, anonymousActor, hasScope, sessionActor } from '../../services/actor.ts';
 import type { Services } from '../../services/index.ts';
 import type { ActiveSession } from '../../services/sessions.ts';
@@ -191,8 +191,13 @@ export function anonymous(request: FastifyRequest): void {
  * its Retry-After and RFC 6750 challenge set on `reply`.
  */
 export function refusalError(reply: FastifyReply, result: Verification): AppError {
-  const refusal = REFUSAL[result.code as RefusalCode];
-  const error = new AppError(refusal.error, refusal.message);
+  const code = result.code as RefusalCode;
+  const refusal = REFUSAL[code];
+  const error = new AppError(
+    refusal.error,
+    (result.scope === 'owner' && OWNER_REFUSAL_MESSAGE[code]) || refusal.message,
+  );
+  error.scope = result.scope ?? 'key';
   if (result.retryAfterMs !== null)
     reply.header('retry-after', String(retryAfterSeconds(result.retryAfterMs)));
   // Every 401 (unknown, revoked, expired, disabled) carries the RFC 6750 challenge.

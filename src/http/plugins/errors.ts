@@ -17,6 +17,7 @@ export function errorBody(
   message: string,
   requestId: string,
   param?: string,
+  scope?: 'key' | 'owner',
   items?: readonly ItemError[],
 ) {
   return {
@@ -25,6 +26,7 @@ export function errorBody(
       message,
       request_id: requestId,
       ...(param !== undefined && { param }),
+      ...(scope !== undefined && { scope }),
       ...(items !== undefined && { items }),
     },
   };
@@ -153,6 +155,7 @@ export function registerErrorHandling(app: FastifyInstance, health: StoreHealth)
             error.message,
             request.id,
             error.param,
+            error.scope,
             error instanceof ImportRefusedError ? error.items : undefined,
           ),
         );

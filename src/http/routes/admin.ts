@@ -54,10 +54,10 @@ export function adminRoutes(app: App, services: Services, cookie: CookieSettings
       schema: {
         tags,
         operationId: 'updateUser',
-        summary: "Change a user's plan or disable the account",
+        summary: "Change a user's plan, limits or credits, or disable the account",
         security: SECURITY.adminWrite,
         description:
-          'Disabling ends the sessions and refuses the keys and tokens of the account at once.',
+          'Disabling ends the sessions and refuses the keys and tokens of the account at once. `limits` (rate rules, daily and monthly quotas) and `credits` (a balance with an optional refill) are the account\'s own, shared by all its keys: every verification checks the key\'s own limits and then these, atomically, and a refusal by these says `scope: "owner"`. Each replaces the previous value whole; `{}` and `{"remaining": null}` remove them. Every node sees the change on the next verification.',
         params: IdParams,
         body: UserUpdateBody,
         response: {
@@ -72,6 +72,10 @@ export function adminRoutes(app: App, services: Services, cookie: CookieSettings
         await accounts.update(request.actor, request.params.id, {
           ...(b.plan !== undefined && { plan: b.plan }),
           ...(b.disabled !== undefined && { disabled: b.disabled }),
+          ...(b.limits !== undefined && { limits: b.limits }),
+          ...(b.credits !== undefined && {
+            credits: { remaining: b.credits.remaining, refill: b.credits.refill ?? null },
+          }),
         }),
       );
     },

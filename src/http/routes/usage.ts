@@ -132,6 +132,8 @@ export function usageRoutes(app: App, services: Services, cookie: CookieSettings
         amount: settled.amount,
         adjusted: settled.adjusted,
         credits: { remaining: settled.remaining },
+        owner_credits:
+          settled.ownerRemaining === null ? null : { remaining: settled.ownerRemaining },
       };
     },
   );

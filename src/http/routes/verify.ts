@@ -34,6 +34,9 @@ export function verifyRoutes(app: App, services: Services, cookie: CookieSetting
       ratelimit: tightest(result.rate, services.clock.now()),
       rate_limits: rateLimitRules(result.rate),
       credits: key === null ? null : { remaining: result.valid ? result.creditsRemaining : null },
+      owner_credits:
+        result.ownerCreditsRemaining === null ? null : { remaining: result.ownerCreditsRemaining },
+      scope: result.scope,
       retry_after: result.retryAfterMs === null ? null : retryAfterSeconds(result.retryAfterMs),
     };
   };

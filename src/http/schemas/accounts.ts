@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import { ALL_SCOPES } from '../../core/token.ts';
 import { Nullable, NullableTimestamp, ref, Timestamp } from './common.ts';
+import { Credits, Limits } from './keys.ts';
 
 export const USER_EXAMPLE = {
   id: 'usr_h5d2pk7wz3mq4xvb6ty2lc7e',
@@ -9,7 +10,29 @@ export const USER_EXAMPLE = {
   plan: 'free',
   disabled: false,
   created_at: '2026-06-01T12:00:00.000Z',
+  limits: { daily: { requests: 1000 } },
+  credits: { remaining: 4200, refill: { amount: 5000, interval: 'monthly' } },
 };
+
+/** A key's rate rules and quotas (not max_cost_per_request), set for all of an account's keys. */
+export const OwnerLimits = Type.Object(
+  {
+    rate: Limits.properties.rate,
+    daily: Limits.properties.daily,
+    monthly: Limits.properties.monthly,
+  },
+  {
+    additionalProperties: false,
+    description:
+      "The account's own rate limits and quotas, shared by all its keys and checked after each key's own; `{}` = none",
+  },
+);
+
+const OwnerCredits = Type.Object(Credits.properties, {
+  additionalProperties: false,
+  description:
+    "The account's own credits, shared by all its keys and spent after each key's own; `remaining: null` = unlimited",
+});
 const CSRF_EXAMPLE = 'Xb3k9Qe1Zr7Tn2Lw5Vy8Pc4Hd6Jm0Sf';
 
 export const UserView = Type.Object(
@@ -20,6 +43,8 @@ export const UserView = Type.Object(
     plan: Type.String(),
     disabled: Type.Boolean(),
     created_at: Timestamp,
+    limits: OwnerLimits,
+    credits: OwnerCredits,
   },
   { $id: 'User', description: 'An account', examples: [USER_EXAMPLE] },
 );
@@ -145,8 +170,19 @@ export const UserUpdateBody = Type.Object(
   {
     plan: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
     disabled: Type.Optional(Type.Boolean()),
+    limits: Type.Optional(OwnerLimits),
+    credits: Type.Optional(OwnerCredits),
   },
-  { additionalProperties: false, minProperties: 1, examples: [{ plan: 'pro' }] },
+  {
+    additionalProperties: false,
+    minProperties: 1,
+    examples: [
+      {
+        limits: { rate: [{ limit: 100, window: '1m' }], daily: { requests: 1000 } },
+        credits: { remaining: 5000, refill: { amount: 5000, interval: 'monthly' } },
+      },
+    ],
+  },
 );
 
 export const Scope = Type.Enum(ALL_SCOPES);
@@ -168,7 +204,7 @@ const TokenFields = {
   id: Type.String(),
   name: Type.String(),
   kind: Type.Enum(['management', 'service'], {
-    description: 'service when any scope is keys:verify, keys:manage or users:manage',
+    description: 'service when any scope is keys:verify, keys:manage, users:manage or leaks:report',
   }),
   masked: Type.String(),
   scopes: Type.Array(Scope),
@@ -204,7 +240,7 @@ export const TokenList = Type.Object(
 export const CreateTokenBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 100 }),
-    scopes: Type.Array(Scope, { minItems: 1, maxItems: 6 }),
+    scopes: Type.Array(Scope, { minItems: 1, maxItems: 7 }),
     expires_in: Type.Optional(
       Type.String({
         maxLength: 10,

@@ -15,6 +15,12 @@ export const ErrorBody = Type.Object(
             'The request field the error is about, when it is about one: `name`, `ip_allowlist`, `limits.rate[0].limit`',
         }),
       ),
+      scope: Type.Optional(
+        Type.Enum(['key', 'owner'], {
+          description:
+            "On a refused API key (key-holder routes, gateway): `owner` when the account's shared limits or credits refused (owner balances), `key` otherwise",
+        }),
+      ),
       items: Type.Optional(
         Type.Array(
           Type.Object({

@@ -14,6 +14,7 @@ import {
   UserView,
 } from './accounts.ts';
 import { ErrorBody, errorResponse } from './common.ts';
+import { LeakLabels, NotificationSettingsView } from './events.ts';
 import { Liveness, Readiness, Unavailable } from './health.ts';
 import { CreatedKeyView, ImportResult, KeyList, KeyView, ListedKeyView } from './keys.ts';
 import {
@@ -63,6 +64,8 @@ export const COMPONENT_SCHEMAS: readonly TSchema[] = [
   Liveness,
   Readiness,
   Unavailable,
+  NotificationSettingsView,
+  LeakLabels,
 ];
 
 /** @fastify/swagger names a component after its $id (its default is def-0, def-1 …). */

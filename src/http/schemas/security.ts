@@ -33,7 +33,21 @@ export function securitySchemes(cookieName: string, keyPrefix: string) {
       scheme: 'bearer',
       bearerFormat: 'kws_…',
       description:
-        'A service token (kws_…), created by an admin for a backend: keys:verify (verification and settlement), keys:manage (every owner’s keys), users:manage (the admin routes)',
+        'A service token (kws_…), created by an admin for a backend: keys:verify (verification and settlement), keys:manage (every owner’s keys), users:manage (the admin routes), leaks:report (POST /v1/leaks)',
+    },
+    githubKeyIdentifier: {
+      type: 'apiKey',
+      in: 'header',
+      name: 'Github-Public-Key-Identifier',
+      description:
+        "Which of GitHub's secret-scanning public keys (GITHUB_SECRET_SCANNING_KEYS) signed the report",
+    },
+    githubSignature: {
+      type: 'apiKey',
+      in: 'header',
+      name: 'Github-Public-Key-Signature',
+      description:
+        'Base64 ECDSA P-256 / SHA-256 signature of the raw request body by that key (POST /v1/leaks)',
     },
     apiKey: {
       type: 'http',

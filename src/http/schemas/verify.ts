@@ -76,6 +76,20 @@ export const VerificationView = Type.Object(
       ),
     ),
     credits: Nullable(Type.Object({ remaining: Nullable(Type.Integer()) })),
+    owner_credits: Type.Optional(
+      Nullable(Type.Object({ remaining: Type.Integer() }), {
+        description:
+          "The account's shared balance after this request, when the owner has limited credits (owner balances)",
+      }),
+    ),
+    scope: Type.Optional(
+      Type.Unsafe<'key' | 'owner' | null>({
+        type: ['string', 'null'],
+        enum: ['key', 'owner', null],
+        description:
+          "On a refusal: `owner` when the account's shared rate limit, quota or credits refused (owner balances), `key` for the key's own; null when valid",
+      }),
+    ),
     retry_after: Nullable(
       Type.Integer({ description: 'Seconds, for RATE_LIMITED and QUOTA_EXCEEDED' }),
     ),
@@ -98,6 +112,8 @@ export const VerificationView = Type.Object(
         ratelimit: { limit: 60, remaining: 59, reset: 1780315260000 },
         rate_limits: [{ name: 'minute', limit: 60, remaining: 59, window: 60, reset_after: 1 }],
         credits: { remaining: null },
+        owner_credits: null,
+        scope: null,
         retry_after: null,
       },
     ],
@@ -125,6 +141,12 @@ export const Settlement = Type.Object(
       description: 'Credits moved: negative = charged, positive = refunded',
     }),
     credits: Type.Object({ remaining: Nullable(Type.Integer()) }),
+    owner_credits: Type.Optional(
+      Nullable(Type.Object({ remaining: Type.Integer() }), {
+        description:
+          "The account's shared balance afterwards, when the settlement moved it (owner balances)",
+      }),
+    ),
   },
   {
     $id: 'Settlement',
@@ -135,6 +157,7 @@ export const Settlement = Type.Object(
         amount: 7,
         adjusted: 3,
         credits: { remaining: 993 },
+        owner_credits: null,
       },
     ],
   },
