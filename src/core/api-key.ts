@@ -48,6 +48,22 @@ export function apiKeyShapeChecker(
   environments: readonly string[] = DEFAULT_ENVIRONMENTS,
 ): (candidate: string) => boolean {
   const heads = environments.map((environment) => `${prefix}_${environment}_`);
+  const first = heads[0] as string;
+  if (heads.length <= 2 && heads.every((head) => head.length === first.length)) {
+    // The usual case (live, test): one length check and at most two prefix compares, as fast as
+    // the check was before environments were configurable (verification runs it on every call).
+    const second = heads[1] ?? first;
+    const headLength = first.length;
+    const totalLength = headLength + SECRET_HEX_LENGTH;
+    return (candidate) => {
+      if (candidate.length !== totalLength) return false;
+      if (!candidate.startsWith(first) && !candidate.startsWith(second)) return false;
+      for (let i = headLength; i < totalLength; i++) {
+        if (!isLowerHex(candidate.charCodeAt(i))) return false;
+      }
+      return true;
+    };
+  }
   const count = heads.length;
   return (candidate) => {
     const headLength = candidate.length - SECRET_HEX_LENGTH;
