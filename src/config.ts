@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { KEY_PREFIX_PATTERN } from './core/api-key.ts';
+import { ENVIRONMENT_PATTERN, KEY_PREFIX_PATTERN } from './core/api-key.ts';
 import { addCalendarDuration, parseDurationMs } from './core/duration.ts';
 import { normaliseIpAllowlist } from './core/key-settings.ts';
+import { MAX_ACCEPTED_SHAPES, shapeProblem, splitShapes } from './core/key-shapes.ts';
 import { type GatewayRoute, parseRoutesFile } from './gateway/routes-file.ts';
 import { type GithubSigningKey, parseGithubKeys } from './leaks/github-keys.ts';
 
@@ -32,6 +33,10 @@ export interface Config {
   /** A Redis command with no reply within this many ms fails (answered as Redis being down). */
   redisCommandTimeoutMs: number;
   keyPrefix: string;
+  /** ENVIRONMENTS: the environments a key may belong to; the first is the default. */
+  environments: string[];
+  /** ACCEPTED_KEY_SHAPES: regular expressions (sources, checked) for imported keys of other shapes. */
+  acceptedKeyShapes: string[];
   trustedProxies: string[];
   maxKeyLifetime: string | null;
   sessionIdleTimeoutMs: number;
@@ -150,6 +155,8 @@ export const SETTINGS = {
   RATE_LIMIT_FAILURE: 'closed',
   REDIS_COMMAND_TIMEOUT_MS: '100',
   KEY_PREFIX: 'sk',
+  ENVIRONMENTS: 'live,test',
+  ACCEPTED_KEY_SHAPES: '',
   TRUSTED_PROXIES: '',
   MAX_KEY_LIFETIME: '',
   SESSION_IDLE_TIMEOUT: '12h',
@@ -283,6 +290,15 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     );
   }
 
+  const environments = parseEnvironments(get('ENVIRONMENTS'), problems);
+  const acceptedKeyShapes = splitShapes(get('ACCEPTED_KEY_SHAPES'));
+  if (acceptedKeyShapes.length > MAX_ACCEPTED_SHAPES)
+    problems.push(`ACCEPTED_KEY_SHAPES may list at most ${MAX_ACCEPTED_SHAPES} patterns`);
+  for (const source of acceptedKeyShapes) {
+    const problem = shapeProblem(source);
+    if (problem !== null) problems.push(`ACCEPTED_KEY_SHAPES pattern "${source}" ${problem}`);
+  }
+
   const trustedProxies = get('TRUSTED_PROXIES')
     .split(',')
     .map((entry) => entry.trim())
@@ -405,6 +421,8 @@ export function loadConfig(env: Env, readFile: (path: string) => string = readUt
     rateLimitFailure: rateLimitFailure === 'open' ? 'open' : 'closed',
     redisCommandTimeoutMs: int('REDIS_COMMAND_TIMEOUT_MS', 1, 60_000),
     keyPrefix,
+    environments,
+    acceptedKeyShapes,
     trustedProxies,
     maxKeyLifetime,
     sessionIdleTimeoutMs: duration('SESSION_IDLE_TIMEOUT'),
@@ -647,6 +665,22 @@ function resolveBus(
       );
       return 'local';
   }
+}
+
+function parseEnvironments(text: string, problems: string[]): string[] {
+  const names = text.split(',').map((part) => part.trim());
+  const out: string[] = [];
+  for (const name of names) {
+    if (!ENVIRONMENT_PATTERN.test(name)) {
+      problems.push(
+        `ENVIRONMENTS entry "${name}" must be 2-12 lowercase letters, e.g. live,test or dev,staging,prod`,
+      );
+    } else if (out.includes(name)) {
+      problems.push(`ENVIRONMENTS lists "${name}" twice`);
+    } else out.push(name);
+  }
+  if (out.length > 20) problems.push('ENVIRONMENTS may list at most 20 environments');
+  return out.length === 0 ? ['live'] : out;
 }
 
 function parsePlans(text: string, problems: string[]): PlanConfig[] {

@@ -11,10 +11,12 @@ export const REDACT_PATHS = [
 ];
 
 /**
- * Every secret Keyward issues (API keys, tokens) ends in 40 random hex characters; ids never hold
- * such a run. A secret pasted into a URL path is cut down to its first four characters.
+ * Every secret Keyward issues (API keys, tokens) ends in 40 random hex characters, and imported
+ * keys of other shapes (ACCEPTED_KEY_SHAPES, e.g. `sk-` + 48 letters and digits) in long runs of
+ * letters and digits; ids never hold a run of 32. A secret pasted into a URL path is cut down to
+ * its first four characters.
  */
-const SECRET_IN_PATH = /([0-9a-f]{4})[0-9a-f]{28,}/gi;
+const SECRET_IN_PATH = /([0-9A-Za-z]{4})[0-9A-Za-z]{28,}/g;
 /**
  * Any other long run of base64url characters (a session id, a one-time link's token, a whole
  * `sk_live_…` key): ids are at most 28 characters, so 40 or more is taken for a secret.

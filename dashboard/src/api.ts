@@ -1,7 +1,8 @@
 // The dashboard's only way to the server: the public HTTP API under /v1, with the session cookie
 // (sent by the browser) and the CSRF token on every write.
 
-export type Environment = 'live' | 'test';
+/** One of the deployment's ENVIRONMENTS (Me.environments lists them, the default first). */
+export type Environment = string;
 export type KeyStatus = 'active' | 'revoked' | 'expired' | 'disabled';
 export type Billing = 'per_request' | 'usage';
 
@@ -58,9 +59,14 @@ export interface CreatedKey extends ApiKey {
   key: string;
 }
 
+/** A key as GET /v1/keys lists it: when its rate limits are full again, null without a rule. */
+export interface ListedKey extends ApiKey {
+  rate_limit_reset_at: string | null;
+}
+
 export interface KeyList {
   object: 'list';
-  data: ApiKey[];
+  data: ListedKey[];
   has_more: boolean;
   next_cursor: string | null;
   total_count: number;
@@ -82,6 +88,7 @@ export interface Me {
   csrf_token: string | null;
   ip: string;
   plan_usage: { plan: string; keys_used: number; keys_limit: number | null };
+  environments: Environment[];
 }
 
 export type Scope =

@@ -437,7 +437,7 @@ export type paths = {
     };
     /**
      * List API keys
-     * @description Newest first; filter by status and environment; search matches a name (any part, any case), a key id, or the start of a key as shown (`sk_live_efe4`). At most 100 a page; `total_count` counts the matches on all pages.
+     * @description Newest first; filter by status and environment; search matches a name (any part, any case), a key id, or the start of a key as shown (`sk_live_efe4`). At most 100 a page; `total_count` counts the matches on all pages. Each key carries `rate_limit_reset_at`: when all of its rate limits are full again, null without a rate rule.
      */
     get: operations['listKeys'];
     put?: never;
@@ -528,7 +528,7 @@ export type paths = {
     put?: never;
     /**
      * Rotate an API key
-     * @description Issues a new secret with the same settings under a new id. The old key works for the grace period, then stops.
+     * @description Issues a new secret with the same settings under a new id. The old key works for the grace period, then stops. The body is optional: without one (or with an empty one) the grace period is 0.
      */
     post: operations['rotateKey'];
     delete?: never;
@@ -551,6 +551,26 @@ export type paths = {
     get: operations['getKeyUsage'];
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/keys/import': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Import API keys made elsewhere
+     * @description Moves keys from another system without reissuing them: up to 1,000 per call, each the plaintext `key` (hashed at once, never stored) or its `hash` (`sha256:<hex>`) with `start` and `last4`, an `owner_id` or an `owner_email` (matched, or created without a usable password), and any create field. All or nothing: when any item is refused the answer is 400 `import_refused` with `error.items` listing each refused item, and nothing is imported. A key whose hash is already present is skipped, so a repeated call changes nothing. Plaintext keys must be of this deployment's shape or match ACCEPTED_KEY_SHAPES. Plan key limits do not apply to imports. Admins and keys:manage service tokens only.
+     */
+    post: operations['importKeys'];
     delete?: never;
     options?: never;
     head?: never;
@@ -1035,8 +1055,8 @@ export type components = {
         remaining: number | null;
       };
       enabled: boolean;
-      /** @enum {unknown} */
-      environment: 'live' | 'test';
+      /** @description One of the deployment's ENVIRONMENTS (default live, test); GET /v1/auth/me lists them */
+      environment: string;
       /** Format: date-time */
       expires_at: string | null;
       id: string;
@@ -1130,7 +1150,8 @@ export type components = {
      *             "customer": "acme"
      *           },
      *           "rotated_from": null,
-     *           "rotated_to": null
+     *           "rotated_to": null,
+     *           "rate_limit_reset_at": "2026-06-02T08:15:42.000Z"
      *         }
      *       ],
      *       "has_more": false,
@@ -1139,7 +1160,7 @@ export type components = {
      *     }
      */
     ApiKeyList: {
-      data: components['schemas']['ApiKey'][];
+      data: components['schemas']['ApiKeyListItem'][];
       has_more: boolean;
       /** @description Pass as `cursor` for the next page */
       next_cursor: string | null;
@@ -1147,6 +1168,120 @@ export type components = {
       object: 'list';
       /** @description How many keys match the filters, on all pages together */
       total_count: number;
+    };
+    /**
+     * @description An API key as the list shows it: with `rate_limit_reset_at`, when all of its rate limits are full again (the time of the answer when none is in use), null when it has no rate rule
+     * @example {
+     *       "object": "api_key",
+     *       "id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
+     *       "owner_id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+     *       "name": "Production backend",
+     *       "environment": "live",
+     *       "start": "sk_live_3f9a",
+     *       "last4": "c41e",
+     *       "masked": "sk_live_3f9a…c41e",
+     *       "status": "active",
+     *       "permissions": [
+     *         "*"
+     *       ],
+     *       "ip_allowlist": [],
+     *       "allowed_resources": [],
+     *       "expires_at": null,
+     *       "enabled": true,
+     *       "revoked_at": null,
+     *       "created_at": "2026-06-01T12:00:00.000Z",
+     *       "updated_at": "2026-06-01T12:00:00.000Z",
+     *       "last_used_at": "2026-06-02T08:15:30.000Z",
+     *       "usage_count": 1234,
+     *       "limits": {
+     *         "rate": [
+     *           {
+     *             "limit": 60,
+     *             "window": "1m"
+     *           }
+     *         ],
+     *         "monthly": {
+     *           "requests": 100000
+     *         }
+     *       },
+     *       "credits": {
+     *         "remaining": null
+     *       },
+     *       "billing": "per_request",
+     *       "metadata": {
+     *         "customer": "acme"
+     *       },
+     *       "rotated_from": null,
+     *       "rotated_to": null,
+     *       "rate_limit_reset_at": "2026-06-02T08:15:42.000Z"
+     *     }
+     */
+    ApiKeyListItem: {
+      allowed_resources: string[];
+      /** @enum {unknown} */
+      billing: 'per_request' | 'usage';
+      /** Format: date-time */
+      created_at: string;
+      credits: {
+        refill?: {
+          amount: number;
+          /** @enum {unknown} */
+          interval: 'daily' | 'monthly';
+        } | null;
+        /** @description null = unlimited */
+        remaining: number | null;
+      };
+      enabled: boolean;
+      /** @description One of the deployment's ENVIRONMENTS (default live, test); GET /v1/auth/me lists them */
+      environment: string;
+      /** Format: date-time */
+      expires_at: string | null;
+      id: string;
+      ip_allowlist: string[];
+      /** Format: date-time */
+      last_used_at: string | null;
+      last4: string;
+      /** @description Rate limits, quotas and the largest cost one request may have */
+      limits: {
+        daily?: {
+          amount?: number;
+          requests?: number;
+        };
+        max_cost_per_request?: number;
+        monthly?: {
+          amount?: number;
+          requests?: number;
+        };
+        rate?: {
+          limit: number;
+          /** @description Window such as 1s, 1m, 1h, 1d */
+          window: string;
+        }[];
+      };
+      /** @description How to display the key: start…last4 */
+      masked: string;
+      /** @description Any JSON object up to 16 KB */
+      metadata: {
+        [key: string]: unknown;
+      };
+      name: string;
+      /** @enum {string} */
+      object: 'api_key';
+      owner_id: string;
+      permissions: string[];
+      /** Format: date-time */
+      rate_limit_reset_at: string | null;
+      /** Format: date-time */
+      revoked_at: string | null;
+      rotated_from: string | null;
+      rotated_to: string | null;
+      /** @description The first characters of the key, safe to show */
+      start: string;
+      /** @enum {unknown} */
+      status: 'active' | 'revoked' | 'expired' | 'disabled';
+      /** Format: date-time */
+      updated_at: string;
+      usage_count: number;
     };
     /**
      * @description A new API key and its secret, which is never shown again
@@ -1211,8 +1346,8 @@ export type components = {
         remaining: number | null;
       };
       enabled: boolean;
-      /** @enum {unknown} */
-      environment: 'live' | 'test';
+      /** @description One of the deployment's ENVIRONMENTS (default live, test); GET /v1/auth/me lists them */
+      environment: string;
       /** Format: date-time */
       expires_at: string | null;
       id: string;
@@ -1391,12 +1526,18 @@ export type components = {
      *         "plan": "free",
      *         "keys_used": 2,
      *         "keys_limit": 5
-     *       }
+     *       },
+     *       "environments": [
+     *         "live",
+     *         "test"
+     *       ]
      *     }
      */
     CurrentUser: {
       /** @description null when a token is calling */
       csrf_token: string | null;
+      /** @description The deployment's ENVIRONMENTS, the default first: what a key's environment may be */
+      environments: string[];
       /** @description Your address as Keyward sees it */
       ip: string;
       plan_usage: {
@@ -1431,6 +1572,7 @@ export type components = {
           | 'unknown_field'
           | 'request_incomplete'
           | 'url_not_allowed'
+          | 'import_refused'
           | 'unauthorized'
           | 'invalid_credentials'
           | 'session_expired'
@@ -1465,6 +1607,55 @@ export type components = {
           | 'upstream_timeout'
           | 'storage_full'
           | 'encryption_key_missing';
+        /** @description `import_refused` only: every refused item of POST /v1/keys/import and why */
+        items?: {
+          /** @enum {unknown} */
+          code:
+            | 'validation_error'
+            | 'invalid_link'
+            | 'invalid_json'
+            | 'unknown_field'
+            | 'request_incomplete'
+            | 'url_not_allowed'
+            | 'import_refused'
+            | 'unauthorized'
+            | 'invalid_credentials'
+            | 'session_expired'
+            | 'key_not_found'
+            | 'key_revoked'
+            | 'key_expired'
+            | 'key_disabled'
+            | 'insufficient_credits'
+            | 'forbidden'
+            | 'ip_not_allowed'
+            | 'csrf_failed'
+            | 'account_disabled'
+            | 'plan_limit_reached'
+            | 'signup_closed'
+            | 'invitation_required'
+            | 'mail_not_configured'
+            | 'not_found'
+            | 'route_not_found'
+            | 'method_not_allowed'
+            | 'email_taken'
+            | 'invalid_state'
+            | 'request_timeout'
+            | 'payload_too_large'
+            | 'unsupported_media_type'
+            | 'too_many_attempts'
+            | 'rate_limited'
+            | 'quota_exceeded'
+            | 'headers_too_large'
+            | 'internal_error'
+            | 'upstream_unavailable'
+            | 'service_unavailable'
+            | 'upstream_timeout'
+            | 'storage_full'
+            | 'encryption_key_missing';
+          /** @description Position of the item (0-based) */
+          index: number;
+          message: string;
+        }[];
         /** @description What went wrong, in words a person understands */
         message: string;
         /** @description The request field the error is about, when it is about one: `name`, `ip_allowlist`, `limits.rate[0].limit` */
@@ -1477,6 +1668,44 @@ export type components = {
          */
         scope?: 'key' | 'owner';
       };
+    };
+    /**
+     * @description What an import did, item by item
+     * @example {
+     *       "object": "import_result",
+     *       "imported": 1,
+     *       "skipped": 1,
+     *       "owners_created": 1,
+     *       "keys": [
+     *         {
+     *           "index": 0,
+     *           "id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
+     *           "status": "imported"
+     *         },
+     *         {
+     *           "index": 1,
+     *           "id": "key_m4xq2vd7bk3tz6wl5hcy2pnr",
+     *           "status": "skipped"
+     *         }
+     *       ]
+     *     }
+     */
+    ImportResult: {
+      /** @description Keys added by this call */
+      imported: number;
+      keys: {
+        id: string;
+        /** @description Position of the item in `keys` */
+        index: number;
+        /** @enum {unknown} */
+        status: 'imported' | 'skipped';
+      }[];
+      /** @enum {string} */
+      object: 'import_result';
+      /** @description Accounts created for owner_email values */
+      owners_created: number;
+      /** @description Keys already present (same hash), left unchanged */
+      skipped: number;
     };
     /**
      * @description An invitation to create an account, without its link
@@ -2945,7 +3174,7 @@ export interface operations {
           'application/json': components['schemas']['NotificationSettings'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3097,7 +3326,7 @@ export interface operations {
           'application/json': components['schemas']['InvitationList'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3229,7 +3458,7 @@ export interface operations {
           'application/json': components['schemas']['InvitationWithLink'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3375,7 +3604,7 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3624,7 +3853,7 @@ export interface operations {
           'application/json': components['schemas']['UserList'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3716,7 +3945,7 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -3923,7 +4152,7 @@ export interface operations {
           'application/json': components['schemas']['User'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -4100,7 +4329,7 @@ export interface operations {
           'application/json': components['schemas']['AuditLog'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -4208,7 +4437,7 @@ export interface operations {
           'application/json': components['schemas']['Accepted'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -4382,7 +4611,7 @@ export interface operations {
           'application/json': components['schemas']['Session'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -4577,7 +4806,7 @@ export interface operations {
           'application/json': components['schemas']['Invitation'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -4747,7 +4976,7 @@ export interface operations {
           'application/json': components['schemas']['Session'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -5014,7 +5243,11 @@ export interface operations {
            *         "plan": "free",
            *         "keys_used": 2,
            *         "keys_limit": 5
-           *       }
+           *       },
+           *       "environments": [
+           *         "live",
+           *         "test"
+           *       ]
            *     }
            */
           'application/json': components['schemas']['CurrentUser'];
@@ -5158,7 +5391,7 @@ export interface operations {
           'application/json': components['schemas']['CsrfToken'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -5338,7 +5571,7 @@ export interface operations {
         };
         content?: never;
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -5528,7 +5761,7 @@ export interface operations {
           'application/json': components['schemas']['Session'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -5823,7 +6056,8 @@ export interface operations {
       query?: {
         /** @description Opaque cursor from a previous page */
         cursor?: string;
-        environment?: 'live' | 'test';
+        /** @description One of the deployment's ENVIRONMENTS (default live, test); GET /v1/auth/me lists them */
+        environment?: string;
         limit?: number;
         owner_id?: string;
         search?: string;
@@ -5886,7 +6120,8 @@ export interface operations {
            *             "customer": "acme"
            *           },
            *           "rotated_from": null,
-           *           "rotated_to": null
+           *           "rotated_to": null,
+           *           "rate_limit_reset_at": "2026-06-02T08:15:42.000Z"
            *         }
            *       ],
            *       "has_more": false,
@@ -5897,7 +6132,7 @@ export interface operations {
           'application/json': components['schemas']['ApiKeyList'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -6017,8 +6252,8 @@ export interface operations {
             /** @description null = unlimited */
             remaining: number | null;
           };
-          /** @enum {unknown} */
-          environment?: 'live' | 'test';
+          /** @description One of the deployment's ENVIRONMENTS (default live, test); GET /v1/auth/me lists them */
+          environment?: string;
           /**
            * @description Preset lifetime; ignored when expires_at is given
            * @enum {unknown}
@@ -6116,7 +6351,7 @@ export interface operations {
           'application/json': components['schemas']['ApiKeyWithSecret'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -6601,7 +6836,7 @@ export interface operations {
           'application/json': components['schemas']['ApiKey'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -6787,7 +7022,7 @@ export interface operations {
           'application/json': components['schemas']['RequestLog'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -7096,7 +7331,7 @@ export interface operations {
           'application/json': components['schemas']['ApiKeyWithSecret'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -7285,7 +7520,7 @@ export interface operations {
           'application/json': components['schemas']['UsageSeries'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -7377,6 +7612,263 @@ export interface operations {
       };
     };
   };
+  importKeys: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        /**
+         * @example {
+         *       "keys": [
+         *         {
+         *           "key": "sk-4mWq9ZkT2bXc7Lp0Rv3Hn8Jd5Fs1Ga6Ye2Ui9Oo4Pq7Wr3Et",
+         *           "owner_email": "dev@example.com",
+         *           "name": "Migrated from one-api",
+         *           "credits": {
+         *             "remaining": 500000
+         *           }
+         *         },
+         *         {
+         *           "hash": "sha256:5b1c3f0e2a9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b",
+         *           "start": "sk_live_5b1c",
+         *           "last4": "9f2e",
+         *           "owner_id": "usr_h5d2pk7wz3mq4xvb6ty2lc7e",
+         *           "name": "Production backend",
+         *           "expires_at": "2027-01-01T00:00:00.000Z"
+         *         }
+         *       ]
+         *     }
+         */
+        'application/json': {
+          keys: {
+            allowed_resources?: string[];
+            /** @enum {unknown} */
+            billing?: 'per_request' | 'usage';
+            /** Format: date-time */
+            created_at?: string;
+            credits?: {
+              refill?: {
+                amount: number;
+                /** @enum {unknown} */
+                interval: 'daily' | 'monthly';
+              } | null;
+              /** @description null = unlimited */
+              remaining: number | null;
+            };
+            enabled?: boolean;
+            /** @description One of the deployment's ENVIRONMENTS (default live, test); GET /v1/auth/me lists them */
+            environment?: string;
+            /**
+             * Format: date-time
+             * @description May be past: the key imports as expired
+             */
+            expires_at?: string | null;
+            /** @description Instead of key: `sha256:` + the hex SHA-256 of the full key (what Keyward stores) */
+            hash?: string;
+            /** @description IPv4/IPv6 addresses and CIDR ranges; empty = any address */
+            ip_allowlist?: string[];
+            /** @description The plaintext key: of this deployment's shape or one of ACCEPTED_KEY_SHAPES. Hashed at once, never stored or logged */
+            key?: string;
+            /** Format: date-time */
+            last_used_at?: string | null;
+            /** @description With hash only: its last 4 characters */
+            last4?: string;
+            /** @description Rate limits, quotas and the largest cost one request may have */
+            limits?: {
+              daily?: {
+                amount?: number;
+                requests?: number;
+              };
+              max_cost_per_request?: number;
+              monthly?: {
+                amount?: number;
+                requests?: number;
+              };
+              rate?: {
+                limit: number;
+                /** @description Window such as 1s, 1m, 1h, 1d */
+                window: string;
+              }[];
+            };
+            /** @description Any JSON object up to 16 KB */
+            metadata?: {
+              [key: string]: unknown;
+            };
+            /** @description 1–100 characters after trimming */
+            name?: string;
+            /** @description Instead of owner_id: the account with this email, created when there is none (it cannot sign in until given a password) */
+            owner_email?: string;
+            owner_id?: string;
+            /** @description resource:action strings; * wildcards */
+            permissions?: string[];
+            /** @description With hash only: the first characters of the key, shown in lists */
+            start?: string;
+          }[];
+        };
+      };
+    };
+    responses: {
+      /** @description Every item imported or skipped */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "object": "import_result",
+           *       "imported": 1,
+           *       "skipped": 1,
+           *       "owners_created": 1,
+           *       "keys": [
+           *         {
+           *           "index": 0,
+           *           "id": "key_q3zt7ml2b4xkd6wv5yhc2njr",
+           *           "status": "imported"
+           *         },
+           *         {
+           *           "index": 1,
+           *           "id": "key_m4xq2vd7bk3tz6wl5hcy2pnr",
+           *           "status": "skipped"
+           *         }
+           *       ]
+           *     }
+           */
+          'application/json': components['schemas']['ImportResult'];
+        };
+      };
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "validation_error",
+           *         "message": "body/name must NOT have fewer than 1 characters",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not authenticated: `error.code` is `unauthorized`, `invalid_credentials`, `session_expired`, `key_not_found`, `key_revoked`, `key_expired`, `key_disabled` */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unauthorized",
+           *         "message": "sign in or send a token",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not allowed: `error.code` is `forbidden`, `ip_not_allowed`, `csrf_failed`, `account_disabled`, `plan_limit_reached`, `signup_closed`, `invitation_required`, `mail_not_configured` */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "forbidden",
+           *         "message": "this needs the keys:write scope",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description Not possible in the current state: `error.code` is `email_taken`, `invalid_state` */
+      409: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "invalid_state",
+           *         "message": "a revoked key cannot be changed",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is larger than BODY_LIMIT: `error.code` is `payload_too_large` */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "payload_too_large",
+           *         "message": "request body is too large",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description The request body is not JSON: `error.code` is `unsupported_media_type` */
+      415: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "unsupported_media_type",
+           *         "message": "send the body as application/json",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+      /** @description An unexpected error on the server: `error.code` is `internal_error` */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          /**
+           * @example {
+           *       "error": {
+           *         "code": "internal_error",
+           *         "message": "internal error",
+           *         "request_id": "req_5f0c6a2e9b1d4c7a0000000000000001"
+           *       }
+           *     }
+           */
+          'application/json': components['schemas']['Error'];
+        };
+      };
+    };
+  };
   reportLeaks: {
     parameters: {
       query?: never;
@@ -7429,7 +7921,7 @@ export interface operations {
           'application/json': components['schemas']['LeakLabels'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -7697,7 +8189,7 @@ export interface operations {
           'application/json': components['schemas']['TokenWithSecret'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -8089,7 +8581,7 @@ export interface operations {
           'application/json': components['schemas']['Settlement'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -8313,7 +8805,7 @@ export interface operations {
           'application/json': components['schemas']['Verification'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -8601,7 +9093,7 @@ export interface operations {
           'application/json': components['schemas']['WebhookEndpointWithSecret'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -9006,7 +9498,7 @@ export interface operations {
           'application/json': components['schemas']['WebhookEndpoint'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -9185,7 +9677,7 @@ export interface operations {
           'application/json': components['schemas']['WebhookDeliveryList'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;
@@ -9595,7 +10087,7 @@ export interface operations {
           'application/json': components['schemas']['WebhookEndpointWithSecret'];
         };
       };
-      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed` */
+      /** @description The request is not valid: `error.code` is `validation_error`, `invalid_link`, `invalid_json`, `unknown_field`, `request_incomplete`, `url_not_allowed`, `import_refused` */
       400: {
         headers: {
           [name: string]: unknown;

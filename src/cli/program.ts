@@ -11,6 +11,7 @@ import { registerServe } from './commands/serve.ts';
 import { registerToken } from './commands/token.ts';
 import { registerUser } from './commands/user.ts';
 import type { CliContext } from './context.ts';
+import { registerImportCommands } from './import.ts';
 import { CliError, ReportedFailure } from './shared.ts';
 
 export { DoctorFailed } from './commands/doctor.ts';
@@ -44,6 +45,7 @@ export function buildProgram(ctx: CliContext): Command {
   registerBackupCommands(program, ctx);
   registerToken(program, ctx);
   registerKeys(program, ctx);
+  registerImportCommands(program, ctx);
   registerDoctor(program, ctx);
   registerGateway(program, ctx);
   return program;

@@ -13,6 +13,8 @@ export const ERROR_STATUS = {
   request_incomplete: 400,
   /** A webhook URL that is not http(s), carries credentials, or points at a refused address. */
   url_not_allowed: 400,
+  /** POST /v1/keys/import (and the CLI): some items are refused, `error.items` says why; nothing was imported. */
+  import_refused: 400,
   unauthorized: 401,
   invalid_credentials: 401,
   session_expired: 401,
@@ -78,6 +80,26 @@ export class AppError extends Error {
     this.headers = headers;
     this.param = param;
     this.scope = undefined;
+  }
+}
+
+/** Why one item of an import was refused. */
+export interface ItemError {
+  index: number;
+  code: ErrorCode;
+  message: string;
+}
+
+/** An import refused as a whole because of the items listed. */
+export class ImportRefusedError extends AppError {
+  readonly items: readonly ItemError[];
+
+  constructor(items: readonly ItemError[], total: number) {
+    super(
+      'import_refused',
+      `${items.length} of ${total} items are refused (see error.items); nothing was imported`,
+    );
+    this.items = items;
   }
 }
 

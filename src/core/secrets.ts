@@ -14,17 +14,17 @@ export function randomHex(bytes: number): string {
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
-/** `prefix` + 24 lowercase base32 characters (120 random bits): ids that do not leak counts. */
-export function newId(
-  prefix: 'key' | 'usr' | 'tok' | 'aud' | 'ver' | 'evt' | 'whk' | 'whd' | 'inv' | 'pwr',
-): string {
-  const bytes = randomBytes(15);
+type IdPrefix = 'key' | 'usr' | 'tok' | 'aud' | 'ver' | 'evt' | 'whk' | 'whd' | 'inv' | 'pwr';
+const ID_BYTES = 15;
+
+/** `prefix` + the 15 bytes at `offset` of `bytes` as 24 lowercase base32 characters. */
+function idFrom(prefix: IdPrefix, bytes: Uint8Array, offset: number): string {
   let out = `${prefix}_`;
   // 15 bytes = 120 bits = 24 groups of 5 bits.
   let buffer = 0;
   let bits = 0;
-  for (const byte of bytes) {
-    buffer = (buffer << 8) | byte;
+  for (let i = offset; i < offset + ID_BYTES; i++) {
+    buffer = (buffer << 8) | (bytes[i] as number);
     bits += 8;
     while (bits >= 5) {
       bits -= 5;
@@ -32,6 +32,17 @@ export function newId(
     }
   }
   return out;
+}
+
+/** `prefix` + 24 lowercase base32 characters (120 random bits): ids that do not leak counts. */
+export function newId(prefix: IdPrefix): string {
+  return idFrom(prefix, randomBytes(ID_BYTES), 0);
+}
+
+/** `count` ids as newId makes them, from one read of the CSPRNG (an import makes thousands). */
+export function newIds(prefix: IdPrefix, count: number): string[] {
+  const bytes = randomBytes(ID_BYTES * count);
+  return Array.from({ length: count }, (_, i) => idFrom(prefix, bytes, i * ID_BYTES));
 }
 
 export function constantTimeEqual(a: string, b: string): boolean {

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { AuditEntry } from '../core/models.ts';
 import {
+  insertAuditEntries,
   insertAuditEntry,
   listAuditEntries,
   pruneAuditEntries,
@@ -36,6 +37,29 @@ export async function recordAudit(
     ip: actor.ip,
     details: JSON.stringify(event.details ?? {}),
   });
+}
+
+/** Writes many entries by one actor at one time (an import), in the caller's transaction. */
+export async function recordAuditMany(
+  db: Kysely<Database>,
+  actor: Actor,
+  events: readonly AuditEvent[],
+  now: number,
+): Promise<void> {
+  await insertAuditEntries(
+    db,
+    events.map((event) => ({
+      created_at: now,
+      actor_type: actor.type,
+      actor_id: actor.id,
+      owner_id: event.ownerId,
+      action: event.action,
+      target_type: event.targetType ?? null,
+      target_id: event.targetId ?? null,
+      ip: actor.ip,
+      details: JSON.stringify(event.details ?? {}),
+    })),
+  );
 }
 
 export interface AuditPage {

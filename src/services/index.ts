@@ -12,6 +12,7 @@ import { RedisBusTransport } from '../cache/redis-transport.ts';
 import type { Config } from '../config.ts';
 import { apiKeyShapeChecker } from '../core/api-key.ts';
 import { type Clock, systemClock } from '../core/clock.ts';
+import { keyShapeChecker } from '../core/key-shapes.ts';
 import { MailWorker } from '../events/mail-worker.ts';
 import { NotificationSettings } from '../events/notifications.ts';
 import { ScheduledEvents } from '../events/scheduled.ts';
@@ -34,6 +35,7 @@ import { pruneAudit } from './audit.ts';
 import { BillingService } from './billing.ts';
 import { CredentialInvalidator } from './credential-invalidator.ts';
 import { InvitationService } from './invitations.ts';
+import { KeyImportService } from './key-import.ts';
 import { KeyService } from './keys.ts';
 import { LoginThrottle } from './login-throttle.ts';
 import { createMailer, type Mailer } from './mailer.ts';
@@ -53,6 +55,7 @@ export interface Services {
   invitations: InvitationService;
   passwordResets: PasswordResetService;
   keys: KeyService;
+  keyImport: KeyImportService;
   tokens: TokenService;
   verify: VerifyService;
   usage: UsageRecorder;
@@ -281,6 +284,7 @@ export function createServices(
     usage,
     invalidator,
     onEvents: () => webhookEngine.wake(),
+    limiter,
   });
   const tokens = new TokenService({
     db,
@@ -294,6 +298,18 @@ export function createServices(
     invalidator,
     usage,
   });
+  const isOwnShape = apiKeyShapeChecker(config.keyPrefix, config.environments);
+  const isKeyShape = keyShapeChecker(isOwnShape, config.acceptedKeyShapes);
+  const keyImport = new KeyImportService({
+    db,
+    config,
+    clock,
+    usage,
+    invalidator,
+    hasher: accounts.hasher,
+    isKeyShape,
+    isOwnShape,
+  });
   const verify = new VerifyService({
     db,
     readDb: store.readDb,
@@ -305,7 +321,7 @@ export function createServices(
     },
     usage,
     limiter,
-    isKeyShape: apiKeyShapeChecker(config.keyPrefix),
+    isKeyShape,
   });
   registerMetrics(metrics, {
     config,
@@ -397,6 +413,7 @@ export function createServices(
     invitations,
     passwordResets,
     keys,
+    keyImport,
     tokens,
     verify,
     usage,

@@ -16,6 +16,7 @@ import type { ApiKey, Billing, Credits, KeyLimits, User } from '../core/models.t
 import { newId } from '../core/secrets.ts';
 import { keyEventData, recordEvent } from '../events/events.ts';
 import { claimOccurrence } from '../events/occurrences.ts';
+import type { Limiter, RateRule } from '../limits/limiter.ts';
 import {
   type ApiKeyChanges,
   countApiKeys,
@@ -99,6 +100,7 @@ export class KeyService {
   private readonly usage: UsageRecorder;
   private readonly invalidator: CredentialInvalidator;
   private readonly onEvents: () => void;
+  private readonly limiter: Limiter;
 
   constructor(deps: {
     db: Kysely<Database>;
@@ -109,6 +111,7 @@ export class KeyService {
     invalidator: CredentialInvalidator;
     /** Called after a commit that wrote events: wakes this node's webhook delivery. */
     onEvents?: () => void;
+    limiter: Limiter;
   }) {
     this.onEvents = deps.onEvents ?? (() => {});
     this.db = deps.db;
@@ -117,6 +120,38 @@ export class KeyService {
     this.clock = deps.clock;
     this.usage = deps.usage;
     this.invalidator = deps.invalidator;
+    this.limiter = deps.limiter;
+  }
+
+  /**
+   * For each key, when all of its rate limits are full again (epoch ms; `now` when nothing of
+   * them is in use), or null when it has no rate rule. Read with a cost-0 call to the limiter,
+   * which charges nothing; when the limiter cannot answer (Redis down) the key gets null.
+   */
+  async rateLimitResets(keys: readonly ApiKey[]): Promise<(number | null)[]> {
+    const now = this.clock.now();
+    return Promise.all(
+      keys.map(async (key) => {
+        const rate: RateRule[] = [];
+        for (const rule of key.limits.rate ?? []) {
+          const windowMs = parseDurationMs(rule.window);
+          if (windowMs !== null) rate.push({ limit: rule.limit, windowMs });
+        }
+        if (rate.length === 0) return null;
+        try {
+          const decision = await this.limiter.consume({
+            keyId: key.id,
+            now,
+            cost: 0,
+            rate,
+            quotas: [],
+          });
+          return now + Math.max(0, ...decision.rate.map((state) => state.resetMs));
+        } catch {
+          return null;
+        }
+      }),
+    );
   }
 
   async create(actor: Actor, input: CreateKeyInput): Promise<CreatedKey> {
@@ -130,7 +165,12 @@ export class KeyService {
     );
     if (!expiry.ok)
       throw fieldError(input.expiresAt === undefined ? 'expiration' : 'expires_at', expiry.message);
-    const environment = input.environment ?? 'live';
+    const environment = input.environment ?? (this.config.environments[0] as string);
+    if (!this.config.environments.includes(environment))
+      throw fieldError(
+        'environment',
+        `environment must be one of ${this.config.environments.join(', ')}`,
+      );
     const generated = generateApiKey(this.config.keyPrefix, environment);
     const key: ApiKey = {
       id: newId('key'),
@@ -353,6 +393,11 @@ export class KeyService {
       }
       if (old.rotatedTo !== null)
         throw new AppError('invalid_state', 'this key was already rotated');
+      if (!this.config.environments.includes(old.environment))
+        throw new AppError(
+          'invalid_state',
+          `the key's environment "${old.environment}" is no longer one of ENVIRONMENTS (${this.config.environments.join(', ')}); a new key could not verify`,
+        );
       const generated = generateApiKey(this.config.keyPrefix, old.environment);
       const key: ApiKey = {
         ...old,

@@ -1,11 +1,27 @@
 import type { Insertable, Kysely } from 'kysely';
 import type { AuditEntry } from '../core/models.ts';
+import { executeInChunks } from './chunked.ts';
 import type { AuditLogTable, Database } from './schema.ts';
 
 type Db = Kysely<Database>;
 
 export async function insertAuditEntry(db: Db, entry: Insertable<AuditLogTable>): Promise<void> {
   await db.insertInto('audit_log').values(entry).execute();
+}
+
+/** Many entries with multi-row statements (an import), in the caller's transaction. */
+export async function insertAuditEntries(
+  db: Db,
+  entries: readonly Insertable<AuditLogTable>[],
+): Promise<void> {
+  await executeInChunks(
+    db,
+    'insert_audit_entries',
+    entries,
+    1000,
+    (chunk) => db.insertInto('audit_log').values(chunk).compile(),
+    (entry) => Object.values(entry),
+  );
 }
 
 export async function listAuditEntries(

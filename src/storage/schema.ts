@@ -57,7 +57,7 @@ export interface ApiKeysTable {
   id: string;
   owner_id: string;
   name: string;
-  environment: 'live' | 'test';
+  environment: string;
   hash: string;
   start: string;
   last4: string;

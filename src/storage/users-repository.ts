@@ -145,10 +145,24 @@ export async function deleteUser(db: Db, id: string): Promise<boolean> {
 }
 
 /** Which of `ids` are accounts that exist. */
-export async function existingUserIds(db: Db, ids: string[]): Promise<Set<string>> {
+export async function existingUserIds(db: Db, ids: readonly string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const rows = await db.selectFrom('users').select('id').where('id', 'in', ids).execute();
   return new Set(rows.map((row) => row.id));
+}
+
+/** Account ids by (normalised) email, for the emails that have an account. */
+export async function userIdsByEmail(
+  db: Db,
+  emails: readonly string[],
+): Promise<Map<string, string>> {
+  if (emails.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('users')
+    .select(['id', 'email'])
+    .where('email', 'in', emails)
+    .execute();
+  return new Map(rows.map((row) => [row.email, row.id]));
 }
 
 /**

@@ -121,6 +121,8 @@ describe.each(DATABASES)('keyward CLI on $name', (kind) => {
     const id = /created key (key_\w+)/.exec(created)?.[1] as string;
     const listed = await run('keys', 'list', '--email', 'admin@example.com');
     expect(listed).toContain(`${id}\t${secret.slice(0, 12)}…${secret.slice(-4)}\tactive\tfrom cli`);
+    expect(await run('keys', 'list', '--environment', 'live')).not.toContain(id);
+    expect(await run('keys', 'list', '--environment', 'test')).toContain(id);
     expect(listed).not.toContain(secret);
     expect(await run('keys', 'revoke', id)).toMatch(/^revoked key_/);
     expect(await run('keys', 'list', '--status', 'revoked')).toContain(id);

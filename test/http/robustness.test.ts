@@ -182,6 +182,7 @@ describe('the OpenAPI document', () => {
       const expected = [
         'get /v1/keys',
         'post /v1/keys',
+        'post /v1/keys/import',
         'get /v1/keys/{id}',
         'patch /v1/keys/{id}',
         'delete /v1/keys/{id}',

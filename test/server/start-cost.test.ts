@@ -6,7 +6,7 @@ import { serializerCompiler } from '../../src/http/plugins/serialization.ts';
 import { validatorCompiler } from '../../src/http/plugins/validation.ts';
 import { errorResponse } from '../../src/http/schemas/common.ts';
 import { COMPONENT_SCHEMAS } from '../../src/http/schemas/components.ts';
-import { KeyList, KeyView } from '../../src/http/schemas/keys.ts';
+import { KeyList, ListedKeyView } from '../../src/http/schemas/keys.ts';
 
 /** Route schemas as Fastify hands them to the compilers. */
 const asSchema = (schema: unknown) => schema as FastifySchema;
@@ -64,7 +64,7 @@ describe('what a start costs (P9)', () => {
       url: '/v1/keys',
       httpStatus: '200',
     });
-    const key = (KeyView as unknown as { examples: object[] }).examples[0];
+    const key = (ListedKeyView as unknown as { examples: object[] }).examples[0];
     const page = {
       object: 'list',
       data: [key, key],

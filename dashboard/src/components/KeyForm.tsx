@@ -1,10 +1,11 @@
 // The create and edit dialogs of an API key: one form, sensible defaults, inline validation, and
 // every setting the API has (several rate rules, allowed resources, a cost cap, metadata).
-import { type FormEvent, type ReactNode, useId, useRef, useState } from 'react';
-import type { ApiError, ApiKey, CreatedKey, Limits, RateRule } from '../api.ts';
+import { type FormEvent, Fragment, type ReactNode, useId, useRef, useState } from 'react';
+import type { ApiError, ApiKey, CreatedKey, Environment, Limits, RateRule } from '../api.ts';
 import { api } from '../api.ts';
 import { formatDate, formatNumber } from '../format.ts';
-import { Alert, Button, Dialog, Field } from './ui.tsx';
+import { useSession } from '../session.ts';
+import { Alert, Button, Dialog, environmentLabel, Field } from './ui.tsx';
 
 type Expiration = '30d' | '90d' | '6m' | '1y' | 'never' | 'keep' | 'custom';
 type Preset = 'full' | 'read_only' | 'custom';
@@ -18,7 +19,7 @@ export interface RateRuleState {
 
 export interface KeyFormState {
   name: string;
-  environment: 'live' | 'test';
+  environment: Environment;
   expiration: Expiration;
   /** `YYYY-MM-DD`, for a custom expiry: the key works until the end of that day (local time). */
   expiresOn: string;
@@ -512,7 +513,10 @@ export function KeyFormDialog({
   onCreated,
   onSaved,
 }: KeyFormDialogProps) {
-  const initial = apiKey ? formFromKey(apiKey) : DEFAULT_FORM;
+  const { me } = useSession();
+  const initial = apiKey
+    ? formFromKey(apiKey)
+    : { ...DEFAULT_FORM, environment: me.environments[0] ?? DEFAULT_FORM.environment };
   const [state, setState] = useState<KeyFormState>(initial);
   const [errors, setErrors] = useState<Errors>({});
   /** Errors the server gave for a field, shown beside it until that field changes. */
@@ -673,8 +677,11 @@ export function KeyFormDialog({
               <fieldset className="field">
                 <legend>Environment</legend>
                 <div className="segmented">
-                  {radio('environment', 'live', 'Live')}
-                  {radio('environment', 'test', 'Test')}
+                  {me.environments.map((name) => (
+                    <Fragment key={name}>
+                      {radio('environment', name, environmentLabel(name))}
+                    </Fragment>
+                  ))}
                 </div>
               </fieldset>
             ) : (

@@ -215,10 +215,14 @@ export function ExpiryCue({ apiKey, now }: { apiKey: ApiKey; now: number }) {
   );
 }
 
-export function EnvBadge({ environment }: { environment: 'live' | 'test' }) {
-  return (
-    <span className={`env env-${environment}`}>{environment === 'live' ? 'Live' : 'Test'}</span>
-  );
+/** An environment's name as the dashboard shows it: `staging` → Staging. */
+export function environmentLabel(environment: string): string {
+  return environment.charAt(0).toUpperCase() + environment.slice(1);
+}
+
+export function EnvBadge({ environment }: { environment: string }) {
+  const tone = environment === 'live' || environment === 'test' ? environment : 'other';
+  return <span className={`env env-${tone}`}>{environmentLabel(environment)}</span>;
 }
 
 /** Re-renders every 30 seconds so that "2 minutes ago" stays true. */

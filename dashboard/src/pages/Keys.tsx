@@ -12,6 +12,7 @@ import {
   EmptyState,
   EnvBadge,
   ExpiryCue,
+  environmentLabel,
   PageHeader,
   RelativeTime,
   Spinner,
@@ -54,7 +55,6 @@ interface ListState {
 }
 
 const STATUSES: KeyStatus[] = ['active', 'disabled', 'expired', 'revoked'];
-const ENVIRONMENTS: Environment[] = ['live', 'test'];
 
 function readListState(search: URLSearchParams): ListState {
   const status = search.get('status') ?? '';
@@ -62,9 +62,8 @@ function readListState(search: URLSearchParams): ListState {
   const after = search.get('after');
   return {
     status: (STATUSES as string[]).includes(status) ? (status as KeyStatus) : '',
-    environment: (ENVIRONMENTS as string[]).includes(environment)
-      ? (environment as Environment)
-      : '',
+    // Any environment name; the filter offers the deployment's (me.environments).
+    environment: /^[a-z]{2,12}$/.test(environment) ? environment : '',
     search: (search.get('q') ?? '').slice(0, 100),
     cursors: after ? after.split('.').filter((c) => /^[A-Za-z0-9_-]{1,200}$/.test(c)) : [],
   };
@@ -86,7 +85,7 @@ function listUrl(state: ListState): string {
  */
 export function searchTerm(text: string): string {
   const trimmed = text.trim();
-  const key = /^([a-z][a-z0-9]{0,11}_(?:live|test)_[A-Za-z0-9]{4})[A-Za-z0-9]{8,}$/.exec(trimmed);
+  const key = /^([a-z][a-z0-9]{0,11}_[a-z]{2,12}_[A-Za-z0-9]{4})[A-Za-z0-9]{8,}$/.exec(trimmed);
   return key?.[1] ?? trimmed;
 }
 
@@ -311,8 +310,11 @@ export function KeysPage() {
               }
             >
               <option value="">All</option>
-              <option value="live">Live</option>
-              <option value="test">Test</option>
+              {me.environments.map((name) => (
+                <option key={name} value={name}>
+                  {environmentLabel(name)}
+                </option>
+              ))}
             </select>
           </div>
           <div className="toolbar-filter">

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { ENVIRONMENTS, type Environment, maskKey } from '../../core/api-key.ts';
+import { type Environment, maskKey } from '../../core/api-key.ts';
 import { EXPIRATION_PRESETS, type ExpirationPreset } from '../../core/expiration.ts';
 import type { KeyStatus } from '../../core/key-status.ts';
 import type { ApiKey } from '../../core/models.ts';
@@ -24,9 +24,7 @@ export function registerKeys(program: Command, ctx: CliContext): void {
         'disabled',
       ]),
     )
-    .addOption(
-      new Option('--environment <env>', 'only this environment').choices([...ENVIRONMENTS]),
-    )
+    .option('--environment <env>', 'only this environment (one of ENVIRONMENTS)')
     .option('--search <text>', 'only keys whose name contains this')
     .option(
       '--limit <n>',
@@ -106,9 +104,7 @@ export function registerKeys(program: Command, ctx: CliContext): void {
     .description('Create an API key for an account and print its secret once')
     .requiredOption('--email <email>', 'the owning account')
     .requiredOption('--name <name>', 'a name for the key')
-    .addOption(
-      new Option('--environment <env>', 'live or test').choices([...ENVIRONMENTS]).default('live'),
-    )
+    .option('--environment <env>', 'one of ENVIRONMENTS (default: the first, live)')
     .addOption(
       new Option('--expiration <preset>', 'lifetime (6m is six months)')
         .choices([...EXPIRATION_PRESETS])
@@ -118,7 +114,7 @@ export function registerKeys(program: Command, ctx: CliContext): void {
       async (options: {
         email: string;
         name: string;
-        environment: Environment;
+        environment?: Environment;
         expiration: ExpirationPreset;
         json?: boolean;
       }) => {
@@ -126,7 +122,7 @@ export function registerKeys(program: Command, ctx: CliContext): void {
         await withServices(ctx, async (services) => {
           const created = await services.keys.create(CLI_ACTOR, {
             name: options.name,
-            environment: options.environment,
+            ...(options.environment !== undefined && { environment: options.environment }),
             expiration: options.expiration,
             ownerId: await userIdFor(services, options.email),
           });

@@ -1,7 +1,13 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, ERROR_STATUS, type ErrorCode } from '../../core/errors.ts';
+import {
+  AppError,
+  ERROR_STATUS,
+  type ErrorCode,
+  ImportRefusedError,
+  type ItemError,
+} from '../../core/errors.ts';
 import { loggablePath } from '../../logger.ts';
 import type { StoreHealth } from '../../storage/database.ts';
 import { addSecurityHeaders } from './security-headers.ts';
@@ -12,6 +18,7 @@ export function errorBody(
   requestId: string,
   param?: string,
   scope?: 'key' | 'owner',
+  items?: readonly ItemError[],
 ) {
   return {
     error: {
@@ -20,6 +27,7 @@ export function errorBody(
       request_id: requestId,
       ...(param !== undefined && { param }),
       ...(scope !== undefined && { scope }),
+      ...(items !== undefined && { items }),
     },
   };
 }
@@ -141,7 +149,16 @@ export function registerErrorHandling(app: FastifyInstance, health: StoreHealth)
       if (error.headers) reply.headers(error.headers);
       return reply
         .status(error.status)
-        .send(errorBody(error.code, error.message, request.id, error.param, error.scope));
+        .send(
+          errorBody(
+            error.code,
+            error.message,
+            request.id,
+            error.param,
+            error.scope,
+            error instanceof ImportRefusedError ? error.items : undefined,
+          ),
+        );
     }
     if (clientWentAway(request)) {
       request.log.info({ req: request }, 'client closed the connection');

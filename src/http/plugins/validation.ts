@@ -139,3 +139,23 @@ export function hotPathValidatorCompiler(): FastifySchemaCompiler<FastifySchema>
   const strict = ajv({ coerceTypes: false });
   return ({ schema }) => strict.compile(schema as object);
 }
+
+/**
+ * Checks one value against `schema` the way JSON bodies are checked (hostile input first, no
+ * coercion) and says what is wrong in one line, or null: for the items of an import, refused one
+ * by one (POST /v1/keys/import, `keyward keys import`). Compiled at the first call.
+ */
+export function itemChecker(schema: object): (value: unknown) => string | null {
+  let validate: ValidateFunction | undefined;
+  return (value) => {
+    const hostile = hostileInput(value);
+    if (hostile !== null) return `${hostile.instancePath || 'item'} ${hostile.message}`.trim();
+    validate ??= ajv({ coerceTypes: false }).compile(schema);
+    if (validate(value)) return null;
+    const first = validate.errors?.[0];
+    if (first === undefined) return 'item is not valid';
+    if (first.keyword === 'additionalProperties')
+      return `unknown field "${(first.params as { additionalProperty?: string }).additionalProperty}"`;
+    return `${first.instancePath.slice(1) || 'item'} ${first.message ?? 'is not valid'}`;
+  };
+}

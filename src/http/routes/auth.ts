@@ -150,6 +150,7 @@ export function authRoutes(app: App, services: Services, cookie: CookieSettings)
         csrf_token: request.session?.csrfToken ?? null,
         ip: request.ip,
         plan_usage: { plan: usage.plan, keys_used: usage.used, keys_limit: usage.limit },
+        environments: services.config.environments,
       };
     },
   );

@@ -39,6 +39,24 @@ export const DASHBOARD_CSP = [
 /** Paths the dashboard never answers: the API, its docs and the operations endpoints. */
 const NOT_DASHBOARD = /^\/(?:v1(?:\/|$)|docs(?:\/|$)|openapi\.json$|healthz$|readyz$|metrics$)/;
 
+/**
+ * The dashboard's own pages (the paths dashboard/src/App.tsx routes; a test keeps the two lists
+ * alike): answered with the app whatever the Accept header says.
+ */
+export const DASHBOARD_PAGES =
+  /^\/(?:|keys|keys\/[^/]+|login|signup|forgot-password|invite\/[^/]+|reset-password\/[^/]+|tokens|webhooks|webhooks\/[^/]+|audit-log|account|admin\/users|admin\/service-tokens|admin\/invitations)$/;
+
+/**
+ * Whether a request for a path that is no page of the dashboard comes from a browser navigating
+ * (it asks for text/html, ahead of JSON) rather than an API client, which gets the JSON 404.
+ */
+function wantsHtml(request: FastifyRequest): boolean {
+  const accept = request.headers.accept ?? '';
+  const html = accept.indexOf('text/html');
+  const json = accept.indexOf('application/json');
+  return html >= 0 && (json < 0 || html < json);
+}
+
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -130,6 +148,9 @@ export function dashboardRoutes(app: App, options: DashboardOptions = {}): void 
     }
     // A missing file (a stale hashed asset, /favicon.ico …) is a 404, not the app's HTML.
     if (relative.startsWith(`assets${sep}`) || /\.[A-Za-z0-9]{1,8}$/.test(relative))
+      return reply.callNotFound();
+    // Another path is the app's own "not found" page for a browser, a JSON 404 for API clients.
+    if (!DASHBOARD_PAGES.test(path.replace(/\/$/, '')) && !wantsHtml(request))
       return reply.callNotFound();
     return sendIndex(reply);
   };

@@ -1,21 +1,45 @@
 import { Type } from 'typebox';
-import { AppError } from '../../core/errors.ts';
+import { AppError, ImportRefusedError } from '../../core/errors.ts';
 import { PERMISSION_PRESETS } from '../../core/key-settings.ts';
 import type { Services } from '../../services/index.ts';
 import type { App } from '../app.ts';
+import { checkImportItems } from '../import-items.ts';
 import { authenticate, type CookieSettings } from '../plugins/auth.ts';
-import { keyView, parseTime } from '../presenters.ts';
+import { itemChecker } from '../plugins/validation.ts';
+import { iso, keyView, parseTime } from '../presenters.ts';
 import { errors, IdParams, noContent, ref } from '../schemas/common.ts';
 import {
   CreatedKeyView,
   CreateKeyBody,
+  ImportKeysBody,
+  ImportResult,
   KeyList,
   KeyView,
   ListKeysQuery,
+  MAX_IMPORT_ITEMS,
   RotateBody,
   UpdateKeyBody,
 } from '../schemas/keys.ts';
 import { SECURITY } from '../schemas/security.ts';
+
+/**
+ * An import may carry 1,000 keys with up to 16 KB of metadata each. The body is read only after
+ * the caller is authenticated (the route authenticates in onRequest), so only an admin or a
+ * keys:manage token can send that much.
+ */
+const IMPORT_BODY_LIMIT = 20 * 1024 * 1024;
+
+/** The import body as Fastify checks it: the items are checked one by one in the handler. */
+const ImportEnvelope = Type.Object(
+  {
+    keys: Type.Array(Type.Object({}, { additionalProperties: true }), {
+      minItems: 1,
+      maxItems: MAX_IMPORT_ITEMS,
+    }),
+  },
+  { additionalProperties: false },
+);
+const checkEnvelope = itemChecker(ImportEnvelope);
 
 function time(text: string | null | undefined, field: string): number | null | undefined {
   if (text === undefined || text === null) return text;
@@ -42,7 +66,7 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
         summary: 'List API keys',
         security: security.read,
         description:
-          'Newest first; filter by status and environment; search matches a name (any part, any case), a key id, or the start of a key as shown (`sk_live_efe4`). At most 100 a page; `total_count` counts the matches on all pages.',
+          'Newest first; filter by status and environment; search matches a name (any part, any case), a key id, or the start of a key as shown (`sk_live_efe4`). At most 100 a page; `total_count` counts the matches on all pages. Each key carries `rate_limit_reset_at`: when all of its rate limits are full again, null without a rate rule.',
         querystring: ListKeysQuery,
         response: {
           200: ref(KeyList, { description: 'A page of keys' }),
@@ -61,9 +85,13 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
         limit: q.limit ?? 20,
       });
       const now = clock.now();
+      const resets = await keys.rateLimitResets(page.keys);
       return {
         object: 'list' as const,
-        data: page.keys.map((k) => keyView(k, now)),
+        data: page.keys.map((k, i) => ({
+          ...keyView(k, now),
+          rate_limit_reset_at: iso(resets[i] ?? null),
+        })),
         has_more: page.nextCursor !== null,
         next_cursor: page.nextCursor,
         total_count: page.total,
@@ -118,6 +146,46 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
       });
       reply.status(201);
       return { ...keyView(created.key, clock.now()), key: created.secret };
+    },
+  );
+
+  app.post(
+    '/v1/keys/import',
+    {
+      onRequest: authenticate(services, cookie, { scope: 'keys:manage' }),
+      bodyLimit: IMPORT_BODY_LIMIT,
+      // The schema below documents the body; Fastify checks only its envelope, so that every
+      // refused item can be reported with its position (error.items) instead of the first alone.
+      validatorCompiler: () => (data: unknown) => {
+        const problem = checkEnvelope(data);
+        if (problem === null) return { value: data };
+        return { error: new AppError('validation_error', `body ${problem}`) };
+      },
+      schema: {
+        tags,
+        operationId: 'importKeys',
+        summary: 'Import API keys made elsewhere',
+        security: [{ session: [], csrfToken: [] }, { serviceToken: ['keys:manage'] }],
+        description:
+          "Moves keys from another system without reissuing them: up to 1,000 per call, each the plaintext `key` (hashed at once, never stored) or its `hash` (`sha256:<hex>`) with `start` and `last4`, an `owner_id` or an `owner_email` (matched, or created without a usable password), and any create field. All or nothing: when any item is refused the answer is 400 `import_refused` with `error.items` listing each refused item, and nothing is imported. A key whose hash is already present is skipped, so a repeated call changes nothing. Plaintext keys must be of this deployment's shape or match ACCEPTED_KEY_SHAPES. Plan key limits do not apply to imports. Admins and keys:manage service tokens only.",
+        body: ImportKeysBody,
+        response: {
+          200: ref(ImportResult, { description: 'Every item imported or skipped' }),
+          ...errors(400, 401, 403, 409, 413),
+        },
+      },
+    },
+    async (request) => {
+      const checked = checkImportItems(request.body.keys);
+      if (!checked.ok) throw new ImportRefusedError(checked.errors, request.body.keys.length);
+      const outcome = await services.keyImport.importKeys(request.actor, checked.items);
+      return {
+        object: 'import_result' as const,
+        imported: outcome.imported,
+        skipped: outcome.skipped,
+        owners_created: outcome.ownersCreated,
+        keys: outcome.keys,
+      };
     },
   );
 
@@ -200,37 +268,52 @@ export function keyRoutes(app: App, services: Services, cookie: CookieSettings):
     async (request) => keyView(await keys.revoke(request.actor, request.params.id), clock.now()),
   );
 
-  app.post(
-    '/v1/keys/:id/rotate',
-    {
-      preHandler: write,
-      schema: {
-        tags,
-        operationId: 'rotateKey',
-        summary: 'Rotate an API key',
-        security: security.write,
-        description:
-          'Issues a new secret with the same settings under a new id. The old key works for the grace period, then stops.',
-        params: IdParams,
-        body: Type.Optional(RotateBody),
-        response: {
-          201: ref(CreatedKeyView, {
-            description: 'The new key (rotated_from = the old id), with its secret in `key`',
-          }),
-          ...errors(400, 401, 403, 404, 409),
+  // Rotation's body is optional: no body at all, or an empty one sent as application/json (as
+  // many HTTP clients do), rotates with the default grace period. In its own scope, so the JSON
+  // parser of every other route still refuses an empty body.
+  app.register(async (scope: App) => {
+    const json = scope.getDefaultJsonParser('error', 'error');
+    scope.removeContentTypeParser('application/json');
+    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+      if (body === '') done(null, undefined);
+      else json(request, body as string, done);
+    });
+    scope.post(
+      '/v1/keys/:id/rotate',
+      {
+        preHandler: write,
+        preValidation: (request, _reply, done) => {
+          request.body ??= {};
+          done();
+        },
+        schema: {
+          tags,
+          operationId: 'rotateKey',
+          summary: 'Rotate an API key',
+          security: security.write,
+          description:
+            'Issues a new secret with the same settings under a new id. The old key works for the grace period, then stops. The body is optional: without one (or with an empty one) the grace period is 0.',
+          params: IdParams,
+          body: Type.Optional(RotateBody),
+          response: {
+            201: ref(CreatedKeyView, {
+              description: 'The new key (rotated_from = the old id), with its secret in `key`',
+            }),
+            ...errors(400, 401, 403, 404, 409),
+          },
         },
       },
-    },
-    async (request, reply) => {
-      const created = await keys.rotate(
-        request.actor,
-        request.params.id,
-        request.body?.grace_period ?? '0',
-      );
-      reply.status(201);
-      return { ...keyView(created.key, clock.now()), key: created.secret };
-    },
-  );
+      async (request, reply) => {
+        const created = await keys.rotate(
+          request.actor,
+          request.params.id,
+          request.body?.grace_period ?? '0',
+        );
+        reply.status(201);
+        return { ...keyView(created.key, clock.now()), key: created.secret };
+      },
+    );
+  });
 
   app.delete(
     '/v1/keys/:id',

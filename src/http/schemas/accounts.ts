@@ -107,6 +107,10 @@ export const CurrentUser = Type.Object(
     csrf_token: Nullable(Type.String(), { description: 'null when a token is calling' }),
     ip: Type.String({ description: 'Your address as Keyward sees it' }),
     plan_usage: PlanUsage,
+    environments: Type.Array(Type.String(), {
+      description:
+        "The deployment's ENVIRONMENTS, the default first: what a key's environment may be",
+    }),
   },
   {
     $id: 'CurrentUser',
@@ -117,6 +121,7 @@ export const CurrentUser = Type.Object(
         csrf_token: CSRF_EXAMPLE,
         ip: '203.0.113.7',
         plan_usage: { plan: 'free', keys_used: 2, keys_limit: 5 },
+        environments: ['live', 'test'],
       },
     ],
   },

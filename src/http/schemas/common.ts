@@ -21,6 +21,19 @@ export const ErrorBody = Type.Object(
             "On a refused API key (key-holder routes, gateway): `owner` when the account's shared limits or credits refused (owner balances), `key` otherwise",
         }),
       ),
+      items: Type.Optional(
+        Type.Array(
+          Type.Object({
+            index: Type.Integer({ description: 'Position of the item (0-based)' }),
+            code: Type.Enum(ERROR_CODES),
+            message: Type.String(),
+          }),
+          {
+            description:
+              '`import_refused` only: every refused item of POST /v1/keys/import and why',
+          },
+        ),
+      ),
     }),
   },
   {

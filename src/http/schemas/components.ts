@@ -16,7 +16,7 @@ import {
 import { ErrorBody, errorResponse } from './common.ts';
 import { LeakLabels, NotificationSettingsView } from './events.ts';
 import { Liveness, Readiness, Unavailable } from './health.ts';
-import { CreatedKeyView, KeyList, KeyView } from './keys.ts';
+import { CreatedKeyView, ImportResult, KeyList, KeyView, ListedKeyView } from './keys.ts';
 import {
   AcceptedView,
   AuthOptionsView,
@@ -43,7 +43,9 @@ export const COMPONENT_SCHEMAS: readonly TSchema[] = [
   ErrorBody,
   KeyView,
   CreatedKeyView,
+  ListedKeyView,
   KeyList,
+  ImportResult,
   KeyInfo,
   Usage,
   UsageSeries,

@@ -1,5 +1,4 @@
 import { Type } from 'typebox';
-import { ENVIRONMENTS } from '../../core/api-key.ts';
 import { EXPIRATION_PRESETS } from '../../core/expiration.ts';
 import { Cursor, Nullable, NullableTimestamp, ref, Timestamp } from './common.ts';
 
@@ -58,7 +57,11 @@ export const Credits = Type.Object(
   { additionalProperties: false },
 );
 
-const Environment = Type.Enum(ENVIRONMENTS);
+const Environment = Type.String({
+  pattern: '^[a-z]{2,12}$',
+  description:
+    "One of the deployment's ENVIRONMENTS (default live, test); GET /v1/auth/me lists them",
+});
 const Name = Type.String({
   minLength: 1,
   maxLength: 400,
@@ -153,10 +156,23 @@ export const CreatedKeyView = Type.Object(
   },
 );
 
+export const ListedKeyView = Type.Object(
+  {
+    ...KeyFields,
+    rate_limit_reset_at: NullableTimestamp,
+  },
+  {
+    $id: 'ApiKeyListItem',
+    description:
+      'An API key as the list shows it: with `rate_limit_reset_at`, when all of its rate limits are full again (the time of the answer when none is in use), null when it has no rate rule',
+    examples: [{ ...KEY_EXAMPLE, rate_limit_reset_at: '2026-06-02T08:15:42.000Z' }],
+  },
+);
+
 export const KeyList = Type.Object(
   {
     object: Type.Literal('list'),
-    data: Type.Array(ref(KeyView)),
+    data: Type.Array(ref(ListedKeyView)),
     has_more: Type.Boolean(),
     next_cursor: Nullable(Type.String(), { description: 'Pass as `cursor` for the next page' }),
     total_count: Type.Integer({
@@ -168,7 +184,13 @@ export const KeyList = Type.Object(
     $id: 'ApiKeyList',
     description: 'A page of API keys, newest first',
     examples: [
-      { object: 'list', data: [KEY_EXAMPLE], has_more: false, next_cursor: null, total_count: 1 },
+      {
+        object: 'list',
+        data: [{ ...KEY_EXAMPLE, rate_limit_reset_at: '2026-06-02T08:15:42.000Z' }],
+        has_more: false,
+        next_cursor: null,
+        total_count: 1,
+      },
     ],
   },
 );
@@ -258,4 +280,132 @@ export const ListKeysQuery = Type.Object(
     owner_id: Type.Optional(Type.String({ maxLength: 64 })),
   },
   { additionalProperties: false },
+);
+
+/** At most this many keys per POST /v1/keys/import. */
+export const MAX_IMPORT_ITEMS = 1000;
+
+export const ImportKeyItem = Type.Object(
+  {
+    key: Type.Optional(
+      Type.String({
+        minLength: 16,
+        maxLength: 256,
+        pattern: '^[\\x21-\\x7e]+$',
+        description:
+          "The plaintext key: of this deployment's shape or one of ACCEPTED_KEY_SHAPES. Hashed at once, never stored or logged",
+      }),
+    ),
+    hash: Type.Optional(
+      Type.String({
+        pattern: '^sha256:[0-9a-fA-F]{64}$',
+        description:
+          'Instead of key: `sha256:` + the hex SHA-256 of the full key (what Keyward stores)',
+      }),
+    ),
+    start: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 32,
+        description: 'With hash only: the first characters of the key, shown in lists',
+      }),
+    ),
+    last4: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 4,
+        description: 'With hash only: its last 4 characters',
+      }),
+    ),
+    owner_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    owner_email: Type.Optional(
+      Type.String({
+        minLength: 3,
+        maxLength: 320,
+        description:
+          'Instead of owner_id: the account with this email, created when there is none (it cannot sign in until given a password)',
+      }),
+    ),
+    name: Type.Optional(Name),
+    environment: Type.Optional(Environment),
+    expires_at: Type.Optional(
+      Nullable(Timestamp, { description: 'May be past: the key imports as expired' }),
+    ),
+    enabled: Type.Optional(Type.Boolean()),
+    created_at: Type.Optional(Timestamp),
+    last_used_at: Type.Optional(Nullable(Timestamp)),
+    permissions: Type.Optional(Permissions),
+    ip_allowlist: Type.Optional(IpAllowlist),
+    allowed_resources: Type.Optional(Resources),
+    limits: Type.Optional(Limits),
+    credits: Type.Optional(Credits),
+    billing: Type.Optional(Billing),
+    metadata: Type.Optional(Metadata),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'One key to import: `key`, or `hash` with `start` and `last4`; `owner_id` or `owner_email`; any create field',
+  },
+);
+
+export const ImportKeysBody = Type.Object(
+  {
+    keys: Type.Array(ImportKeyItem, { minItems: 1, maxItems: MAX_IMPORT_ITEMS }),
+  },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        keys: [
+          {
+            key: 'sk-4mWq9ZkT2bXc7Lp0Rv3Hn8Jd5Fs1Ga6Ye2Ui9Oo4Pq7Wr3Et',
+            owner_email: 'dev@example.com',
+            name: 'Migrated from one-api',
+            credits: { remaining: 500000 },
+          },
+          {
+            hash: 'sha256:5b1c3f0e2a9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b',
+            start: 'sk_live_5b1c',
+            last4: '9f2e',
+            owner_id: 'usr_h5d2pk7wz3mq4xvb6ty2lc7e',
+            name: 'Production backend',
+            expires_at: '2027-01-01T00:00:00.000Z',
+          },
+        ],
+      },
+    ],
+  },
+);
+
+export const ImportResult = Type.Object(
+  {
+    object: Type.Literal('import_result'),
+    imported: Type.Integer({ description: 'Keys added by this call' }),
+    skipped: Type.Integer({ description: 'Keys already present (same hash), left unchanged' }),
+    owners_created: Type.Integer({ description: 'Accounts created for owner_email values' }),
+    keys: Type.Array(
+      Type.Object({
+        index: Type.Integer({ description: 'Position of the item in `keys`' }),
+        id: Type.String(),
+        status: Type.Enum(['imported', 'skipped']),
+      }),
+    ),
+  },
+  {
+    $id: 'ImportResult',
+    description: 'What an import did, item by item',
+    examples: [
+      {
+        object: 'import_result',
+        imported: 1,
+        skipped: 1,
+        owners_created: 1,
+        keys: [
+          { index: 0, id: 'key_q3zt7ml2b4xkd6wv5yhc2njr', status: 'imported' },
+          { index: 1, id: 'key_m4xq2vd7bk3tz6wl5hcy2pnr', status: 'skipped' },
+        ],
+      },
+    ],
+  },
 );
