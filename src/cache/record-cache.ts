@@ -16,6 +16,12 @@ export class RecordCache<V> {
   private readonly ttlMs: number;
   private readonly clock: Clock;
   private enabled = true;
+  /**
+   * Bumped by every invalidation (delete, clear, enable/disable). A record read from the database
+   * before an invalidation must not be cached after it: it may be the very record invalidated,
+   * read just before its change committed.
+   */
+  private generation = 0;
   /** Lookups that found a fresh entry, and those that did not (for the metrics). */
   hits = 0;
   misses = 0;
@@ -55,16 +61,24 @@ export class RecordCache<V> {
     this.entries.set(key, { value, freshUntil: this.clock.now() + this.ttlMs });
   }
 
+  /** The invalidation count: read it before a database read whose result is to be cached. */
+  get version(): number {
+    return this.generation;
+  }
+
   delete(key: string): void {
+    this.generation += 1;
     this.entries.delete(key);
   }
 
   clear(): void {
+    this.generation += 1;
     this.entries.clear();
   }
 
   /** Drops everything and, with `false`, serves and keeps nothing until enabled again. */
   setEnabled(enabled: boolean): void {
+    this.generation += 1;
     this.entries.clear();
     this.enabled = enabled;
   }

@@ -292,8 +292,13 @@ export function createServices(
     clock,
     cache: {
       get: (hash) => tokenCache.get(hash) ?? tokenMissCache.get(hash),
-      set: (hash, entry) =>
-        entry === null ? tokenMissCache.set(hash, null) : tokenCache.set(hash, entry),
+      // The two caches are invalidated together: the records' count tells for both.
+      version: () => tokenCache.version,
+      set: (hash, entry, version) => {
+        if (version !== tokenCache.version) return;
+        if (entry === null) tokenMissCache.set(hash, null);
+        else tokenCache.set(hash, entry);
+      },
     },
     invalidator,
     usage,
@@ -316,8 +321,13 @@ export function createServices(
     clock,
     cache: {
       get: (hash) => keyCache.get(hash) ?? missCache.get(hash),
-      set: (hash, entry) =>
-        entry === null ? missCache.set(hash, null) : keyCache.set(hash, entry),
+      // The two caches are invalidated together: the records' count tells for both.
+      version: () => keyCache.version,
+      set: (hash, entry, version) => {
+        if (version !== keyCache.version) return;
+        if (entry === null) missCache.set(hash, null);
+        else keyCache.set(hash, entry);
+      },
     },
     usage,
     limiter,

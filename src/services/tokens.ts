@@ -34,7 +34,10 @@ export interface CachedToken {
 /** Found tokens and misses (null), kept apart so a flood of made-up tokens cannot evict real ones. */
 export interface TokenCache {
   get(hash: string): CachedToken | null | undefined;
-  set(hash: string, entry: CachedToken | null): void;
+  /** Read before the database lookup of a miss, and handed back to `set`. */
+  version(): number;
+  /** Caches a looked-up entry, unless an invalidation came since `version`. */
+  set(hash: string, entry: CachedToken | null, version: number): void;
 }
 
 export type TokenAuthResult =
@@ -182,10 +185,11 @@ export class TokenService {
   }
 
   private async load(hash: string): Promise<CachedToken | null> {
+    const version = this.cache.version();
     const token = await findTokenByHash(this.readDb, hash);
     const owner = token && (await findUserById(this.readDb, token.ownerId));
     const entry = token !== undefined && owner !== undefined ? { token, owner } : null;
-    this.cache.set(hash, entry);
+    this.cache.set(hash, entry, version);
     return entry;
   }
 

@@ -60,7 +60,10 @@ export interface CachedOwner {
 /** The two maps behind verification: found keys, and a smaller one of hashes known not to exist. */
 export interface KeyCachePort {
   get(hash: string): CachedKey | null | undefined;
-  set(hash: string, entry: CachedKey | null): void;
+  /** Read before the database lookup of a miss, and handed back to `set`. */
+  version(): number;
+  /** Caches a looked-up entry, unless an invalidation came since `version`. */
+  set(hash: string, entry: CachedKey | null, version: number): void;
 }
 
 export interface VerifyRequest {
@@ -213,10 +216,13 @@ export class VerifyService {
   }
 
   private async load(hash: string): Promise<CachedKey | null> {
+    // A change committed (and invalidated) while this read was on its way must not be undone by
+    // caching what the read saw: `set` keeps the entry only if no invalidation came since.
+    const version = this.cache.version();
     const found = await findApiKeyByHash(this.readDb, hash);
     const entry =
       found === undefined ? null : compileKey(found.key, found.ownerDisabled, found.ownerBalances);
-    this.cache.set(hash, entry);
+    this.cache.set(hash, entry, version);
     return entry;
   }
 
