@@ -54,6 +54,8 @@ export interface AccessLogOptions {
 export class AccessLog extends LogController {
   private readonly everyVerification: boolean;
   private readonly writes: boolean;
+  /** LOG_LEVEL=debug or trace: a line when each request arrives too, for troubleshooting. */
+  private readonly arrivals: boolean;
   private readonly slowMs: number;
   private readonly metrics: Metrics | null;
   private readonly kind: RouteKind | null;
@@ -62,13 +64,23 @@ export class AccessLog extends LogController {
     super();
     this.writes =
       options.mode !== 'off' && options.logger !== false && WRITES_INFO.has(options.logger.level);
+    this.arrivals =
+      options.mode !== 'off' &&
+      options.logger !== false &&
+      (options.logger.level === 'debug' || options.logger.level === 'trace');
     this.everyVerification = options.mode === 'all';
     this.slowMs = options.slowMs;
     this.metrics = options.metrics;
     this.kind = options.kind ?? null;
   }
 
-  override incomingRequest(): void {}
+  override incomingRequest(request: FastifyRequest): void {
+    if (this.arrivals)
+      request.log.debug(
+        { method: request.method, url: loggableUrl(request.url) },
+        'request arrived',
+      );
+  }
 
   override requestCompleted(
     error: Error | null | undefined,

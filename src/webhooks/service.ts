@@ -394,6 +394,8 @@ export class WebhookService {
   ): Promise<{ endpoint: EndpointView; secret: string }> {
     if (overlapMs < 0 || overlapMs > MAX_ROLL_OVERLAP_MS)
       throw new AppError('validation_error', 'overlap must be from 0s to 7d');
+    // Another account's or an unknown endpoint is 404 whether or not the key is configured.
+    await this.load(this.db, actor, id);
     const box = this.secrets();
     const secret = generateWebhookSecret();
     const now = this.clock.now();

@@ -2,6 +2,7 @@
 // Chromium, and axe-core on every page and dialog.
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CLI_ACTOR } from '../../src/services/actor.ts';
 import { addRollups } from '../../src/storage/usage-repository.ts';
 import {
   apiSession,
@@ -261,6 +262,42 @@ describe.skipIf(SKIP_BROWSER)('dashboard defects (issue 17) in Chromium', () => 
       await page.waitForTimeout(200);
       await noViolations(page, path);
     }
+    // Webhooks: the list and its create dialog (an endpoint's page is checked in webhooks.test.ts).
+    await page.goto(`${d.base}/webhooks`);
+    await page.getByRole('heading', { level: 1, name: 'Webhooks' }).waitFor();
+    await noViolations(page, '/webhooks');
+    await page.getByRole('button', { name: 'Add endpoint' }).first().click();
+    await page.getByRole('dialog', { name: 'Add a webhook endpoint' }).waitFor();
+    await noViolations(page, 'add endpoint dialog');
+    await page.keyboard.press('Escape');
+    // Invitations and their dialog; an account's limits dialog.
+    await page.goto(`${d.base}/admin/invitations`);
+    await page.getByRole('heading', { level: 1, name: 'Invitations' }).waitFor();
+    await noViolations(page, '/admin/invitations');
+    await page.getByRole('button', { name: 'Invite someone' }).first().click();
+    await page.getByRole('dialog', { name: 'Invite someone' }).waitFor();
+    await noViolations(page, 'invite dialog');
+    await page.keyboard.press('Escape');
+    await page.goto(`${d.base}/admin/users`);
+    await page.getByRole('button', { name: 'Account limits of axe@example.com' }).click();
+    await page.getByRole('dialog', { name: 'Account limits of axe@example.com' }).waitFor();
+    await noViolations(page, 'account limits dialog');
+    await page.keyboard.press('Escape');
+    // The pages a one-time link opens, and "Forgot password?", signed out.
+    const invitation = await d.server.services.invitations.create(CLI_ACTOR, {});
+    const reset = await d.server.services.passwordResets.createLink(CLI_ACTOR, 'axe@example.com');
+    const anonymous = await d.newPage();
+    for (const [path, where] of [
+      [new URL(invitation.url).pathname, 'invitation page'],
+      [new URL(reset.url).pathname, 'reset page'],
+      ['/forgot-password', 'forgot-password page'],
+    ] as const) {
+      await anonymous.page.goto(`${d.base}${path}`);
+      await anonymous.page.getByRole('heading', { level: 1 }).waitFor();
+      await anonymous.page.waitForTimeout(200);
+      await noViolations(anonymous.page, where);
+    }
+
     // The token dialogs.
     await page.goto(`${d.base}/tokens`);
     await page

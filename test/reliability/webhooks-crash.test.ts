@@ -118,6 +118,7 @@ describe.each(DATABASES)('kill -9 during a burst of key changes on $name (R17)',
     };
     let server: ServerProcess | null = null;
     try {
+      await cli(env, ['migrate']);
       await cli(env, [
         'user',
         'create',
@@ -289,6 +290,7 @@ describe.each(DATABASES)('two server processes on one $name database', (kind) =>
     };
     const servers: ServerProcess[] = [];
     try {
+      await cli(env, ['migrate']);
       await cli(env, [
         'user',
         'create',

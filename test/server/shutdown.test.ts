@@ -74,7 +74,8 @@ describe('graceful shutdown on SIGTERM (keep-alive clients)', () => {
   it('is unready at once, answers the request in flight with Connection: close, closes idle sockets and exits 0', async () => {
     const node = await Node.start({
       DATABASE_URL: database.config.url,
-      LOG_LEVEL: 'info',
+      // debug: a line as each request arrives (the in-flight request's is awaited below).
+      LOG_LEVEL: 'debug',
       SHUTDOWN_DRAIN_DELAY: '1s',
     });
     const agent = new Agent({ keepAlive: true, maxSockets: 10 });
@@ -93,7 +94,7 @@ describe('graceful shutdown on SIGTERM (keep-alive clients)', () => {
         JSON.stringify({ email: 'drain@example.com', password: 'a long enough password' }),
       );
       await inFlight.socket;
-      await node.printed('"path":"/v1/auth/signup"');
+      await node.printed('"url":"/v1/auth/signup","msg":"request arrived"');
       const exited = node.exited();
       node.signal('SIGTERM');
       await node.printed('SIGTERM received');
@@ -123,7 +124,8 @@ describe('graceful shutdown on SIGTERM (keep-alive clients)', () => {
   it('past SHUTDOWN_TIMEOUT, cuts what is still open, says what it was and exits 1', async () => {
     const node = await Node.start({
       DATABASE_URL: database.config.url,
-      LOG_LEVEL: 'info',
+      // debug: a line as each request arrives (the in-flight request's is awaited below).
+      LOG_LEVEL: 'debug',
       SHUTDOWN_DRAIN_DELAY: '0s',
       SHUTDOWN_TIMEOUT: '1s',
     });
@@ -131,7 +133,7 @@ describe('graceful shutdown on SIGTERM (keep-alive clients)', () => {
     try {
       const stuck = startRequest(agent, node.url, '/v1/auth/login', '{"email":"x","password":"y"}');
       await stuck.socket;
-      await node.printed('"path":"/v1/auth/login"');
+      await node.printed('"url":"/v1/auth/login","msg":"request arrived"');
       const exited = node.exited();
       node.signal('SIGTERM');
       await expect(stuck.answer).rejects.toThrow();
