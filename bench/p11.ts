@@ -276,6 +276,8 @@ export async function runP11(options: P11Options): Promise<P11Report> {
   let server: Started | null = null;
   try {
     const email = 'p11@example.com';
+    // Only migrate (and serve) create a database; every other command needs one.
+    await cli(env, ['migrate']);
     await cli(env, ['user', 'create', '--email', email, '--password', 'p11 benchmark password']);
     const made = await cli(env, [
       'token',

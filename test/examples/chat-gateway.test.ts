@@ -72,6 +72,13 @@ describe('examples/chat-gateway', () => {
         resolve(c);
       });
     });
+    // Whatever the README left running (npx does not pass its kill on to the server it started)
+    // goes with the process group.
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // The group is gone already.
+    }
     rmSync(dir, { recursive: true, force: true });
     expect(out).toContain(`OK: examples/chat-gateway/routes.json has 2 rules`);
     expect(out).toContain('{"object":"list","data":[{"id":"gpt-4o-mini","object":"model"}');
