@@ -16,6 +16,8 @@ export class PostgresBusTransport implements BusTransport {
   private handlers: TransportHandlers | null = null;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
+  /** NOTIFYs on their way: close() lets them go out first (a CLI command exits right after). */
+  private readonly sending = new Set<Promise<unknown>>();
 
   constructor(url: string) {
     this.url = url;
@@ -32,12 +34,19 @@ export class PostgresBusTransport implements BusTransport {
   }
 
   send(text: string): void {
-    this.notifier.query('select pg_notify($1, $2)', [CHANNEL, text]).catch(() => {});
+    const sent = this.notifier
+      .query('select pg_notify($1, $2)', [CHANNEL, text])
+      .catch(() => {})
+      .finally(() => this.sending.delete(sent));
+    this.sending.add(sent);
   }
 
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
+    // Ending the pool drops the NOTIFYs still queued for one of its two connections: a command
+    // that revokes several keys and exits (keyward user delete) lost all but two. They go first.
+    await Promise.all([...this.sending]);
     await this.listener?.end().catch(() => {});
     await this.notifier.end().catch(() => {});
   }
