@@ -440,15 +440,23 @@ export interface CreditSpend {
 }
 
 /**
+ * The balance as it stands once a refill due for a new period is applied (`credits_remaining`
+ * when the balance has no refill): one SQL expression for the spends and checks of keys and of
+ * accounts (users-repository), which both keep `credits_remaining` and `credits_refill_period`.
+ */
+export function refilledBalance(refill: { period: string; amount: number } | null) {
+  return refill === null
+    ? sql<number>`credits_remaining`
+    : sql<number>`(case when credits_refill_period is not null and credits_refill_period <> ${refill.period} then ${refill.amount} else credits_remaining end)`;
+}
+
+/**
  * Spends credits in one guarded UPDATE, so concurrent spends can never take the balance below zero
  * on either dialect. Returns the balance after the spend, or null when it does not cover `cost`
  * (nothing is spent then). A refill due for a new period is applied in the same statement.
  */
 export async function spendCredits(db: Db, spend: CreditSpend): Promise<number | null> {
-  const balance =
-    spend.refill === null
-      ? sql<number>`credits_remaining`
-      : sql<number>`(case when credits_refill_period is not null and credits_refill_period <> ${spend.refill.period} then ${spend.refill.amount} else credits_remaining end)`;
+  const balance = refilledBalance(spend.refill);
   const row = await db
     .updateTable('api_keys')
     .set({
@@ -465,10 +473,7 @@ export async function spendCredits(db: Db, spend: CreditSpend): Promise<number |
 
 /** Whether the key's balance (refilled if due) covers `cost`, without spending it. */
 export async function creditsCover(db: Db, spend: CreditSpend): Promise<boolean> {
-  const balance =
-    spend.refill === null
-      ? sql<number>`credits_remaining`
-      : sql<number>`(case when credits_refill_period is not null and credits_refill_period <> ${spend.refill.period} then ${spend.refill.amount} else credits_remaining end)`;
+  const balance = refilledBalance(spend.refill);
   const row = await db
     .selectFrom('api_keys')
     .select('id')

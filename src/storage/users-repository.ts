@@ -1,5 +1,6 @@
 import { type Kysely, type Selectable, sql, type Updateable } from 'kysely';
 import type { Credits, OwnerLimits, Role, User } from '../core/models.ts';
+import { refilledBalance } from './api-keys-repository.ts';
 import type { Database, UsersTable } from './schema.ts';
 
 type Db = Kysely<Database>;
@@ -204,10 +205,7 @@ export async function spendOwnerCredits(
   db: Db,
   spend: { ownerId: string; cost: number; refill: { period: string; amount: number } | null },
 ): Promise<number | null> {
-  const balance =
-    spend.refill === null
-      ? sql<number>`credits_remaining`
-      : sql<number>`(case when credits_refill_period is not null and credits_refill_period <> ${spend.refill.period} then ${spend.refill.amount} else credits_remaining end)`;
+  const balance = refilledBalance(spend.refill);
   const row = await db
     .updateTable('users')
     .set({
