@@ -1,58 +1,28 @@
 // The invitation and password-reset flows in Debian's Chromium: the real server (SIGNUP=invite,
 // mail to a real SMTP server started here) on an ephemeral port, driven by playwright-core.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDashboard } from '../../scripts/build-dashboard.ts';
-import { loadConfig } from '../../src/config.ts';
-import { createLogger } from '../../src/logger.ts';
-import { type RunningServer, startServer } from '../../src/server.ts';
+import type { RunningServer } from '../../src/server.ts';
 import { CLI_ACTOR } from '../../src/services/actor.ts';
+import {
+  type Dashboard,
+  SCREENSHOTS,
+  SKIP_BROWSER,
+  signIn,
+  startDashboard,
+} from '../helpers/browser.ts';
 import { startSmtpServer, type TestSmtpServer } from '../helpers/smtp.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-sync',
-];
-const skip = !existsSync(CHROMIUM) && process.env.CI !== 'true';
-const SCREENSHOTS = join(process.cwd(), '.test-artifacts', 'screenshots');
 const ADMIN = { email: 'operator@example.com', password: 'the operator passphrase' };
 
+let d: Dashboard;
 let server: RunningServer;
 let smtp: TestSmtpServer;
-let browser: Browser;
 let base: string;
-let workDir: string;
-const contexts: BrowserContext[] = [];
-const problems: string[] = [];
 
 async function newPage(): Promise<Page> {
-  const context = await browser.newContext({
-    viewport: { width: 1280, height: 860 },
-    locale: 'en-US',
-    timezoneId: 'UTC',
-  });
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (
-      message.type() === 'error' &&
-      !/^Failed to load resource: the server responded with a status of 4\d\d/.test(message.text())
-    )
-      problems.push(`console: ${message.text()}`);
-  });
-  return page;
+  return (await d.newPage({ width: 1280, height: 860 })).page;
 }
 
 /** The link's path on this test's server (PUBLIC_URL says port 0: the port is chosen at start). */
@@ -60,43 +30,22 @@ function onServer(link: string): string {
   return `${base}${new URL(link).pathname}`;
 }
 
-async function signIn(page: Page, email: string, password: string) {
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
-
-describe.skipIf(skip)('invitations and password reset in Chromium', () => {
+describe.skipIf(SKIP_BROWSER)('invitations and password reset in Chromium', () => {
   beforeAll(async () => {
-    buildDashboard({ quiet: true });
-    mkdirSync(SCREENSHOTS, { recursive: true });
-    workDir = mkdtempSync(join(tmpdir(), 'keyward-recovery-'));
     smtp = await startSmtpServer();
-    const config = loadConfig({
-      DATABASE_URL: `sqlite:${join(workDir, 'keyward.db')}`,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'silent',
+    d = await startDashboard({
       SIGNUP: 'invite',
       SMTP_URL: smtp.url,
       MAIL_FROM: 'keyward@example.com',
     });
-    server = await startServer(config, createLogger('silent'));
-    base = server.address.replace('[::1]', '127.0.0.1');
+    server = d.server;
+    base = d.base;
     await server.services.accounts.createUser(CLI_ACTOR, { ...ADMIN, role: 'admin' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-    });
   });
 
   afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => {});
-    await browser?.close();
-    await server?.close();
+    await d?.close();
     await smtp?.close();
-    if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
   it('SIGNUP=invite: the sign-in page offers no sign-up, the sign-up page says why', async () => {
@@ -258,6 +207,6 @@ describe.skipIf(skip)('invitations and password reset in Chromium', () => {
   });
 
   it('the pages raised no script errors', () => {
-    expect(problems).toEqual([]);
+    expect(d.problems).toEqual([]);
   });
 });

@@ -1,70 +1,42 @@
 // End-to-end tests of the dashboard: the real server (startServer on an ephemeral port, a temp
 // SQLite database) and Debian's Chromium driven by playwright-core. Screenshots of the main pages
 // go to .test-artifacts/screenshots/.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  type Browser,
-  type BrowserContext,
-  chromium,
-  type Locator,
-  type Page,
-} from 'playwright-core';
+import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildDashboard } from '../../scripts/build-dashboard.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { type RunningServer, startServer } from '../../src/server.ts';
 import { CLI_ACTOR } from '../../src/services/actor.ts';
 import { addRollups } from '../../src/storage/usage-repository.ts';
+import {
+  type Dashboard,
+  apiSession as dashboardSession,
+  PHONE,
+  SCREENSHOTS,
+  SKIP_BROWSER,
+  signIn,
+  signUp as signUpAt,
+  startDashboard,
+} from '../helpers/browser.ts';
 import { startSmtpServer } from '../helpers/smtp.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--no-first-run',
-  '--disable-sync',
-];
-// Locally the suite may skip when Chromium is missing; in CI it must run (and so fail).
-const skip = !existsSync(CHROMIUM) && process.env.CI !== 'true';
-const SCREENSHOTS = join(process.cwd(), '.test-artifacts', 'screenshots');
 const DESKTOP = { width: 1280, height: 860 };
-const PHONE = { width: 390, height: 844 };
 
+let d: Dashboard;
 let server: RunningServer;
-let browser: Browser;
 let base: string;
 let workDir: string;
-const contexts: BrowserContext[] = [];
-const problems: string[] = [];
 
 /** Every run has its own database, so a readable address (shown in screenshots) is unique. */
 function email(name: string): string {
   return `${name}@example.com`;
 }
 
-async function newPage(viewport = DESKTOP): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport, locale: 'en-US', timezoneId: 'UTC' });
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
-  contexts.push(context);
-  const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    // API refusals (401 when the session ends, 403 at the plan limit, 404 for another account's
-    // key) are shown by the app; anything else (a CSP violation, a crash) is a bug.
-    if (
-      message.type() === 'error' &&
-      !/^Failed to load resource: the server responded with a status of 4\d\d/.test(message.text())
-    )
-      problems.push(`console: ${message.text()}`);
-  });
-  return { context, page };
+function newPage(viewport = DESKTOP): Promise<{ context: BrowserContext; page: Page }> {
+  return d.newPage(viewport);
 }
 
 async function shot(
@@ -82,42 +54,13 @@ async function shot(
   else await page.screenshot({ path, fullPage: options.fullPage ?? false });
 }
 
-async function signUp(page: Page, address: string, password = 'violet harbour lantern seven') {
-  await page.goto(`${base}/signup`);
-  await page.getByLabel('Email').fill(address);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
-}
-
-async function signIn(page: Page, address: string, password: string) {
-  await page.getByLabel('Email').fill(address);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+function signUp(page: Page, address: string, password?: string): Promise<void> {
+  return signUpAt(base, page, address, password);
 }
 
 /** The session cookie and CSRF token of a signed-in browser context, for API calls from the test. */
-async function apiSession(context: BrowserContext) {
-  const cookies = await context.cookies(base);
-  const cookie = cookies.map((c) => `${c.name}=${c.value}`).join('; ');
-  const me = (await (await fetch(`${base}/v1/auth/me`, { headers: { cookie } })).json()) as {
-    csrf_token: string;
-    user: { id: string };
-  };
-  const call = async (method: string, path: string, body?: unknown) => {
-    const response = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        cookie,
-        'x-csrf-token': me.csrf_token,
-        ...(body !== undefined && { 'content-type': 'application/json' }),
-      },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-    });
-    const text = await response.text();
-    return { status: response.status, body: text === '' ? null : JSON.parse(text) };
-  };
-  return { call, userId: me.user.id };
+function apiSession(context: BrowserContext) {
+  return dashboardSession(base, context);
 }
 
 async function callWithKey(secret: string): Promise<number> {
@@ -166,32 +109,17 @@ function row(page: Page, text: string): Locator {
   return page.locator('tbody tr', { hasText: text });
 }
 
-describe.skipIf(skip)('dashboard in Chromium', () => {
+describe.skipIf(SKIP_BROWSER)('dashboard in Chromium', () => {
   beforeAll(async () => {
-    buildDashboard({ quiet: true });
-    mkdirSync(SCREENSHOTS, { recursive: true });
+    d = await startDashboard({ PLANS: 'free:2,pro:50', DEFAULT_PLAN: 'free' });
+    server = d.server;
+    base = d.base;
+    // For the second server, with mail, of the notifications test.
     workDir = mkdtempSync(join(tmpdir(), 'keyward-dashboard-'));
-    const config = loadConfig({
-      DATABASE_URL: `sqlite:${join(workDir, 'keyward.db')}`,
-      PORT: '0',
-      HOST: '127.0.0.1',
-      PLANS: 'free:2,pro:50',
-      DEFAULT_PLAN: 'free',
-      LOG_LEVEL: 'silent',
-    });
-    server = await startServer(config, createLogger('silent'));
-    base = server.address.replace('[::1]', '127.0.0.1');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: CHROMIUM_ARGS,
-    });
   });
 
   afterAll(async () => {
-    for (const context of contexts) await context.close().catch(() => {});
-    await browser?.close();
-    await server?.close();
+    await d?.close();
     if (workDir) rmSync(workDir, { recursive: true, force: true });
   });
 
@@ -604,16 +532,8 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
     const mailServer = await startServer(config, createLogger('silent'));
     try {
       const mailBase = mailServer.address.replace('[::1]', '127.0.0.1');
-      const context = await browser.newContext({ viewport: DESKTOP, locale: 'en-US' });
-      contexts.push(context);
-      const page = await context.newPage();
-      page.setDefaultTimeout(10_000);
-      page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-      await page.goto(`${mailBase}/signup`);
-      await page.getByLabel('Email').fill(email('mailer'));
-      await page.getByLabel('Password').fill('violet harbour lantern seven');
-      await page.getByRole('button', { name: 'Create account' }).click();
-      await page.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
+      const { page } = await newPage();
+      await signUpAt(mailBase, page, email('mailer'));
       await page.goto(`${mailBase}/account`);
       const threshold = page.getByRole('checkbox', { name: /80 % or 100 %/ });
       await threshold.waitFor();
@@ -676,6 +596,6 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
   }, 60_000);
 
   it('raised no page errors or console errors (a CSP violation would be one)', () => {
-    expect(problems).toEqual([]);
+    expect(d.problems).toEqual([]);
   });
 });

@@ -108,6 +108,12 @@ export async function signUp(
   await page.getByRole('heading', { level: 1, name: 'API keys' }).waitFor();
 }
 
+export async function signIn(page: Page, address: string, password: string): Promise<void> {
+  await page.getByLabel('Email').fill(address);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
 /** The session cookie and CSRF token of a signed-in browser context, for API calls from the test. */
 export async function apiSession(base: string, context: BrowserContext) {
   const cookies = await context.cookies(base);
