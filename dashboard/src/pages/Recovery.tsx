@@ -35,6 +35,46 @@ function passwordErrors(password: string, confirm: string) {
   return errors;
 }
 
+/** A new password and its repetition, checked by the same rules on the reset and invitation pages. */
+function NewPasswordFields(props: {
+  label: string;
+  repeatLabel: string;
+  password: string;
+  confirm: string;
+  errors: { password?: string; confirm?: string };
+  onPassword: (value: string) => void;
+  onConfirm: (value: string) => void;
+}) {
+  return (
+    <>
+      <Field
+        label={props.label}
+        error={props.errors.password}
+        hint={`At least ${MIN_PASSWORD} characters. A passphrase works well.`}
+      >
+        <input
+          type="password"
+          name="new-password"
+          autoComplete="new-password"
+          value={props.password}
+          onChange={(event) => props.onPassword(event.target.value)}
+          required
+        />
+      </Field>
+      <Field label={props.repeatLabel} error={props.errors.confirm}>
+        <input
+          type="password"
+          name="confirm-password"
+          autoComplete="new-password"
+          value={props.confirm}
+          onChange={(event) => props.onConfirm(event.target.value)}
+          required
+        />
+      </Field>
+    </>
+  );
+}
+
 export function ForgotPasswordPage() {
   const [email, setEmail] = useState('');
   const [error, setError] = useState<string | undefined>();
@@ -132,30 +172,15 @@ export function ResetPasswordPage({
       </p>
       {failure && <Alert>{failure}</Alert>}
       <form onSubmit={submit} noValidate>
-        <Field
+        <NewPasswordFields
           label="New password"
-          error={errors.password}
-          hint={`At least ${MIN_PASSWORD} characters. A passphrase works well.`}
-        >
-          <input
-            type="password"
-            name="new-password"
-            autoComplete="new-password"
-            value={password}
-            onChange={(event) => setPassword(event.target.value)}
-            required
-          />
-        </Field>
-        <Field label="Repeat the new password" error={errors.confirm}>
-          <input
-            type="password"
-            name="confirm-password"
-            autoComplete="new-password"
-            value={confirm}
-            onChange={(event) => setConfirm(event.target.value)}
-            required
-          />
-        </Field>
+          repeatLabel="Repeat the new password"
+          password={password}
+          confirm={confirm}
+          errors={errors}
+          onPassword={setPassword}
+          onConfirm={setConfirm}
+        />
         <Button type="submit" variant="primary" busy={busy} className="btn-block">
           Set new password
         </Button>
@@ -251,30 +276,15 @@ export function InvitePage({
             />
           </Field>
         )}
-        <Field
+        <NewPasswordFields
           label="Password"
-          error={errors.password}
-          hint={`At least ${MIN_PASSWORD} characters. A passphrase works well.`}
-        >
-          <input
-            type="password"
-            name="new-password"
-            autoComplete="new-password"
-            value={password}
-            onChange={(event) => setPassword(event.target.value)}
-            required
-          />
-        </Field>
-        <Field label="Repeat the password" error={errors.confirm}>
-          <input
-            type="password"
-            name="confirm-password"
-            autoComplete="new-password"
-            value={confirm}
-            onChange={(event) => setConfirm(event.target.value)}
-            required
-          />
-        </Field>
+          repeatLabel="Repeat the password"
+          password={password}
+          confirm={confirm}
+          errors={errors}
+          onPassword={setPassword}
+          onConfirm={setConfirm}
+        />
         <Button type="submit" variant="primary" busy={busy} className="btn-block">
           Create account
         </Button>
