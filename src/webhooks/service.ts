@@ -394,13 +394,13 @@ export class WebhookService {
   ): Promise<{ endpoint: EndpointView; secret: string }> {
     if (overlapMs < 0 || overlapMs > MAX_ROLL_OVERLAP_MS)
       throw new AppError('validation_error', 'overlap must be from 0s to 7d');
-    // Another account's or an unknown endpoint is 404 whether or not the key is configured.
-    await this.load(this.db, actor, id);
-    const box = this.secrets();
     const secret = generateWebhookSecret();
     const now = this.clock.now();
     const updated = await this.db.transaction().execute(async (trx) => {
       const current = await this.load(trx, actor, id);
+      // After the lookup: another account's or an unknown endpoint is 404 whether or not the
+      // encryption key is configured (503 encryption_key_missing rolls back, writing nothing).
+      const box = this.secrets();
       const previous = box.open(current.secret, `${id}:secret`);
       const changes = {
         secret: box.seal(secret, `${id}:secret`),

@@ -163,5 +163,16 @@ describe.each(DATABASES.filter((d) => d.name === 'postgres'))(
       const rows = await h.services.store.db.selectFrom('webhook_endpoints').selectAll().execute();
       expect(rows).toHaveLength(0);
     });
+
+    it('answers 404 for rolling the secret of an endpoint that does not exist, key or no key', async () => {
+      const user = await h.signup();
+      const res = await h.request({
+        method: 'POST',
+        url: '/v1/webhooks/whk_aaaaaaaaaaaaaaaaaaaaaaaa/rotate-secret',
+        as: user,
+        body: {},
+      });
+      expect(res.statusCode).toBe(404);
+    });
   },
 );
