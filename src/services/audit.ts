@@ -128,30 +128,24 @@ export async function namesForEntries(
   const keyIds = ids('key_', (e) => [e.targetId]);
   const tokenIds = ids('tok_', (e) => [e.targetId, e.actorType === 'token' ? e.actorId : null]);
   const userIds = ids('usr_', (e) => [e.targetId, e.actorType === 'user' ? e.actorId : null]);
+  // Keys and tokens of this account only (all of them for an admin): their names never leak.
+  const named = (table: 'api_keys' | 'tokens', ids: string[]) =>
+    ids.length === 0
+      ? Promise.resolve([])
+      : db
+          .selectFrom(table)
+          .select(['id', 'name'])
+          .where('id', 'in', ids)
+          .$if(ownerId !== null, (q) => q.where('owner_id', '=', ownerId as string))
+          .execute();
+  // An account sees only its own email; the other ids it could meet are hidden already.
+  const emailIds = ownerId === null ? userIds : userIds.filter((id) => id === ownerId);
   const [keys, tokens, users, recorded] = await Promise.all([
-    keyIds.length === 0
+    named('api_keys', keyIds),
+    named('tokens', tokenIds),
+    emailIds.length === 0
       ? []
-      : db
-          .selectFrom('api_keys')
-          .select(['id', 'name'])
-          .where('id', 'in', keyIds)
-          .$if(ownerId !== null, (q) => q.where('owner_id', '=', ownerId as string))
-          .execute(),
-    tokenIds.length === 0
-      ? []
-      : db
-          .selectFrom('tokens')
-          .select(['id', 'name'])
-          .where('id', 'in', tokenIds)
-          .$if(ownerId !== null, (q) => q.where('owner_id', '=', ownerId as string))
-          .execute(),
-    userIds.length === 0
-      ? []
-      : db
-          .selectFrom('users')
-          .select(['id', 'email'])
-          .where('id', 'in', ownerId === null ? userIds : userIds.filter((id) => id === ownerId))
-          .execute(),
+      : db.selectFrom('users').select(['id', 'email']).where('id', 'in', emailIds).execute(),
     // The names a deleted key or token had, from the entries that created or deleted it.
     keyIds.length + tokenIds.length === 0
       ? []

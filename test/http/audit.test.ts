@@ -435,6 +435,31 @@ describe.each(DATABASES)('audit log on $name (R15)', (kind) => {
     expect(JSON.stringify(alices)).not.toContain(admin.email);
   });
 
+  it("names a page holding only an administrator's change to a key (no account id to look up)", async () => {
+    const owner = await h.signup();
+    const key = await h.request({
+      method: 'POST',
+      url: '/v1/keys',
+      as: owner,
+      body: { name: 'k' },
+    });
+    // The administrator revokes the owner's key: the newest entry names the admin and a key only.
+    const revoked = await h.request({
+      method: 'POST',
+      url: `/v1/keys/${key.json().id}/revoke`,
+      as: admin,
+    });
+    expect(revoked.statusCode).toBe(200);
+    const page = await h.request({ method: 'GET', url: '/v1/audit-log?limit=1', as: owner });
+    expect(page.statusCode).toBe(200);
+    expect(page.json().data[0]).toMatchObject({
+      action: 'key.revoked',
+      actor_type: 'administrator',
+      actor_name: null,
+      target_name: 'k',
+    });
+  });
+
   it('a user sees only their own entries', async () => {
     const bobs = await readAll({ as: bob });
     expect(bobs.length).toBeGreaterThan(0);
